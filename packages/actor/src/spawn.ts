@@ -1,0 +1,102 @@
+// The parent side: spawn an actor's worker, hold typed handles on its control lane and
+// mailbox, and notice its death at once (exit or uncaught error), rejecting every call
+// still pending to it.
+import * as Comlink from 'comlink';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import type { MailboxOf, ParentMailbox, Role } from '@tsmtpd/proto';
+import { PortMux } from './mux.js';
+import { linkRemote, DEFAULT_DEADLINE_MS, type Remote, type RemoteLink } from './remote.js';
+import type { WorkerBoot, WorkerControl } from './worker-runtime.js';
+
+export interface SpawnOptions {
+  init: unknown;
+  verbose?: boolean;
+  quiet?: boolean;
+  deadlineMs?: number;
+  deadlines?: Record<string, number>;
+  /** The parent's own mailbox, served to the actor. */
+  parent: ParentMailbox;
+}
+
+export interface ActorExit {
+  role: Role;
+  code: number;
+  /** The uncaught error that killed the worker, if any. */
+  error?: Error;
+}
+
+export class ActorHandle<R extends Role> {
+  readonly ctl: Remote<WorkerControl>;
+  readonly mailbox: Remote<MailboxOf[R]>;
+  /** Resolves when the worker has exited, for whatever reason. */
+  readonly exited: Promise<ActorExit>;
+  private readonly links: RemoteLink<unknown>[];
+
+  constructor(
+    readonly role: R,
+    readonly worker: Worker,
+    opts: SpawnOptions,
+  ) {
+    const mux = new PortMux(worker);
+    const deadlineMs = opts.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    const ctl = linkRemote<WorkerControl>(mux.lane('ctl'), { peer: `${role}(ctl)`, deadlineMs });
+    const mailbox = linkRemote<MailboxOf[R]>(mux.lane(role), { peer: role, deadlineMs });
+    this.links = [ctl as RemoteLink<unknown>, mailbox as RemoteLink<unknown>];
+    this.ctl = ctl.remote;
+    this.mailbox = mailbox.remote;
+    Comlink.expose(opts.parent, mux.lane('parent'));
+    let lastError: Error | undefined;
+    worker.on('error', (e) => {
+      lastError = e;
+    });
+    this.exited = new Promise((resolve) => {
+      worker.once('exit', (code) => {
+        const reason = lastError ? `uncaught ${lastError.name}: ${lastError.message}` : `exit code ${code}`;
+        for (const l of this.links) l.kill(reason);
+        mux.close();
+        resolve(lastError ? { role, code, error: lastError } : { role, code });
+      });
+    });
+  }
+
+  /** Pending calls from the parent to this actor. */
+  get pendingCalls(): number {
+    return this.links.reduce((n, l) => n + l.pending, 0);
+  }
+
+  /** Kill the worker without ceremony (after a failed stop). */
+  async terminate(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+/** Start one actor's worker and wait until its factory has run (it answers ping). */
+export async function spawnActor<R extends Role>(role: R, entry: URL, opts: SpawnOptions): Promise<ActorHandle<R>> {
+  const boot: WorkerBoot = {
+    role,
+    init: opts.init,
+    verbose: opts.verbose ?? false,
+    quiet: opts.quiet ?? false,
+    deadlineMs: opts.deadlineMs ?? DEFAULT_DEADLINE_MS,
+    ...(opts.deadlines ? { deadlines: opts.deadlines } : {}),
+  };
+  const worker = new Worker(entry, { workerData: boot, name: role });
+  const handle = new ActorHandle(role, worker, opts);
+  const answered = await Promise.race([
+    handle.ctl.ping(),
+    handle.exited.then((x) => {
+      throw new Error(`${role} died while starting: ${x.error ? x.error.message : `exit code ${x.code}`}`);
+    }),
+  ]);
+  if (answered !== role) throw new Error(`${entry.href} runs ${String(answered)}, not ${role}`);
+  return handle;
+}
+
+/** Wire one topology edge: a MessageChannel whose ends go to the two actors. */
+export async function connectPair(a: ActorHandle<Role>, b: ActorHandle<Role>): Promise<void> {
+  const { port1, port2 } = new MessageChannel();
+  await Promise.all([
+    a.ctl.connect(b.role, Comlink.transfer(port1, [port1])),
+    b.ctl.connect(a.role, Comlink.transfer(port2, [port2])),
+  ]);
+}

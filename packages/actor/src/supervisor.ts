@@ -1,0 +1,101 @@
+// Supervision as OpenSMTPD does it: fail fast. An actor that dies, or reports a fatal
+// condition, makes the daemon log why and exit non-zero; a signal stops every actor in
+// order and exits 0. The supervisor also wires the topology: one channel per edge.
+import type { Role } from '@tsmtpd/proto';
+import { connectPair, spawnActor, type ActorHandle } from './spawn.js';
+import type { Logger } from './log.js';
+
+export interface ActorSpec {
+  role: Role;
+  entry: URL;
+  init: unknown;
+}
+
+/** Undirected edges: which actors may talk to each other. */
+export type Topology = readonly (readonly [Role, Role])[];
+
+export interface SupervisorOptions {
+  log: Logger;
+  verbose?: boolean;
+  quiet?: boolean;
+  deadlineMs?: number;
+  deadlines?: Record<string, number>;
+  /** How long one actor may take to stop before it is terminated. */
+  stopTimeoutMs?: number;
+}
+
+export class Supervisor {
+  private readonly handles = new Map<Role, ActorHandle<Role>>();
+  private stopping = false;
+  private failWith!: (reason: string) => void;
+  /** Resolves with the reason when an actor dies unexpectedly or reports a fatal error. */
+  readonly failed: Promise<string> = new Promise((resolve) => (this.failWith = resolve));
+
+  constructor(private readonly opts: SupervisorOptions) {}
+
+  handle<R extends Role>(role: R): ActorHandle<R> {
+    const h = this.handles.get(role);
+    if (!h) throw new Error(`no actor ${role}`);
+    return h as ActorHandle<R>;
+  }
+
+  get roles(): Role[] {
+    return [...this.handles.keys()];
+  }
+
+  /** Spawn every actor, wire the topology, then start them in `startOrder`. */
+  async startAll(specs: ActorSpec[], topology: Topology, startOrder: readonly Role[]): Promise<void> {
+    const parent = {
+      onFatal: (role: string, reason: string) => this.fail(`${role}: ${reason}`),
+    };
+    const spawned = await Promise.allSettled(
+      specs.map((s) =>
+        spawnActor(s.role, s.entry, {
+          init: s.init,
+          parent,
+          ...(this.opts.verbose !== undefined ? { verbose: this.opts.verbose } : {}),
+          ...(this.opts.quiet !== undefined ? { quiet: this.opts.quiet } : {}),
+          ...(this.opts.deadlineMs !== undefined ? { deadlineMs: this.opts.deadlineMs } : {}),
+          ...(this.opts.deadlines ? { deadlines: this.opts.deadlines } : {}),
+        }),
+      ),
+    );
+    for (const r of spawned) if (r.status === 'fulfilled') this.watch(r.value);
+    const bad = spawned.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (bad) throw bad.reason instanceof Error ? bad.reason : new Error(String(bad.reason));
+    for (const [a, b] of topology) await connectPair(this.handle(a), this.handle(b));
+    for (const role of startOrder) {
+      await this.handle(role).ctl.start();
+      this.opts.log.debug('actor started', { actor: role });
+    }
+  }
+
+  /** Stop actors one by one in `order`, terminating any that does not stop in time. */
+  async stopAll(order: readonly Role[]): Promise<void> {
+    this.stopping = true;
+    const timeout = this.opts.stopTimeoutMs ?? 5000;
+    for (const role of order) {
+      const h = this.handles.get(role);
+      if (!h) continue;
+      try {
+        await Promise.race([h.ctl.stop(), new Promise((_, rej) => setTimeout(() => rej(new Error('stop timed out')), timeout).unref())]);
+      } catch (e) {
+        this.opts.log.warn('actor did not stop cleanly', { actor: role, error: e instanceof Error ? e.message : String(e) });
+      }
+      await h.terminate();
+    }
+  }
+
+  private watch(h: ActorHandle<Role>): void {
+    this.handles.set(h.role, h);
+    void h.exited.then((x) => {
+      if (this.stopping) return;
+      this.fail(`actor ${x.role} died: ${x.error ? `${x.error.name}: ${x.error.message}` : `exit code ${x.code}`}`);
+    });
+  }
+
+  private fail(reason: string): void {
+    if (this.stopping) return;
+    this.failWith(reason);
+  }
+}

@@ -1,0 +1,122 @@
+// The worker side of an actor: exposes the control lane and the mailbox to the parent,
+// accepts peer ports from the parent (one MessageChannel per topology edge), and hands
+// the actor typed Remote handles on its peers.
+import * as Comlink from 'comlink';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { ActorError, RuntimeCodes, type ActorControl, type ActorStats, type MailboxOf, type ParentMailbox, type Role } from '@tsmtpd/proto';
+import { PortMux } from './mux.js';
+import { linkRemote, type Remote, type RemoteLink } from './remote.js';
+import { createLogger, type Logger } from './log.js';
+import { errorInfo } from './errors.js';
+
+/** What the parent passes to every worker. */
+export interface WorkerBoot {
+  role: Role;
+  /** Actor-specific initialisation data (plain, structured-cloneable). */
+  init: unknown;
+  verbose: boolean;
+  quiet: boolean;
+  /** Deadlines of calls to peers, ms. */
+  deadlineMs: number;
+  deadlines?: Record<string, number>;
+}
+
+export interface ActorContext<R extends Role> {
+  role: R;
+  init: unknown;
+  log: Logger;
+  /** A connected peer's mailbox; throws if that edge is not wired (a topology bug). */
+  peer<P extends Role>(name: P): Remote<MailboxOf[P]>;
+  /** Whether a peer is wired (test kits may wire only some). */
+  hasPeer(name: Role): boolean;
+  parent: Remote<ParentMailbox>;
+  /** Report an unrecoverable condition: the daemon logs it and exits non-zero. */
+  fatal(reason: string): void;
+}
+
+/** What an actor's factory returns: its mailbox and lifecycle hooks. */
+export interface ActorImpl<M> {
+  mailbox: M;
+  start?(): Promise<void> | void;
+  stop?(): Promise<void> | void;
+  stats?(): ActorStats;
+}
+
+/** The control lane additionally lets the parent hand over peer ports. */
+export interface WorkerControl extends ActorControl {
+  connect(peer: Role, port: MessagePort): Promise<void>;
+}
+
+/**
+ * Run the actor of this worker. The worker entry file is only:
+ * `runActor('queue', (ctx) => createQueue(ctx));`
+ */
+export function runActor<R extends Role>(role: R, factory: (ctx: ActorContext<R>) => Promise<ActorImpl<MailboxOf[R]>> | ActorImpl<MailboxOf[R]>): void {
+  if (!parentPort) throw new Error('runActor must be called inside a worker thread');
+  const boot = workerData as WorkerBoot;
+  const log = createLogger(role, { verbose: boot.verbose, quiet: boot.quiet });
+  const mux = new PortMux(parentPort);
+  const peers = new Map<Role, RemoteLink<unknown>>();
+  const peerMuxes: PortMux[] = [];
+  const parentLink = linkRemote<ParentMailbox>(mux.lane('parent'), { peer: 'parent', deadlineMs: boot.deadlineMs });
+
+  const ctx: ActorContext<R> = {
+    role,
+    init: boot.init,
+    log,
+    peer<P extends Role>(name: P): Remote<MailboxOf[P]> {
+      const link = peers.get(name);
+      if (!link) throw new ActorError(RuntimeCodes.notConnected, 'internal', `${role} has no edge to ${name}`);
+      return link.remote as Remote<MailboxOf[P]>;
+    },
+    hasPeer: (name) => peers.has(name),
+    parent: parentLink.remote,
+    fatal(reason: string) {
+      log.warn('fatal', { reason });
+      void parentLink.remote.onFatal(role, reason);
+    },
+  };
+
+  const ready = Promise.resolve().then(() => factory(ctx));
+  ready.catch((e: unknown) => ctx.fatal(`initialisation failed: ${errorInfo(e).message}`));
+  let stopped = false;
+
+  const control: WorkerControl = {
+    async connect(peer, port) {
+      const impl = await ready;
+      const peerMux = new PortMux(port);
+      peerMuxes.push(peerMux);
+      Comlink.expose(impl.mailbox as object, peerMux.lane(role));
+      const link = linkRemote<unknown>(peerMux.lane(peer), {
+        peer,
+        deadlineMs: boot.deadlineMs,
+        ...(boot.deadlines ? { deadlines: boot.deadlines } : {}),
+        onNotifyError: (method, e) => log.warn('notification failed', { peer, method, error: errorInfo(e).message }),
+      });
+      peers.set(peer, link);
+      // A peer's worker that exits closes its end; fail our pending calls to it at once.
+      port.on('close', () => link.kill('channel closed'));
+      port.start();
+    },
+    async start() {
+      const impl = await ready;
+      await impl.start?.();
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      const impl = await ready;
+      await impl.stop?.();
+    },
+    async ping() {
+      await ready;
+      return role;
+    },
+    async stats() {
+      const impl = await ready;
+      return impl.stats?.() ?? {};
+    },
+  };
+  Comlink.expose(control, mux.lane('ctl'));
+  void ready.then((impl) => Comlink.expose(impl.mailbox as object, mux.lane(role)));
+}

@@ -1,0 +1,26 @@
+// What the parent hands every actor at spawn: the validated configuration, the spool,
+// and run-time settings that are not part of smtpd.conf.
+
+export interface Settings {
+  /**
+   * smtp-server's early-talker wait before the greeting, ms. Its fixed 100 ms caps a client
+   * near 10 connections/s (STACK.md section 8); 0 sends the banner at once.
+   */
+  greetingDelayMs: number;
+  /** DNS servers to use instead of the system's ("127.0.0.1:5353"), for tests. */
+  dnsServers?: string[];
+  /** Look up the client's reverse DNS (asynchronously, never before the greeting). */
+  reverseDns: boolean;
+}
+
+export const DEFAULT_SETTINGS: Settings = {
+  greetingDelayMs: 0,
+  reverseDns: true,
+};
+
+export interface ActorInit<C = unknown> {
+  config: C;
+  /** Spool directory: queue database, control socket, offline/. */
+  spool: string;
+  settings: Settings;
+}

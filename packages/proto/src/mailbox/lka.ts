@@ -1,0 +1,65 @@
+// lka: lookups and the ruleset. Served to smtp (per RCPT), mda (user info) and the parent.
+import type { Reply } from '../reply.js';
+import type { EnvelopeType } from '../envelope.js';
+
+/** What the ruleset knows about the SMTP session a recipient arrives in. */
+export interface SessionInfo {
+  id: string;
+  /** True for the local enqueue socket. */
+  socket: boolean;
+  /** Client address ('local' for the socket). */
+  remoteAddress: string;
+  /** Address the client connected to. */
+  localAddress: string;
+  /** Reverse DNS of the client; null when unknown or not looked up. */
+  rdns: string | null;
+  helo: string;
+  /** Authenticated user, null when not authenticated. */
+  authUser: string | null;
+  tls: boolean;
+  /** Listener tag, if any. */
+  tag: string | null;
+  /** Our name for this listener (hostname option or server name). */
+  smtpname: string;
+}
+
+export interface RcptRequest {
+  session: SessionInfo;
+  /** Reverse path, '' for <>. Already validated by the address validator. */
+  sender: string;
+  /** Recipient as given, already validated. */
+  rcpt: string;
+}
+
+/** One final delivery decided by the ruleset and expansion. */
+export interface ResolvedRecipient {
+  dispatcher: string;
+  type: EnvelopeType;
+  /** Final address (after alias/virtual expansion). */
+  dest: string;
+  /** For local deliveries: the user whose mailbox receives it. */
+  mdaUser?: string;
+  mdaSubaddress?: string;
+  /** Lifetime in seconds (action ttl, else queue ttl). */
+  ttl: number;
+}
+
+export type RcptResolution = { ok: true; recipients: ResolvedRecipient[] } | { ok: false; reply: Reply };
+
+export interface UserInfo {
+  username: string;
+  uid: number;
+  gid: number;
+  directory: string;
+}
+
+export type UserLookup = { ok: true; user: UserInfo } | { ok: false; kind: 'temp' | 'perm'; message: string };
+
+export interface LkaMailbox {
+  /** Run the ruleset and expansion for one recipient (first match wins). */
+  rcptResolve(req: RcptRequest): Promise<RcptResolution>;
+  /** Look up a local user for delivery: the action's userbase table, else the system. */
+  userLookup(name: string, userbase: string | null): Promise<UserLookup>;
+  /** Reload a table from its source (`smtpctl update table`). */
+  tableUpdate(name: string): Promise<boolean>;
+}

@@ -1,0 +1,50 @@
+// queue: the single SQLite writer. Served to smtp (message intake), scheduler (dispatch),
+// mda/mta (bodies and results) and control.
+import type { Envelope, DeliveryResult, EnvelopeType } from '../envelope.js';
+import type { Result } from '../result.js';
+
+export interface MessageCommitted {
+  msgid: string;
+  /** Body size in bytes as stored. */
+  size: number;
+}
+
+/** One body chunk; `data` is transferred, not copied. */
+export interface BodyChunk {
+  data: ArrayBuffer;
+  /** True on the last chunk of the body. */
+  last: boolean;
+}
+
+export interface DispatchItem {
+  evpid: string;
+  type: EnvelopeType;
+}
+
+export interface QueueMailbox {
+  /** Allocate a new message (MAIL FROM). */
+  messageCreate(): Promise<Result<string>>;
+  /** Add the envelopes of accepted recipients to an open message (RCPT). */
+  envelopesAdd(msgid: string, envelopes: Envelope[]): Promise<Result<void>>;
+  /**
+   * Append a chunk of the body (DATA). Chunks are written as they arrive so a large
+   * message never sits whole in memory; they become visible only with the commit.
+   */
+  bodyAppend(msgid: string, chunk: ArrayBuffer): Promise<Result<void>>;
+  /**
+   * Make body and envelopes durable in one commit (fsync), hand the envelopes to the
+   * scheduler, and only then answer: the caller may acknowledge with 250.
+   */
+  messageCommit(msgid: string): Promise<Result<MessageCommitted>>;
+  /** Drop an open message (RSET, disconnect, error). */
+  onMessageRollback(msgid: string): void;
+
+  /** Scheduler: these envelopes are due; load them and hand them to mda/mta. */
+  onEnvelopesDispatch(items: DispatchItem[]): void;
+  /** Scheduler: these envelopes outlived their ttl; bounce them (5.4.7) and delete them. */
+  onEnvelopesExpire(evpids: string[]): void;
+  /** mda/mta: read the body of a committed message, from chunk index `from` on. */
+  bodyRead(msgid: string, from: number): Promise<Result<{ chunks: ArrayBuffer[]; next: number | null }>>;
+  /** mda/mta: outcomes of delivery attempts. */
+  onDeliveryResults(results: DeliveryResult[]): void;
+}
