@@ -12,7 +12,11 @@ export type SourcePos = z.infer<typeof SourcePosSchema>;
 export const TableRefSchema = z.object({ table: z.string() });
 export type TableRef = z.infer<typeof TableRefSchema>;
 
-/** A literal string or a table reference (most places accepting `<t>` also accept a string). */
+/**
+ * A literal string or a table reference (most places accepting `<t>` also accept a string).
+ * Inline `{ ... }` tables become anonymous static tables named `<dynamic:NNNNNNNN>` in `tables`.
+ * Lookups are case-insensitive on keys (static and file table keys are stored lowercased).
+ */
 export const ValueSchema = z.union([z.string(), TableRefSchema]);
 export type Value = z.infer<typeof ValueSchema>;
 
@@ -126,7 +130,10 @@ export type RelayHost = z.infer<typeof RelayHostSchema>;
 /** `relay` method options. */
 export const RelayMethodSchema = z.object({
   kind: z.literal('relay'),
+  /** `host URL`: one smarthost. */
   host: RelayHostSchema.optional(),
+  /** `host <t>`: a list table of smarthost URLs (relayhost service, fetched in turn). */
+  hostTable: z.string().optional(),
   /** Credentials table (label -> user:password); only with `host`. */
   auth: z.string().optional(),
   /** Relayhost table: per-destination-domain smarthost. */

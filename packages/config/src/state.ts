@@ -1,0 +1,133 @@
+// The configuration being built while parsing (the draft), and table helpers shared by the
+// statement parsers: `<name>` references, inline `{ }` tables, literal strings, and the check that
+// a table can serve a lookup (OpenSMTPD table_check_use: list vs mapping, backend services).
+import { isIP } from 'node:net';
+import type { Cursor, StmtPos } from './cursor.js';
+import type { Token } from './lexer.js';
+import type {
+  Action, Filter, Listener, MatchRule, Proc, TableDef, Value,
+  SmtpOptions, QueueOptions, BounceOptions, MtaOptions, MdaOptions, SchedulerOptions, SrsOptions,
+} from './model.js';
+
+/** What a table can be used for (table(5) services). */
+export type Service =
+  | 'alias' | 'domain' | 'credentials' | 'netaddr' | 'userinfo' | 'source' | 'mailaddr'
+  | 'addrname' | 'mailaddrmap' | 'relayhost' | 'string' | 'regex';
+
+/** A table known to the parser: its model entry plus its shape. */
+export interface TableInfo {
+  readonly def: TableDef;
+  /** list / map for static and file tables; dynamic for db, getpwnam, proc. */
+  readonly kind: 'list' | 'map' | 'dynamic';
+  /** Entries when known (static and file tables), for validating addresses. */
+  readonly keys?: readonly string[];
+}
+
+export interface PkiDraft { name: string; cert?: string; key?: string; dhe?: 'none' | 'auto' | 'legacy'; pos: StmtPos }
+export interface CaDraft { name: string; cert?: string; pos: StmtPos }
+export interface ListenerDraft { listener: Listener; pos: StmtPos }
+
+/** Mutable state of one parse. */
+export interface Draft {
+  baseDir: string;
+  tables: Map<string, TableInfo>;
+  anonCount: number;
+  pki: Map<string, PkiDraft>;
+  ca: Map<string, CaDraft>;
+  actions: Map<string, Action>;
+  matches: MatchRule[];
+  filters: Map<string, Filter>;
+  procs: Map<string, Proc>;
+  listeners: ListenerDraft[];
+  socket?: ListenerDraft;
+  dynchain: number;
+  admd?: string;
+  smtp: SmtpOptions;
+  queue: QueueOptions;
+  bounce: BounceOptions;
+  mta: MtaOptions;
+  mda: MdaOptions;
+  scheduler: SchedulerOptions;
+  srs: SrsOptions;
+}
+
+/** The result of a `tables` grammar item: the model value and the table it denotes. */
+export interface TablesItem { readonly value: Value; readonly info: TableInfo; readonly tok: Token }
+
+/** Resolves `<name>`, `{ ... }` or a literal string into a table (anonymous for the latter two). */
+export function parseTables(cur: Cursor, d: Draft, pos: StmtPos): TablesItem {
+  const tok = cur.peek();
+  if (tok.t === 'punct' && tok.v === '<') {
+    cur.next();
+    const name = cur.expectString();
+    cur.expectPunct('>');
+    const info = d.tables.get(name.v);
+    if (!info) cur.fail(name, `no such table: ${name.v}`);
+    return { value: { table: name.v }, info, tok };
+  }
+  if (tok.t === 'punct' && tok.v === '{') {
+    const info = parseInlineTable(cur, anonName(d), pos);
+    d.tables.set(info.def.name, info);
+    return { value: { table: info.def.name }, info, tok };
+  }
+  const s = cur.expectString();
+  const def: TableDef = { name: anonName(d), type: 'static', list: [s.v.toLowerCase()], file: pos.file, line: pos.line };
+  return { value: s.v, info: { def, kind: 'list', keys: [s.v] }, tok };
+}
+
+function anonName(d: Draft): string { return `<dynamic:${String(++d.anonCount).padStart(8, '0')}>`; }
+
+/**
+ * Parses `{ v1, v2 }` or `{ k1 = v1, k2 => v2 }`; separators are `,` or line ends. Keys are
+ * lowercased as OpenSMTPD stores them.
+ */
+export function parseInlineTable(cur: Cursor, name: string, pos: StmtPos): TableInfo {
+  cur.expectPunct('{');
+  cur.skipNl();
+  const list: string[] = [];
+  const map: Record<string, string> = {};
+  let kind: 'list' | 'map' | undefined;
+  for (;;) {
+    const key = cur.expectString();
+    let value: string | undefined;
+    if (cur.acceptPunct('=') || cur.acceptPunct('=>')) value = cur.expectString().v;
+    const k = key.v.toLowerCase();
+    kind ??= value === undefined ? 'list' : 'map';
+    if ((kind === 'map') !== (value !== undefined)) cur.fail(key, `cannot mix list and mapping entries in table ${name}`);
+    if (value === undefined) { if (!list.includes(k)) list.push(k); } else map[k] = value;
+    cur.acceptPunct(',');
+    cur.skipNl();
+    if (cur.acceptPunct('}')) break;
+  }
+  const def: TableDef = kind === 'map'
+    ? { name, type: 'static', map, file: pos.file, line: pos.line }
+    : { name, type: 'static', list, file: pos.file, line: pos.line };
+  return { def, kind: kind ?? 'list', keys: kind === 'map' ? Object.keys(map) : list };
+}
+
+/**
+ * OpenSMTPD's table_check_use: may `info` serve `service` lookups with the given shape?
+ * getpwnam tables only serve userinfo; dynamic backends have no fixed shape.
+ */
+export function tableCanServe(info: TableInfo, shape: 'list' | 'map', service: Service): boolean {
+  if (info.def.type === 'getpwnam') return service === 'userinfo';
+  if (info.kind === 'dynamic') return true;
+  return info.kind === shape;
+}
+
+/** Table name for messages (the anonymous name for literals and inline tables). */
+export function tableName(item: TablesItem): string { return item.info.def.name; }
+
+/** True for an IPv4/IPv6 address or CIDR network (IPv6 optionally in brackets). */
+export function isNetAddr(s: string): boolean {
+  let addr = s;
+  let prefix: string | undefined;
+  const slash = s.lastIndexOf('/');
+  if (slash >= 0) { addr = s.slice(0, slash); prefix = s.slice(slash + 1); }
+  if (addr.startsWith('[') && addr.endsWith(']')) addr = addr.slice(1, -1);
+  const fam = isIP(addr);
+  if (fam === 0) return false;
+  if (prefix === undefined) return true;
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (fam === 4 ? 32 : 128);
+}
