@@ -1,0 +1,61 @@
+// The scheduler actor: serves SchedulerMailbox to the queue, keeps every envelope's schedule in a
+// SchedulerBackend (RAM), and hands due envelopes back to the queue through the Runner.
+// Talks to: queue (onEnvelopesDispatch, onEnvelopesExpire).
+import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
+import type { ActorInit, OutcomeReport, ScheduleEntry, SchedulerMailbox } from '@tsmtpd/proto';
+import type { SmtpdConfig } from '@tsmtpd/config';
+import { RamSchedulerBackend } from './ram-backend.js';
+import { Runner } from './runner.js';
+
+export async function createScheduler(ctx: ActorContext<'scheduler'>): Promise<ActorImpl<SchedulerMailbox>> {
+  const init = ctx.init as ActorInit<SmtpdConfig>;
+  const limits = init.config.scheduler.limits;
+  const backend = new RamSchedulerBackend();
+  // Peers are wired after this factory returns: look the queue up at each use.
+  const runner = new Runner(backend, limits, {
+    dispatch: (items) => void ctx.peer('queue').onEnvelopesDispatch(items),
+    expire: (evpids) => {
+      ctx.log.debug('expire', { count: evpids.length });
+      void ctx.peer('queue').onEnvelopesExpire(evpids);
+    },
+  });
+
+  const mailbox: SchedulerMailbox = {
+    onEnvelopesInsert(entries: ScheduleEntry[]) {
+      backend.insert(entries);
+    },
+    async messagesCommit(msgids: string[]) {
+      for (const msgid of msgids) backend.commit(msgid);
+      runner.wake();
+    },
+    onMessageRollback(msgid: string) {
+      backend.rollback(msgid);
+    },
+    onEnvelopesLoad(entries: ScheduleEntry[]) {
+      const n = backend.load(entries);
+      ctx.log.debug('envelopes loaded', { count: n });
+      runner.wake();
+    },
+    onOutcomes(reports: OutcomeReport[]) {
+      backend.outcomes(reports);
+      runner.wake();
+    },
+  };
+
+  return {
+    mailbox,
+    start() {
+      runner.wake();
+    },
+    stop() {
+      runner.stop();
+    },
+    stats() {
+      return {
+        ...backend.stats(),
+        'scheduler.timer.pending': runner.timerPending ? 1 : 0,
+        'scheduler.runner.passes': runner.passes,
+      };
+    },
+  };
+}

@@ -1,0 +1,3 @@
+import { runActor } from '@tsmtpd/actor';
+import { createScheduler } from './scheduler.js';
+runActor('scheduler', createScheduler);
