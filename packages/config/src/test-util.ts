@@ -1,0 +1,60 @@
+// Helpers for this package's tests: a fixed network view, a temp directory with files, and a
+// parse helper that returns the config or throws with the error list.
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { parseConfigText, type LoadOptions, type LoadResult } from './load.js';
+import type { SmtpdConfig } from './model.js';
+import type { NetEnv } from './resolve.js';
+
+/** lo (127.0.0.1, ::1), eth0 (192.0.2.2, fd00::2, fe80::1) with the default route; a few names. */
+export const fakeNet: NetEnv = {
+  interfaces: () => ({
+    lo: [{ address: '127.0.0.1', family: 'IPv4' }, { address: '::1', family: 'IPv6' }],
+    eth0: [{ address: '192.0.2.2', family: 'IPv4' }, { address: 'fd00::2', family: 'IPv6' }, { address: 'fe80::1', family: 'IPv6' }],
+  }),
+  egress: () => ['eth0'],
+  lookup: async (host, family) => {
+    const names: Record<string, Array<{ address: string; family: 4 | 6 }>> = {
+      localhost: [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }],
+      'mx.example.org': [{ address: '192.0.2.2', family: 4 }],
+    };
+    return (names[host] ?? []).filter((a) => family === 0 || a.family === family);
+  },
+};
+
+export const CONF = '/virtual/smtpd.conf';
+
+/** Parses `text` with the fake network; appends a reject rule when the text has no `match`. */
+export async function parseRaw(text: string, opts: LoadOptions = {}, file = CONF): Promise<LoadResult> {
+  const full = /^\s*match\b/m.test(text) ? text : `${text}\nmatch from any for any reject\n`;
+  return parseConfigText(full, file, { net: fakeNet, serverName: 'mx.test', ...opts });
+}
+
+/** Parses and returns the config; throws with the errors when it does not load. */
+export async function parseOk(text: string, opts: LoadOptions = {}, file = CONF): Promise<SmtpdConfig> {
+  const r = await parseRaw(text, opts, file);
+  if (!r.ok) throw new Error(`expected OK, got:\n${r.errors.join('\n')}`);
+  return r.config;
+}
+
+/** Parses and returns the error list; throws when the text loads. */
+export async function parseErr(text: string, opts: LoadOptions = {}, file = CONF): Promise<string[]> {
+  const r = await parseRaw(text, opts, file);
+  if (r.ok) throw new Error('expected errors, configuration loaded');
+  return r.errors;
+}
+
+/** A temp directory; `put(rel, content)` writes a file in it and returns the absolute path. */
+export function tempDir(): { dir: string; put: (rel: string, content: string) => string } {
+  const dir = mkdtempSync(join(tmpdir(), 'tsmtpd-config-'));
+  return {
+    dir,
+    put: (rel, content) => {
+      const p = join(dir, rel);
+      mkdirSync(dirname(p), { recursive: true });
+      writeFileSync(p, content);
+      return p;
+    },
+  };
+}
