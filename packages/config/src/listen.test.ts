@@ -1,0 +1,134 @@
+// `listen on` statements: targets and every option, with the resulting Listener values.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Listener } from './model.js';
+import { parseErr, parseOk, tempDir } from './test-util.js';
+
+const t = tempDir();
+const crt = t.put('c.crt', 'x');
+const key = t.put('c.key', 'x');
+const PKI = `pki mx.example.org cert "${crt}"\npki mx.example.org key "${key}"\nca myca cert "${crt}"\n`;
+
+async function listener(opts: string, target = 'lo'): Promise<Listener> {
+  const c = await parseOk(`${PKI}table creds { alice = "$2b$x" }\ntable addrs { 192.0.2.2 = mx.example.org }\ntable snd { alice = "alice@example.org" }\nfilter f phase connect match rdns bypass\nlisten on ${target} ${opts}\n`);
+  const l = c.listeners[1];
+  assert.ok(l);
+  return l;
+}
+
+test('listen: socket listener is always present, first, and configurable', async () => {
+  const c = await parseOk('');
+  assert.equal(c.listeners.length, 1);
+  assert.equal(c.listeners[0]?.kind, 'socket');
+  const d = await parseOk('filter f phase connect match rdns bypass\nlisten on socket filter f mask-src tag LOCAL no-dsn\n');
+  assert.equal(d.listeners.length, 1);
+  assert.deepEqual([d.listeners[0]?.filter, d.listeners[0]?.maskSrc, d.listeners[0]?.tag, d.listeners[0]?.noDsn], ['f', true, 'LOCAL', true]);
+});
+
+test('listen: interface name, IPv4, IPv6, host name, egress, all', async () => {
+  assert.deepEqual((await listener('')).addresses, [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }]);
+  assert.deepEqual((await listener('', '192.0.2.7')).addresses, [{ address: '192.0.2.7', family: 4 }]);
+  assert.deepEqual((await listener('', '::1')).addresses, [{ address: '::1', family: 6 }]);
+  assert.deepEqual((await listener('', 'mx.example.org')).addresses, [{ address: '192.0.2.2', family: 4 }]);
+  assert.deepEqual((await listener('', 'egress')).addresses.map((a) => a.address), ['192.0.2.2', 'fd00::2', 'fe80::1%eth0']);
+  assert.equal((await listener('', 'all')).addresses.length, 5);
+  assert.equal((await listener('')).target, 'lo');
+});
+
+test('listen: inet4 / inet6 restrict the family', async () => {
+  const v4 = await listener('inet4');
+  assert.equal(v4.family, 'inet4');
+  assert.deepEqual(v4.addresses, [{ address: '127.0.0.1', family: 4 }]);
+  assert.deepEqual((await listener('inet6', 'egress')).addresses.map((a) => a.address), ['fd00::2', 'fe80::1%eth0']);
+});
+
+test('listen: port N, port smtp, port smtps, port submission; defaults 25 / 465', async () => {
+  assert.equal((await listener('')).port, 25);
+  assert.equal((await listener('port 2525')).port, 2525);
+  assert.equal((await listener('port smtp')).port, 25);
+  assert.equal((await listener('port smtps')).port, 465);
+  assert.equal((await listener('port submission')).port, 587);
+  assert.equal((await listener('smtps pki mx.example.org')).port, 465);
+  assert.equal((await listener('smtps pki mx.example.org port 4650')).port, 4650);
+});
+
+test('listen: tls, tls-require, tls-require verify, smtps, smtps verify', async () => {
+  const pick = (l: Listener) => [l.tls, l.tlsRequire, l.tlsVerify, l.smtps];
+  assert.deepEqual(pick(await listener('tls pki mx.example.org')), [true, false, false, false]);
+  assert.deepEqual(pick(await listener('tls-require pki mx.example.org')), [true, true, false, false]);
+  assert.deepEqual(pick(await listener('tls-require verify pki mx.example.org ca myca')), [true, true, true, false]);
+  assert.deepEqual(pick(await listener('smtps pki mx.example.org')), [false, false, false, true]);
+  assert.deepEqual(pick(await listener('smtps verify pki mx.example.org')), [false, false, true, true]);
+});
+
+test('listen: pki (repeatable), ca, protocols, ciphers', async () => {
+  const l = await listener('tls pki mx.example.org pki MX.example.org ca myca protocols "tlsv1.3" ciphers "HIGH"');
+  assert.deepEqual(l.pki, ['mx.example.org', 'mx.example.org']);
+  assert.equal(l.ca, 'myca');
+  assert.equal(l.protocols, 'tlsv1.3');
+  assert.equal(l.ciphers, 'HIGH');
+});
+
+test('listen: auth, auth <t>, auth-optional, auth-optional <t>', async () => {
+  const a = await listener('tls pki mx.example.org auth');
+  assert.deepEqual([a.auth, a.authOptional, a.authTable], [true, false, undefined]);
+  const b = await listener('tls pki mx.example.org auth <creds>');
+  assert.deepEqual([b.auth, b.authOptional, b.authTable], [true, false, 'creds']);
+  const c = await listener('tls pki mx.example.org auth-optional');
+  assert.deepEqual([c.auth, c.authOptional], [false, true]);
+  const d = await listener('tls pki mx.example.org auth-optional <creds>');
+  assert.deepEqual([d.authOptional, d.authTable], [true, 'creds']);
+});
+
+test('listen: senders <t> [masquerade]', async () => {
+  const a = await listener('tls pki mx.example.org auth senders <snd>');
+  assert.deepEqual([a.senders, a.masquerade], ['snd', false]);
+  const b = await listener('tls pki mx.example.org auth senders <snd> masquerade');
+  assert.deepEqual([b.senders, b.masquerade], ['snd', true]);
+});
+
+test('listen: tag, hostname, hostnames, mask-src, received-auth, no-dsn, proxy-v2, filter', async () => {
+  const l = await listener('tag MX hostname mx.example.org hostnames <addrs> mask-src received-auth no-dsn proxy-v2 filter f');
+  assert.equal(l.tag, 'MX');
+  assert.equal(l.hostname, 'mx.example.org');
+  assert.equal(l.hostnamesTable, 'addrs');
+  assert.deepEqual([l.maskSrc, l.receivedAuth, l.noDsn, l.proxyV2], [true, true, true, true]);
+  assert.equal(l.filter, 'f');
+});
+
+test('listen: inline filter chain becomes an anonymous chain', async () => {
+  const c = await parseOk('filter a phase connect match rdns bypass\nfilter b phase helo match helo "x" junk\nlisten on lo filter { a, b }\n');
+  const name = c.listeners[1]?.filter ?? '';
+  assert.match(name, /^<dynchain:0+1>$/);
+  assert.deepEqual(c.filters[name], { kind: 'chain', name, filters: ['a', 'b'], file: '/virtual/smtpd.conf', line: 3 });
+});
+
+test('listen: option errors', async () => {
+  const E = (n: number, m: string) => `/virtual/smtpd.conf:${n}: ${m}`;
+  const at = 4;
+  assert.deepEqual(await parseErr(`${PKI}listen on lo auth\n`), [E(at, 'invalid listen option: auth requires tls/smtps')]);
+  assert.deepEqual(await parseErr(`${PKI}listen on lo pki mx.example.org\n`), [E(at, 'invalid listen option: pki requires tls/smtps')]);
+  assert.deepEqual(await parseErr(`${PKI}listen on lo tls\n`), [E(at, 'invalid listen option: pki required for tls/smtps')]);
+  assert.deepEqual(await parseErr(`${PKI}listen on lo tls smtps pki mx.example.org\n`), [E(at, 'TLS mode already specified')]);
+  assert.deepEqual(await parseErr(`${PKI}listen on lo tls pki nope\n`), [E(at, 'pki name not found: nope')]);
+  assert.deepEqual(await parseErr(`${PKI}listen on lo tls pki mx.example.org ca nope\n`), [E(at, 'ca name not found: nope')]);
+  assert.deepEqual(await parseErr(`${PKI}listen on lo port 0\n`), [E(at, 'invalid port: 0')]);
+  assert.deepEqual(await parseErr(`${PKI}listen on lo port nosuchservice\n`), [E(at, 'invalid port: nosuchservice')]);
+  assert.deepEqual(await parseErr(`${PKI}listen on lo port 25 port 26\n`), [E(at, 'port already specified')]);
+  assert.deepEqual(await parseErr(`${PKI}listen on lo inet4 inet6\n`), [E(at, 'address family already specified')]);
+  assert.deepEqual(await parseErr(`${PKI}listen on lo tag ${'x'.repeat(33)}\n`), [E(at, 'tag name too long')]);
+  assert.deepEqual(await parseErr(`${PKI}listen on lo filter nope\n`), [E(at, 'no filter exist with that name: nope')]);
+  assert.deepEqual(await parseErr(`${PKI}listen on socket port 25\n`), [E(at, 'syntax error')]);
+  assert.deepEqual(await parseErr(`${PKI}listen on socket\nlisten on socket\n`), [E(5, 'socket listener already configured')]);
+  assert.deepEqual(await parseErr(`${PKI}listen on lo0\n`), [E(at, 'invalid virtual ip or interface: lo0')]);
+  assert.deepEqual(await parseErr(`${PKI}listen on ::1 inet4\n`), [E(at, 'invalid virtual ip or interface: ::1')]);
+});
+
+test('listen: tables that cannot serve the option', async () => {
+  const E = (m: string) => [`/virtual/smtpd.conf:5: ${m}`];
+  const base = `${PKI}table lst { a, b }\n`;
+  assert.deepEqual(await parseErr(`${base}listen on lo tls pki mx.example.org auth <lst>\n`), E('invalid use of table "lst" as AUTH parameter'));
+  assert.deepEqual(await parseErr(`${base}listen on lo tls pki mx.example.org auth senders <lst>\n`), E('invalid use of table "lst" as SENDERS parameter'));
+  assert.deepEqual(await parseErr(`${base}listen on lo hostnames <lst>\n`), E('invalid use of table "lst" as HOSTNAMES parameter'));
+  assert.deepEqual(await parseErr(`${base}listen on lo hostnames <nope>\n`), E('no such table: nope'));
+});
