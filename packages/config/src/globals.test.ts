@@ -1,0 +1,114 @@
+// Global options and declarations: defaults, smtp, queue, bounce, mta, mda, scheduler, srs, admd,
+// pki, ca, table, macros, include.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseErr, parseOk, tempDir } from './test-util.js';
+
+test('globals: OpenSMTPD defaults', async () => {
+  const c = await parseOk('');
+  assert.equal(c.serverName, 'mx.test');
+  assert.deepEqual(c.smtp, { maxMessageSize: 36_700_160, maxRcpt: 1000, maxMails: 100, ciphers: 'HIGH:!aNULL:!MD5', subAddrDelim: '+' });
+  assert.deepEqual(c.queue, { compression: false, ttl: 345_600 });
+  assert.deepEqual(c.bounce, { warnIntervals: [14_400] });
+  assert.deepEqual(c.mta, { maxDeferred: 100, limits: [] });
+  assert.deepEqual(c.mda, { wrappers: {}, limits: { maxSession: 50, maxSessionPerUser: 7, taskHiwat: 50, taskLowat: 30, taskRelease: 10 } });
+  assert.deepEqual(c.scheduler, { limits: { maxInflight: 5000, maxEvpBatchSize: 256, maxMsgBatchSize: 1024, maxSchedule: 10 } });
+  assert.deepEqual(c.srs, { ttl: 345_600 });
+  assert.equal(c.admd, undefined);
+});
+
+test('globals: smtp options', async () => {
+  const c = await parseOk('smtp max-message-size 10M\nsmtp limit max-rcpt 50 max-mails 20\nsmtp ciphers "HIGH:!aNULL"\nsmtp sub-addr-delim "-"\n');
+  assert.deepEqual(c.smtp, { maxMessageSize: 10 * 1024 * 1024, maxRcpt: 50, maxMails: 20, ciphers: 'HIGH:!aNULL', subAddrDelim: '-' });
+  assert.equal((await parseOk('smtp max-message-size 1000\n')).smtp.maxMessageSize, 1000);
+});
+
+test('globals: queue options', async () => {
+  assert.equal((await parseOk('queue compression\n')).queue.compression, true);
+  assert.equal((await parseOk('queue ttl 2h\n')).queue.ttl, 7200);
+  assert.deepEqual((await parseOk('queue encryption\n')).queue.encryption, { keySource: 'prompt' });
+  assert.deepEqual((await parseOk('queue encryption stdin\n')).queue.encryption, { keySource: 'stdin' });
+  assert.deepEqual((await parseOk('queue encryption "-"\n')).queue.encryption, { keySource: 'stdin' });
+  const key = '0123456789abcdef0123456789abcdef';
+  assert.deepEqual((await parseOk(`queue encryption ${key}\n`)).queue.encryption, { keySource: 'inline', key });
+});
+
+test('globals: bounce warn-interval', async () => {
+  assert.deepEqual((await parseOk('bounce warn-interval 1h, 6h, 1d, 3d\n')).bounce.warnIntervals, [3600, 21_600, 86_400, 259_200]);
+});
+
+test('globals: mta max-deferred and limits', async () => {
+  const c = await parseOk('mta max-deferred 50\nmta limit max-conn-per-host 3 session-keepalive 5\nmta limit for domain example.org max-conn-per-route 1 inet4\nmta limit max-conn-per-relay 7\n');
+  assert.equal(c.mta.maxDeferred, 50);
+  assert.deepEqual(c.mta.limits, [
+    { values: { 'max-conn-per-host': 3, 'session-keepalive': 5, 'max-conn-per-relay': 7 } },
+    { domain: 'example.org', family: 'inet4', values: { 'max-conn-per-route': 1 } },
+  ]);
+});
+
+test('globals: mda wrapper and limit, scheduler limit', async () => {
+  const c = await parseOk('mda wrapper w "/usr/bin/env %{mda}"\nmda limit max-session 10 max-session-per-user 2 task-hiwat 5 task-lowat 3 task-release 1\nscheduler limit max-inflight 10 max-evp-batch-size 2 max-msg-batch-size 3 max-schedule 4\n');
+  assert.deepEqual(c.mda, { wrappers: { w: '/usr/bin/env %{mda}' }, limits: { maxSession: 10, maxSessionPerUser: 2, taskHiwat: 5, taskLowat: 3, taskRelease: 1 } });
+  assert.deepEqual(c.scheduler.limits, { maxInflight: 10, maxEvpBatchSize: 2, maxMsgBatchSize: 3, maxSchedule: 4 });
+});
+
+test('globals: srs and admd', async () => {
+  const c = await parseOk('srs key "k1"\nsrs key backup "k0"\nsrs ttl 5d\nadmd "mx.example.org"\n');
+  assert.deepEqual(c.srs, { key: 'k1', keyBackup: 'k0', ttl: 432_000 });
+  assert.equal(c.admd, 'mx.example.org');
+});
+
+test('declarations: pki (split statements, dhe, * name) and ca', async () => {
+  const t = tempDir();
+  const crt = t.put('c.crt', 'x');
+  const c = await parseOk(`pki MX.example.org cert "${crt}"\npki mx.example.org key "${crt}" dhe auto\npki "*" cert "${crt}" key "${crt}"\nca myca cert "${crt}"\n`);
+  assert.deepEqual(c.pki['mx.example.org'], { name: 'mx.example.org', cert: crt, key: crt, dhe: 'auto', file: '/virtual/smtpd.conf', line: 1 });
+  assert.equal(c.pki['*']?.dhe, 'none');
+  assert.deepEqual(c.ca['myca'], { name: 'myca', cert: crt, file: '/virtual/smtpd.conf', line: 4 });
+});
+
+test('declarations: table kinds', async () => {
+  const t = tempDir();
+  const f = t.put('aliases', 'root: alice\n');
+  const db = t.put('aliases.db', 'binary');
+  const c = await parseOk(`table a file:${f}\ntable b "${f}"\ntable c db:${db}\ntable d getpwnam\ntable e ldap:/etc/mail/ldap.conf\ntable f { x = "1", "Y" => "2" }\ntable g { one\n two, three }\n`);
+  assert.deepEqual(c.tables['a'], { name: 'a', type: 'file', path: f, file: '/virtual/smtpd.conf', line: 1 });
+  assert.equal(c.tables['b']?.type, 'file');
+  assert.deepEqual([c.tables['c']?.type, c.tables['c']?.path], ['db', db]);
+  assert.equal(c.tables['d']?.type, 'getpwnam');
+  assert.deepEqual([c.tables['e']?.type, c.tables['e']?.procName, c.tables['e']?.path], ['proc', 'ldap', '/etc/mail/ldap.conf']);
+  assert.deepEqual(c.tables['f']?.map, { x: '1', y: '2' });
+  assert.deepEqual(c.tables['g']?.list, ['one', 'two', 'three']);
+});
+
+test('macros: definition, use, -D override, not expanded in quotes', async () => {
+  const text = 'dom = "example.org"\nsize = "20M"\nsmtp max-message-size $size\nadmd "$dom"\naction "a" mbox\nmatch for domain $dom action "a"\n';
+  const c = await parseOk(text);
+  assert.equal(c.smtp.maxMessageSize, 20 * 1024 * 1024);
+  assert.equal(c.admd, '$dom');
+  assert.equal(c.matches[0]?.for.value, 'example.org');
+  const d = await parseOk(text, { macros: { size: '1M', dom: 'example.net' } });
+  assert.equal(d.smtp.maxMessageSize, 1024 * 1024);
+  assert.equal(d.matches[0]?.for.value, 'example.net');
+});
+
+test('include: relative to the including file, errors carry the included file name', async () => {
+  const t = tempDir();
+  t.put('conf.d/actions.conf', 'action "a" mbox\n');
+  t.put('conf.d/bad.conf', '\nfoo bar\n');
+  const main = t.put('smtpd.conf', 'include "conf.d/actions.conf"\nmatch from any for any action "a"\n');
+  const c = await parseOk('include "conf.d/actions.conf"\nmatch from any for any action "a"\n', {}, main);
+  assert.equal(c.actions['a']?.file, `${t.dir}/conf.d/actions.conf`);
+  assert.equal(c.matches[0]?.line, 2);
+  assert.deepEqual(await parseErr('include "conf.d/bad.conf"\nmatch from any reject\nqueue ttl 0s\n', {}, main),
+    [`${t.dir}/conf.d/bad.conf:2: syntax error`, `${main}:3: invalid ttl delay: 0s`]);
+  assert.deepEqual(await parseErr('include "nope.conf"\n', {}, main), [`${main}:1: failed to include file nope.conf`]);
+});
+
+test('line continuation and multi-line braces keep line numbers right', async () => {
+  const c = await parseOk('action "a" \\\n  mbox\nmatch from any \\\n  for any action "a"\ntable t {\n a,\n b\n}\nqueue ttl 1d\n');
+  assert.equal(c.actions['a']?.line, 1);
+  assert.equal(c.matches[0]?.line, 3);
+  assert.deepEqual(c.tables['t']?.list, ['a', 'b']);
+  assert.deepEqual(await parseErr('table t {\n a,\n b\n}\nqueue ttl 0d\n'), ['/virtual/smtpd.conf:5: invalid ttl delay: 0d']);
+});
