@@ -65,6 +65,7 @@ function formatDiag(e: Diag): string { return `${e.file}:${e.line}: ${e.message}
 /** Checks that need the whole file: complete pki entries, and at least one rule. */
 function finalChecks(cur: Cursor, d: Draft): void {
   for (const p of d.pki.values()) {
+    if (p.failed) continue;
     if (p.cert === undefined) cur.error(p.pos, `pki ${p.name}: missing certificate file`, p.pos.ord);
     if (p.key === undefined) cur.error(p.pos, `pki ${p.name}: missing key file`, p.pos.ord);
   }

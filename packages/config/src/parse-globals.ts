@@ -80,6 +80,8 @@ export function parsePki(cur: Cursor, d: Draft, pos: StmtPos): void {
   const name = nameTok.v.toLowerCase();
   const pki = d.pki.get(name) ?? { name, pos };
   d.pki.set(name, pki);
+  const failedBefore = pki.failed ?? false;
+  pki.failed = true;
   for (;;) {
     if (cur.acceptKw('cert')) {
       const f = cur.expectString();
@@ -96,8 +98,9 @@ export function parsePki(cur: Cursor, d: Draft, pos: StmtPos): void {
       const dhe = v.v.toLowerCase();
       if (dhe !== 'none' && dhe !== 'auto' && dhe !== 'legacy') cur.fail(v, `invalid DHE keyword: ${v.v}`);
       pki.dhe = dhe;
-    } else return;
+    } else break;
   }
+  if (cur.peek().t === 'nl' || cur.peek().t === 'eof') pki.failed = failedBefore;
 }
 
 /** `ca NAME cert F`. */

@@ -40,12 +40,17 @@ export function defaultRouteInterfaces(): string[] {
 }
 
 async function dnsLookup(host: string, family: 0 | 4 | 6): Promise<ListenAddress[]> {
+  const rs = await lookup(host, { all: true, family, hints: ADDRCONFIG });
+  return rs.filter((r) => r.family === 4 || r.family === 6).map((r) => ({ address: r.address, family: r.family as 4 | 6 }));
+}
+
+/** `env.lookup`, but [] on failure or after `ms` (a lookup never holds up loading). */
+async function boundedLookup(env: NetEnv, host: string, family: 0 | 4 | 6, ms: number): Promise<ListenAddress[]> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<ListenAddress[]>((resolve) => { timer = setTimeout(() => resolve([]), LOOKUP_TIMEOUT_MS); });
-  const query = lookup(host, { all: true, family, hints: ADDRCONFIG })
-    .then((rs) => rs.filter((r) => r.family === 4 || r.family === 6).map((r) => ({ address: r.address, family: r.family as 4 | 6 })))
-    .catch(() => []);
-  try { return await Promise.race([query, timeout]); } finally { clearTimeout(timer); }
+  const timeout = new Promise<ListenAddress[]>((resolve) => { timer = setTimeout(() => resolve([]), ms); });
+  try {
+    return await Promise.race([env.lookup(host, family).catch(() => []), timeout]);
+  } finally { clearTimeout(timer); }
 }
 
 /** The real machine. */
@@ -76,13 +81,15 @@ function interfaceAddresses(target: string, want: 0 | 4 | 6, env: NetEnv): Liste
  * Resolves a listen target; undefined when it is neither an interface (or group), an address of
  * the wanted family, nor a name that resolves.
  */
-export async function resolveListenTarget(target: string, familyOpt: Listener['family'], env: NetEnv = systemNetEnv): Promise<ListenAddress[] | undefined> {
+export async function resolveListenTarget(
+  target: string, familyOpt: Listener['family'], env: NetEnv = systemNetEnv, timeoutMs = LOOKUP_TIMEOUT_MS,
+): Promise<ListenAddress[] | undefined> {
   const want: 0 | 4 | 6 = familyOpt === 'inet4' ? 4 : familyOpt === 'inet6' ? 6 : 0;
   const dedupe = (xs: ListenAddress[]): ListenAddress[] => [...new Map(xs.map((x) => [x.address, x])).values()];
   const ifaddrs = interfaceAddresses(target, want, env);
   if (ifaddrs.length > 0) return dedupe(ifaddrs);
   const lit = isIP(target);
   if (lit !== 0) return want === 0 || want === lit ? [{ address: target, family: lit as 4 | 6 }] : undefined;
-  const found = (await env.lookup(target, want)).filter((a) => want === 0 || a.family === want);
+  const found = (await boundedLookup(env, target, want, timeoutMs)).filter((a) => want === 0 || a.family === want);
   return found.length > 0 ? dedupe(found) : undefined;
 }

@@ -23,7 +23,11 @@ export interface TableInfo {
   readonly keys?: readonly string[];
 }
 
-export interface PkiDraft { name: string; cert?: string; key?: string; dhe?: 'none' | 'auto' | 'legacy'; pos: StmtPos }
+export interface PkiDraft {
+  name: string; cert?: string; key?: string; dhe?: 'none' | 'auto' | 'legacy'; pos: StmtPos;
+  /** A statement about this pki failed: skip the completeness check (avoids cascading errors). */
+  failed?: boolean;
+}
 export interface CaDraft { name: string; cert?: string; pos: StmtPos }
 export interface ListenerDraft { listener: Listener; pos: StmtPos }
 
