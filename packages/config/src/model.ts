@@ -3,6 +3,10 @@
 // no class instances; regex patterns stay strings. Durations are seconds, sizes bytes.
 // Produced by the parser in this package; read by every actor.
 import { z } from 'zod';
+import {
+  BounceOptionsSchema, MdaOptionsSchema, MtaOptionsSchema, QueueOptionsSchema, SchedulerOptionsSchema,
+  SmtpOptionsSchema, SrsOptionsSchema,
+} from './model-options.js';
 
 /** Where a statement was written: file path and 1-based line. */
 export const SourcePosSchema = z.object({ file: z.string(), line: z.number().int().nonnegative() });
@@ -101,13 +105,14 @@ export const ListenerSchema = SourcePosSchema.extend({
   senders: z.string().optional(),
   masquerade: z.boolean(),
   tag: z.string().max(32).optional(),
+  /** Banner / Received name; absent = `serverName`. */
   hostname: z.string().optional(),
   hostnamesTable: z.string().optional(),
   maskSrc: z.boolean(),
   receivedAuth: z.boolean(),
   noDsn: z.boolean(),
   proxyV2: z.boolean(),
-  /** Name of a filter or filter chain. */
+  /** Name of a filter or filter chain (`<dynchain:N>` for an inline `filter { ... }` list). */
   filter: z.string().optional(),
 });
 export type Listener = z.infer<typeof ListenerSchema>;
@@ -169,7 +174,10 @@ export const ActionMethodSchema = z.discriminatedUnion('kind', [
 export type ActionMethod = z.infer<typeof ActionMethodSchema>;
 export type ActionMethodKind = ActionMethod['kind'];
 
-/** `action NAME METHOD [options]`. Local options are absent on relay actions. */
+/**
+ * `action NAME METHOD [options]`. Local options are absent on relay actions. `userbase` absent =
+ * system users (getpwnam). lmtp actions deliver as the server user (OpenSMTPD: `_smtpd`).
+ */
 export const ActionSchema = SourcePosSchema.extend({
   name: z.string(),
   method: ActionMethodSchema,
@@ -194,13 +202,21 @@ export const CriterionSchema = z.object({
 });
 export type Criterion = z.infer<typeof CriterionSchema>;
 
-/** `from any|local|socket|src V|rdns [V]|auth [V]|mail-from V`. */
+/**
+ * `from any|local|socket|src V|rdns [V]|auth [V]|mail-from V`. As in OpenSMTPD, `from auth [V]`
+ * means "from any + session authenticated (as V)" and `from mail-from V` means "from any + MAIL FROM
+ * matches V"; `negate` then applies to the auth / mail-from test, not to the origin. A rule has at
+ * most one of `from auth` and `auth`, and of `from mail-from` and `mailFrom`.
+ */
 export const FromCriterionSchema = CriterionSchema.extend({
   kind: z.enum(['any', 'local', 'socket', 'src', 'rdns', 'auth', 'mail-from']),
 });
 export type FromCriterion = z.infer<typeof FromCriterionSchema>;
 
-/** `for any|local|domain V|rcpt-to V`. */
+/**
+ * `for any|local|domain V|rcpt-to V`. `for rcpt-to V` means "for any + RCPT TO matches V" (`negate`
+ * applies to the address test); a rule has at most one of `for rcpt-to` and `rcptTo`.
+ */
 export const ForCriterionSchema = CriterionSchema.extend({
   kind: z.enum(['any', 'local', 'domain', 'rcpt-to']),
 });
@@ -280,80 +296,9 @@ export const ProcSchema = SourcePosSchema.extend({
 export type Proc = z.infer<typeof ProcSchema>;
 
 // ---------------------------------------------------------------------------------------------
-// global options (defaults from REFERENCE 1.9 / 6.2)
+// global options: see model-options.ts
 
-export const SmtpOptionsSchema = z.object({
-  maxMessageSize: z.number().int().nonnegative().default(36_700_160),
-  maxRcpt: z.number().int().positive().default(1000),
-  maxMails: z.number().int().positive().default(100),
-  ciphers: z.string().default('HIGH:!aNULL:!MD5'),
-  subAddrDelim: z.string().length(1).default('+'),
-});
-export type SmtpOptions = z.infer<typeof SmtpOptionsSchema>;
-
-/**
- * Queue options. `encryption.keySource`: 'inline' (key given, 32 raw chars or 32 hex digits as
- * written), 'stdin' (`stdin` or `-`: the parent reads it at start), 'prompt' (no key written).
- */
-export const QueueOptionsSchema = z.object({
-  compression: z.boolean().default(false),
-  encryption: z.object({
-    keySource: z.enum(['inline', 'stdin', 'prompt']),
-    key: z.string().optional(),
-  }).optional(),
-  ttl: z.number().int().positive().default(345_600),
-});
-export type QueueOptions = z.infer<typeof QueueOptionsSchema>;
-
-export const BounceOptionsSchema = z.object({
-  /** Delay warnings, seconds, at most 4. */
-  warnIntervals: z.array(z.number().int().positive()).max(4).default([14_400]),
-});
-export type BounceOptions = z.infer<typeof BounceOptionsSchema>;
-
-/** `mta limit [for domain D] KEY N ... [inet4|inet6]`; keys as written (`max-conn-per-host`). */
-export const MtaLimitSchema = z.object({
-  domain: z.string().optional(),
-  family: z.enum(['inet4', 'inet6']).optional(),
-  values: z.record(z.string(), z.number().int().nonnegative()),
-});
-export type MtaLimit = z.infer<typeof MtaLimitSchema>;
-
-export const MtaOptionsSchema = z.object({
-  maxDeferred: z.number().int().nonnegative().default(100),
-  limits: z.array(MtaLimitSchema).default([]),
-});
-export type MtaOptions = z.infer<typeof MtaOptionsSchema>;
-
-export const MdaOptionsSchema = z.object({
-  /** `mda wrapper NAME "cmd"`. */
-  wrappers: z.record(z.string(), z.string()).default({}),
-  limits: z.object({
-    maxSession: z.number().int().positive().default(50),
-    maxSessionPerUser: z.number().int().positive().default(7),
-    taskHiwat: z.number().int().positive().default(50),
-    taskLowat: z.number().int().positive().default(30),
-    taskRelease: z.number().int().positive().default(10),
-  }).prefault({}),
-});
-export type MdaOptions = z.infer<typeof MdaOptionsSchema>;
-
-export const SchedulerOptionsSchema = z.object({
-  limits: z.object({
-    maxInflight: z.number().int().positive().default(5000),
-    maxEvpBatchSize: z.number().int().positive().default(256),
-    maxMsgBatchSize: z.number().int().positive().default(1024),
-    maxSchedule: z.number().int().positive().default(10),
-  }).prefault({}),
-});
-export type SchedulerOptions = z.infer<typeof SchedulerOptionsSchema>;
-
-export const SrsOptionsSchema = z.object({
-  key: z.string().optional(),
-  keyBackup: z.string().optional(),
-  ttl: z.number().int().positive().default(345_600),
-});
-export type SrsOptions = z.infer<typeof SrsOptionsSchema>;
+export * from './model-options.js';
 
 // ---------------------------------------------------------------------------------------------
 // the whole configuration

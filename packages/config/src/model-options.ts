@@ -1,0 +1,77 @@
+// Global option schemas of the configuration model (smtp, queue, bounce, mta, mda, scheduler,
+// srs) with OpenSMTPD's defaults (REFERENCE 1.9 / 6.2). Re-exported by model.ts.
+import { z } from 'zod';
+
+export const SmtpOptionsSchema = z.object({
+  maxMessageSize: z.number().int().nonnegative().default(36_700_160),
+  maxRcpt: z.number().int().positive().default(1000),
+  maxMails: z.number().int().positive().default(100),
+  ciphers: z.string().default('HIGH:!aNULL:!MD5'),
+  subAddrDelim: z.string().length(1).default('+'),
+});
+export type SmtpOptions = z.infer<typeof SmtpOptionsSchema>;
+
+/**
+ * Queue options. `encryption.keySource`: 'inline' (key given, 32 raw chars or 32 hex digits as
+ * written), 'stdin' (`stdin` or `-`: the parent reads it at start), 'prompt' (no key written).
+ */
+export const QueueOptionsSchema = z.object({
+  compression: z.boolean().default(false),
+  encryption: z.object({
+    keySource: z.enum(['inline', 'stdin', 'prompt']),
+    key: z.string().optional(),
+  }).optional(),
+  ttl: z.number().int().positive().default(345_600),
+});
+export type QueueOptions = z.infer<typeof QueueOptionsSchema>;
+
+export const BounceOptionsSchema = z.object({
+  /** Delay warnings, seconds, at most 4. */
+  warnIntervals: z.array(z.number().int().positive()).max(4).default([14_400]),
+});
+export type BounceOptions = z.infer<typeof BounceOptionsSchema>;
+
+/** `mta limit [for domain D] KEY N ... [inet4|inet6]`; keys as written (`max-conn-per-host`). */
+export const MtaLimitSchema = z.object({
+  domain: z.string().optional(),
+  family: z.enum(['inet4', 'inet6']).optional(),
+  values: z.record(z.string(), z.number().int().nonnegative()),
+});
+export type MtaLimit = z.infer<typeof MtaLimitSchema>;
+
+export const MtaOptionsSchema = z.object({
+  maxDeferred: z.number().int().nonnegative().default(100),
+  limits: z.array(MtaLimitSchema).default([]),
+});
+export type MtaOptions = z.infer<typeof MtaOptionsSchema>;
+
+export const MdaOptionsSchema = z.object({
+  /** `mda wrapper NAME "cmd"`. */
+  wrappers: z.record(z.string(), z.string()).default({}),
+  limits: z.object({
+    maxSession: z.number().int().positive().default(50),
+    maxSessionPerUser: z.number().int().positive().default(7),
+    taskHiwat: z.number().int().positive().default(50),
+    taskLowat: z.number().int().positive().default(30),
+    taskRelease: z.number().int().positive().default(10),
+  }).prefault({}),
+});
+export type MdaOptions = z.infer<typeof MdaOptionsSchema>;
+
+export const SchedulerOptionsSchema = z.object({
+  limits: z.object({
+    maxInflight: z.number().int().positive().default(5000),
+    maxEvpBatchSize: z.number().int().positive().default(256),
+    maxMsgBatchSize: z.number().int().positive().default(1024),
+    maxSchedule: z.number().int().positive().default(10),
+  }).prefault({}),
+});
+export type SchedulerOptions = z.infer<typeof SchedulerOptionsSchema>;
+
+export const SrsOptionsSchema = z.object({
+  key: z.string().optional(),
+  keyBackup: z.string().optional(),
+  ttl: z.number().int().positive().default(345_600),
+});
+export type SrsOptions = z.infer<typeof SrsOptionsSchema>;
+
