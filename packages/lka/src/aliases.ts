@@ -1,0 +1,93 @@
+// Alias and virtual values (aliases(5), REFERENCE 8.3): a comma-separated list whose entries
+// are a user name, a mail address, `/file`, `|command`, `:include:/path`, or
+// `error:CODE text`. Every address goes through proto's parseAddress; the kinds of targets
+// the delivery side does not handle yet are reported as such so the lka can refuse them.
+import { parseAddress, type MailAddress } from '@tsmtpd/proto';
+
+export type AliasTarget =
+  | { kind: 'address'; address: MailAddress }
+  | { kind: 'user'; user: string }
+  | { kind: 'error'; code: number; enhanced: string; text: string }
+  | { kind: 'unsupported'; target: '|command' | '/file' | ':include:'; value: string };
+
+export type AliasParse = { ok: true; targets: AliasTarget[] } | { ok: false; error: string };
+
+/**
+ * Splits a value at commas outside double or single quotes; a backslash escapes the next
+ * character. Null when a quote or an escape is left open.
+ */
+export function splitAliasValue(value: string): string[] | null {
+  const out: string[] = [];
+  let cur = '';
+  let dq = false;
+  let sq = false;
+  let esc = false;
+  for (const ch of value) {
+    if (esc) {
+      cur += ch;
+      esc = false;
+    } else if (ch === '\\') {
+      esc = true;
+    } else if (ch === ',' && !dq && !sq) {
+      out.push(cur);
+      cur = '';
+    } else {
+      cur += ch;
+      if (ch === '"' && !sq) dq = !dq;
+      if (ch === "'" && !dq) sq = !sq;
+    }
+  }
+  if (esc || dq || sq) return null;
+  out.push(cur);
+  return out.map((s) => s.trim()).filter((s) => s !== '');
+}
+
+/** `error:CODE text` / `:error:CODE text`: a 4xx or 5xx reply, optionally with an enhanced code. */
+export function parseAliasError(entry: string): AliasTarget | null {
+  const m = /^:?error:(.*)$/is.exec(entry);
+  if (!m) return null;
+  const body = (m[1] ?? '').trim();
+  const r = /^([45])(\d\d) ([A-Za-z0-9].*)$/.exec(body);
+  if (!r) return null;
+  const cls = r[1] ?? '5';
+  let text = r[3] ?? '';
+  let enhanced = `${cls}.0.0`;
+  const enh = /^([245])\.(\d{1,3})\.(\d{1,3}) +(\S.*)$/.exec(text);
+  if (enh && enh[1] === cls) {
+    enhanced = `${enh[1]}.${enh[2]}.${enh[3]}`;
+    text = enh[4] ?? '';
+  }
+  return { kind: 'error', code: Number(`${cls}${r[2] ?? '50'}`), enhanced, text: text.slice(0, 400) };
+}
+
+/** Classifies one entry; null when it is none of the known forms or not a valid address. */
+export function parseAliasEntry(raw: string): AliasTarget | null {
+  let entry = raw.trim();
+  const quoted = /^"([^"]*)"$/.exec(entry);
+  if (quoted) entry = (quoted[1] ?? '').trim();
+  if (entry === '') return null;
+  if (/^:?error:/i.test(entry)) return parseAliasError(entry);
+  if (entry.toLowerCase().startsWith(':include:')) return { kind: 'unsupported', target: ':include:', value: entry };
+  if (entry.startsWith('|')) return { kind: 'unsupported', target: '|command', value: entry };
+  if (entry.startsWith('/')) return { kind: 'unsupported', target: '/file', value: entry };
+  if (entry.includes('@')) {
+    const a = parseAddress(entry, { utf8: true });
+    return a.ok && a.address.domain !== '' ? { kind: 'address', address: a.address } : null;
+  }
+  const u = parseAddress(entry, { allowUnqualified: true, utf8: true });
+  if (!u.ok || u.address.domain !== '' || /\s/.test(u.address.local)) return null;
+  return { kind: 'user', user: u.address.local.toLowerCase() };
+}
+
+/** Parses a whole alias/virtual value. */
+export function parseAliasValue(value: string): AliasParse {
+  const parts = splitAliasValue(value);
+  if (parts === null) return { ok: false, error: 'unbalanced quote or escape' };
+  const targets: AliasTarget[] = [];
+  for (const p of parts) {
+    const t = parseAliasEntry(p);
+    if (!t) return { ok: false, error: `invalid alias entry ${JSON.stringify(p)}` };
+    targets.push(t);
+  }
+  return { ok: true, targets };
+}

@@ -1,0 +1,274 @@
+// Recipient resolution (REFERENCE 1.6, 8.3; OpenSMTPD lka_session.c): the RCPT becomes an
+// address node; every address node goes through the ruleset (expanded ones with a local
+// origin), relay actions yield an mta recipient, local actions expand through `virtual` or
+// the user name, `alias`, the sub-address delimiter and the userbase into mda recipients.
+// Breadth first, depth limit 10, duplicates collapsed. Talks to nothing: tables only.
+import type { Action, SmtpdConfig } from '@tsmtpd/config';
+import { formatAddress, replyWith, type MailAddress, type RcptResolution, type Reply, type ResolvedRecipient, type SessionInfo } from '@tsmtpd/proto';
+import { parseAliasValue, type AliasTarget } from './aliases.js';
+import type { Ruleset } from './ruleset.js';
+import { LOCALNAMES, type TableSet } from './tables/registry.js';
+import type { Userbase } from './userbase.js';
+
+/** Expansion depth limit (OpenSMTPD EXPAND_DEPTH). */
+export const MAX_DEPTH = 10;
+/** Most nodes one recipient may expand to. */
+export const MAX_NODES = 5000;
+
+export interface ExpandContext {
+  config: SmtpdConfig;
+  tables: TableSet;
+  ruleset: Ruleset;
+  userbase: Userbase;
+  warn?: (event: string, fields: Record<string, unknown>) => void;
+}
+
+export interface ExpandRequest {
+  session: SessionInfo;
+  /** Reverse path, '' for <>. */
+  sender: string;
+  rcpt: MailAddress;
+}
+
+type NodeBody =
+  | { kind: 'address'; address: MailAddress }
+  | { kind: 'user'; user: string; sameuser: boolean }
+  | { kind: 'target'; target: Extract<AliasTarget, { kind: 'error' | 'unsupported' }> };
+
+type Node = NodeBody & {
+  id: number;
+  parent: Node | null;
+  depth: number;
+  /** The action and its name decided for the nearest address ancestor (null on the root). */
+  action: { name: string; def: Action } | null;
+};
+
+type Lookup = { kind: 'found'; targets: AliasTarget[] } | { kind: 'none' } | { kind: 'error' };
+
+function nearestAddress(n: Node | null): Node | null {
+  while (n && n.kind !== 'address') n = n.parent;
+  return n;
+}
+
+function addressKey(a: MailAddress): string {
+  return `${a.local}@${a.domain}`.toLowerCase();
+}
+
+/** Resolves one recipient into final deliveries, or the reply refusing it. */
+export async function expandRecipient(ctx: ExpandContext, req: ExpandRequest): Promise<RcptResolution> {
+  return new Expansion(ctx, req).run();
+}
+
+class Expansion {
+  private readonly queue: Node[] = [];
+  private readonly seen = new Set<string>();
+  private readonly out = new Map<string, ResolvedRecipient>();
+  private nextId = 0;
+  private overflow = false;
+  private readonly delim: string;
+  private readonly rcptText: string;
+
+  constructor(private readonly ctx: ExpandContext, private readonly req: ExpandRequest) {
+    this.delim = ctx.config.smtp.subAddrDelim;
+    this.rcptText = formatAddress(req.rcpt);
+  }
+
+  async run(): Promise<RcptResolution> {
+    this.insert({ kind: 'address', address: this.req.rcpt }, null, null);
+    for (let n = this.queue.shift(); n; n = this.queue.shift()) {
+      if (n.depth >= MAX_DEPTH) return this.fail(replyWith('expansionFailed'), 'expansion too deep', n);
+      const reply = await this.process(n);
+      if (reply) return { ok: false, reply };
+      if (this.overflow) return this.fail(replyWith('expansionFailed'), 'expansion too large', n);
+    }
+    if (this.out.size === 0) return this.fail(replyWith('expansionFailed'), 'expanded to nothing', null);
+    return { ok: true, recipients: [...this.out.values()] };
+  }
+
+  private fail(reply: Reply, why: string, n: Node | null): RcptResolution {
+    this.ctx.warn?.('expand refused', { rcpt: this.rcptText, reason: why, depth: n?.depth });
+    return { ok: false, reply };
+  }
+
+  /** Adds a node unless an equal one exists in the same address context (OpenSMTPD expand_cmp). */
+  private insert(body: NodeBody, parent: Node | null, action: Node['action']): void {
+    if (this.nextId >= MAX_NODES) {
+      this.overflow = true;
+      return;
+    }
+    const ctxNode = nearestAddress(parent);
+    const value = body.kind === 'address' ? addressKey(body.address)
+      : body.kind === 'user' ? `${body.user}|${body.sameuser ? 1 : 0}`
+      : `${body.target.kind}|${body.target.kind === 'error' ? body.target.text : body.target.value}`;
+    const key = `${body.kind}|${value}|${ctxNode?.id ?? -1}`;
+    if (this.seen.has(key)) return;
+    this.seen.add(key);
+    this.queue.push({ ...body, id: this.nextId++, parent, depth: parent ? parent.depth + 1 : 0, action });
+  }
+
+  /** Adds alias/virtual targets as children of `parent`. */
+  private insertTargets(targets: AliasTarget[], parent: Node, action: NonNullable<Node['action']>): void {
+    for (const t of targets) {
+      if (t.kind === 'address') this.insert({ kind: 'address', address: t.address }, parent, action);
+      else if (t.kind === 'user') {
+        const sameuser = parent.kind === 'user' && parent.user === t.user;
+        this.insert({ kind: 'user', user: t.user, sameuser }, parent, action);
+      } else this.insert({ kind: 'target', target: t }, parent, action);
+    }
+  }
+
+  private async process(n: Node): Promise<Reply | undefined> {
+    switch (n.kind) {
+      case 'address':
+        return this.processAddress(n);
+      case 'user':
+        return this.processUser(n);
+      case 'target':
+        return this.processTarget(n);
+    }
+  }
+
+  private async processAddress(n: Node & { kind: 'address' }): Promise<Reply | undefined> {
+    const d = this.ctx.ruleset.match({ session: this.req.session, internal: n.parent !== null, sender: this.req.sender, dest: n.address });
+    if (d.kind === 'error') return replyWith('tempLookup');
+    if (d.kind === 'none' || d.rule.reject || d.rule.action === undefined) return this.refuse(n, d.kind === 'match');
+    const def = this.ctx.config.actions[d.rule.action];
+    if (!def) {
+      this.ctx.warn?.('rule names an unknown action', { action: d.rule.action });
+      return replyWith('tempFailure');
+    }
+    const action = { name: d.rule.action, def };
+    if (def.method.kind === 'relay') {
+      this.submit({ dispatcher: action.name, type: 'mta', dest: formatAddress(n.address), ttl: this.ttl(def) });
+      return undefined;
+    }
+    if (def.virtual !== undefined) {
+      const r = await this.virtualLookup(def.virtual, n.address);
+      if (r.kind === 'error') return replyWith('expansionTemp');
+      if (r.kind === 'none' || r.targets.length === 0) return this.unknownUser(n);
+      this.insertTargets(r.targets, n, action);
+      return undefined;
+    }
+    this.insert({ kind: 'user', user: n.address.local.toLowerCase(), sameuser: false }, n, action);
+    return undefined;
+  }
+
+  /** No rule, or a reject rule. The RCPT itself gets a precise reply; an expanded address, 524. */
+  private refuse(n: Node & { kind: 'address' }, rejected: boolean): Reply {
+    if (n.parent !== null) {
+      this.ctx.warn?.('expanded address refused by the ruleset', { rcpt: this.rcptText, dest: formatAddress(n.address), rejected });
+      return replyWith('expansionFailed');
+    }
+    if (rejected) return this.withRcpt('rejected');
+    const local = this.ctx.tables.get(LOCALNAMES)?.match('domain', n.address.domain) ?? false;
+    if (local === 'error') return replyWith('tempLookup');
+    return this.withRcpt(local ? 'unknownUser' : 'relayDenied');
+  }
+
+  private async processUser(n: Node & { kind: 'user' }): Promise<Reply | undefined> {
+    const action = n.action;
+    if (!action) return replyWith('tempFailure');
+    const def = action.def;
+    if (!n.sameuser && (def.alias !== undefined || def.virtual !== undefined)) {
+      const r = def.alias !== undefined
+        ? await this.aliasLookup(def.alias, n.user)
+        : await this.virtualLookup(def.virtual ?? '', { local: n.user, domain: '' });
+      if (r.kind === 'error') return replyWith('expansionTemp');
+      if (r.kind === 'found' && r.targets.length > 0) {
+        this.insertTargets(r.targets, n, action);
+        return undefined;
+      }
+    }
+    const cut = n.user.indexOf(this.delim);
+    const user = cut >= 0 ? n.user.slice(0, cut) : n.user;
+    const subaddress = cut >= 0 ? n.user.slice(cut + 1) : '';
+    const found = await this.ctx.userbase.lookup(user, def.userbase ?? null);
+    if (!found.ok) {
+      if (found.kind === 'temp') this.ctx.warn?.('userbase lookup failed', { user, error: found.message });
+      return found.kind === 'temp' ? replyWith('tempLookup') : this.unknownUser(n);
+    }
+    // No ~/.forward yet: a forward-only action has nothing to forward to (temporary, as
+    // OpenSMTPD does without a .forward), an expand-only action nothing to deliver.
+    if (def.method.kind === 'forward-only') return replyWith('expansionTemp');
+    if (def.method.kind === 'expand-only') return replyWith('expansionFailed');
+    const dest = nearestAddress(n);
+    this.submit({
+      dispatcher: action.name, type: 'mda', dest: dest && dest.kind === 'address' ? formatAddress(dest.address) : this.rcptText,
+      mdaUser: user, ...(subaddress !== '' ? { mdaSubaddress: subaddress } : {}), ttl: this.ttl(def),
+    });
+    return undefined;
+  }
+
+  private processTarget(n: Node & { kind: 'target' }): Reply {
+    const t = n.target;
+    if (n.action?.def.method.kind === 'forward-only') return replyWith('expansionTemp');
+    if (t.kind === 'error') return { code: t.code, enhanced: t.enhanced, text: t.text };
+    return replyWith('notCapable', `alias target ${t.target} is not supported yet`);
+  }
+
+  private unknownUser(n: Node): Reply {
+    return n.parent === null || nearestAddress(n)?.parent === null ? this.withRcpt('unknownUser') : replyWith('unknownUser');
+  }
+
+  private withRcpt(name: 'unknownUser' | 'relayDenied' | 'rejected'): Reply {
+    return replyWith(name, `<${this.rcptText}>: ${replyWith(name).text}`);
+  }
+
+  private ttl(def: Action): number {
+    return def.ttl ?? this.ctx.config.queue.ttl;
+  }
+
+  private submit(r: ResolvedRecipient): void {
+    const key = `${r.dispatcher}|${r.type}|${r.dest.toLowerCase()}|${r.mdaUser ?? ''}|${r.mdaSubaddress ?? ''}`;
+    if (!this.out.has(key)) this.out.set(key, r);
+  }
+
+  /** Looks `keys` up in order; the first found value is parsed as an alias list. */
+  private async lookupFirst(tableName: string, keys: string[]): Promise<Lookup> {
+    const table = this.ctx.tables.get(tableName);
+    if (!table) {
+      this.ctx.warn?.('table not declared', { table: tableName });
+      return { kind: 'error' };
+    }
+    for (const key of keys) {
+      const r = await table.lookup(key);
+      if ('error' in r) {
+        this.ctx.warn?.('table lookup failed', { table: tableName, key, error: r.error });
+        return { kind: 'error' };
+      }
+      if (!r.found) continue;
+      const parsed = parseAliasValue(r.value);
+      if (!parsed.ok) {
+        this.ctx.warn?.('malformed alias value', { table: tableName, key, error: parsed.error });
+        return { kind: 'error' };
+      }
+      return { kind: 'found', targets: parsed.targets };
+    }
+    return { kind: 'none' };
+  }
+
+  /** `alias <t>`: keyed by the lowercased user name, `user+ext` before `user`. */
+  private aliasLookup(tableName: string, user: string): Promise<Lookup> {
+    const u = user.toLowerCase();
+    const cut = u.indexOf(this.delim);
+    return this.lookupFirst(tableName, cut >= 0 ? [u, u.slice(0, cut)] : [u]);
+  }
+
+  /** `virtual <t>`: `user+tag@dom`, `user@dom`, `user+tag`, `user`, `@dom`, `@` (domain-less: no catch-alls). */
+  private virtualLookup(tableName: string, addr: MailAddress): Promise<Lookup> {
+    const local = addr.local.toLowerCase();
+    const domain = addr.domain.toLowerCase();
+    const cut = local.indexOf(this.delim);
+    const user = cut >= 0 ? local.slice(0, cut) : local;
+    const tagged = cut >= 0 ? local : undefined;
+    const keys: string[] = [];
+    if (domain !== '') {
+      if (tagged) keys.push(`${tagged}@${domain}`);
+      keys.push(`${user}@${domain}`);
+    }
+    if (tagged) keys.push(tagged);
+    keys.push(user);
+    if (domain !== '') keys.push(`@${domain}`, '@');
+    return this.lookupFirst(tableName, keys);
+  }
+}

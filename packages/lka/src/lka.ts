@@ -1,0 +1,138 @@
+// The lka actor: serves LkaMailbox (rcptResolve for smtp, userLookup for mda, tableUpdate for
+// control/parent). Owns the tables, the compiled ruleset and the system-user cache; checks
+// every request's shape and addresses before use. No peers are called: lookups are local.
+import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
+import type { SmtpdConfig } from '@tsmtpd/config';
+import { parseAddress, replyWith, type ActorInit, type LkaMailbox, type MailAddress, type RcptResolution, type UserLookup } from '@tsmtpd/proto';
+import { z } from 'zod';
+import { expandRecipient, type ExpandContext } from './expand.js';
+import { localHosts, localNames, machineIdentity, type MachineIdentity } from './localnames.js';
+import { Ruleset } from './ruleset.js';
+import { TableSet } from './tables/registry.js';
+import { Userbase } from './userbase.js';
+import { SystemUsers, type SystemUsersOptions } from './users.js';
+
+/** Longest time one recipient may take to resolve before it is a temporary failure. */
+export const RESOLVE_DEADLINE_MS = 10_000;
+
+const SessionInfoSchema = z.object({
+  id: z.string().max(64),
+  socket: z.boolean(),
+  remoteAddress: z.string().max(128),
+  localAddress: z.string().max(128),
+  rdns: z.string().max(255).nullable(),
+  helo: z.string().max(1024),
+  authUser: z.string().max(1024).nullable(),
+  tls: z.boolean(),
+  tag: z.string().max(64).nullable(),
+  smtpname: z.string().max(255),
+});
+
+const RcptRequestSchema = z.object({
+  session: SessionInfoSchema,
+  sender: z.string().max(1024),
+  rcpt: z.string().max(1024),
+});
+
+type Warn = (event: string, fields: Record<string, unknown>) => void;
+
+export interface LkaOptions {
+  identity?: MachineIdentity;
+  users?: SystemUsersOptions;
+  warn?: Warn;
+  deadlineMs?: number;
+}
+
+/** The lka's state and operations, independent of the worker (unit tests use it directly). */
+export class Lka {
+  readonly tables: TableSet;
+  private readonly ruleset: Ruleset;
+  private readonly userbase: Userbase;
+  private readonly expandCtx: ExpandContext;
+  private readonly counters = { resolved: 0, refused: 0, tempfail: 0, recipients: 0 };
+
+  constructor(private readonly config: SmtpdConfig, private readonly opts: LkaOptions = {}) {
+    const id = opts.identity ?? machineIdentity();
+    const users = new SystemUsers(opts.users);
+    this.tables = new TableSet(config, {
+      users, delim: config.smtp.subAddrDelim, localNames: localNames(config.serverName, id), localHosts: localHosts(id),
+      ...(opts.warn ? { warn: opts.warn } : {}),
+    });
+    this.ruleset = new Ruleset(config.matches, this.tables);
+    this.userbase = new Userbase(this.tables);
+    this.expandCtx = { config, tables: this.tables, ruleset: this.ruleset, userbase: this.userbase, ...(opts.warn ? { warn: opts.warn } : {}) };
+  }
+
+  /** Loads file tables the config loader did not read. */
+  async start(): Promise<void> {
+    for (const f of await this.tables.loadFiles()) this.opts.warn?.('table load failed', { table: f.name, error: f.error });
+  }
+
+  async rcptResolve(input: unknown): Promise<RcptResolution> {
+    const req = RcptRequestSchema.safeParse(input);
+    if (!req.success) return this.count({ ok: false, reply: replyWith('syntaxParam') });
+    const rcpt = this.parseRcpt(req.data.rcpt);
+    if (!rcpt) return this.count({ ok: false, reply: replyWith('rcptSyntax') });
+    const sender = req.data.sender;
+    if (sender !== '' && !parseAddress(sender, { utf8: true }).ok) return this.count({ ok: false, reply: replyWith('senderSyntax') });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<RcptResolution>((resolve) => {
+      timer = setTimeout(() => resolve({ ok: false, reply: replyWith('tempLookup') }), this.opts.deadlineMs ?? RESOLVE_DEADLINE_MS);
+    });
+    try {
+      const work = expandRecipient(this.expandCtx, { session: req.data.session, sender, rcpt });
+      return this.count(await Promise.race([work, deadline]));
+    } catch (e) {
+      this.opts.warn?.('rcpt resolution failed', { error: e instanceof Error ? e.message : String(e) });
+      return this.count({ ok: false, reply: replyWith('tempFailure') });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async userLookup(name: unknown, userbase: unknown): Promise<UserLookup> {
+    if (typeof name !== 'string' || name.length > 256 || (userbase !== null && typeof userbase !== 'string')) {
+      return { ok: false, kind: 'perm', message: 'invalid request' };
+    }
+    return this.userbase.lookup(name, userbase);
+  }
+
+  async tableUpdate(name: unknown): Promise<boolean> {
+    if (typeof name !== 'string') return false;
+    const r = await this.tables.update(name);
+    if (!r.ok) this.opts.warn?.('table update failed', { table: name, error: r.error });
+    return r.ok;
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.counters };
+  }
+
+  /** The RCPT as a mailbox; an unqualified one (local submission) gets the server name. */
+  private parseRcpt(text: string): MailAddress | null {
+    const r = parseAddress(text, { utf8: true, allowUnqualified: true });
+    if (!r.ok) return null;
+    return r.address.domain === '' ? { local: r.address.local, domain: this.config.serverName.toLowerCase() } : r.address;
+  }
+
+  private count(r: RcptResolution): RcptResolution {
+    if (r.ok) {
+      this.counters.resolved++;
+      this.counters.recipients += r.recipients.length;
+    } else if (r.reply.code >= 500) this.counters.refused++;
+    else this.counters.tempfail++;
+    return r;
+  }
+}
+
+/** The actor factory: the worker entry calls this through runActor. */
+export async function createLka(ctx: ActorContext<'lka'>): Promise<ActorImpl<LkaMailbox>> {
+  const init = ctx.init as ActorInit<SmtpdConfig>;
+  const lka = new Lka(init.config, { warn: (event, fields) => ctx.log.warn(event, fields) });
+  const mailbox: LkaMailbox = {
+    rcptResolve: (req) => lka.rcptResolve(req),
+    userLookup: (name, userbase) => lka.userLookup(name, userbase),
+    tableUpdate: (name) => lka.tableUpdate(name),
+  };
+  return { mailbox, start: () => lka.start(), stats: () => lka.stats() };
+}
