@@ -1,0 +1,4 @@
+// The mda package's public face: the worker entry for the parent to spawn, and the few
+// pure helpers other packages may reuse (format specifiers). Free of heavy imports.
+export const workerUrl = new URL('./worker.js', import.meta.url);
+export { expandFormat, sanitize, type FormatVars, type FormatContext } from './format.js';

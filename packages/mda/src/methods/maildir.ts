@@ -1,0 +1,173 @@
+// maildir delivery (REFERENCE 8.2, mail.maildir): create Maildir/{cur,new,tmp} 0700 as needed,
+// write tmp/<epoch>.<hex>.<host> with O_EXCL 0600, fsync, link into new/, fsync new/.
+// `.<extension>` subfolder when it exists; `junk` files spam into `.Junk`. Runs as the
+// recipient: in the mda worker (unprivileged daemon) or in the per-uid helper (root daemon).
+import { constants, promises as fsp } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { delivered, fsFailure, tempfail, type SinkOpen, type Sink, type MethodOutcome } from '../sink.js';
+
+/** Everything a maildir delivery needs, as plain data (it crosses to the helper process). */
+export interface MaildirJob {
+  kind: 'maildir';
+  /** Absolute path of the Maildir (format specifiers and `~` already resolved). */
+  root: string;
+  /** File this message into `.Junk` (the action has `junk` and the message is flagged). */
+  junk: boolean;
+  /** Sub-address of the recipient, if any. */
+  extension: string | null;
+  hostname: string;
+}
+
+const SUBDIRS = ['cur', 'new', 'tmp'] as const;
+const NAME_ATTEMPTS = 8;
+
+async function ensureMaildir(dir: string): Promise<void> {
+  await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const sub of SUBDIRS) {
+    try {
+      await fsp.mkdir(join(dir, sub), { mode: 0o700 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await fsp.lstat(path)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** A sub-address usable as a Maildir++ folder name: no '/', not hidden, not empty. */
+function folderName(extension: string | null): string | null {
+  if (extension === null || extension === '' || extension.includes('/') || extension.startsWith('.') || extension.includes('\0')) return null;
+  return extension;
+}
+
+/** The folder this delivery goes to (created when it is `.Junk`). */
+async function chooseFolder(job: MaildirJob): Promise<string> {
+  if (job.junk) {
+    const junk = join(job.root, '.Junk');
+    await ensureMaildir(junk);
+    return junk;
+  }
+  const ext = folderName(job.extension);
+  if (ext !== null) {
+    for (const name of new Set([ext, ext.toLowerCase()])) {
+      const dir = join(job.root, '.' + name);
+      if (await isDirectory(dir)) {
+        await ensureMaildir(dir);
+        return dir;
+      }
+    }
+  }
+  return job.root;
+}
+
+/** Maildir host part: '/' and ':' cannot appear in it (they are escaped as octal). */
+export function maildirHostname(host: string): string {
+  return host.replace(/\//g, '\\057').replace(/:/g, '\\072') || 'localhost';
+}
+
+async function createTmpFile(folder: string, hostname: string): Promise<{ name: string; fh: fsp.FileHandle }> {
+  const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+  for (let i = 0; ; i++) {
+    const name = `${Math.floor(Date.now() / 1000)}.${randomBytes(4).toString('hex')}.${maildirHostname(hostname)}`;
+    try {
+      return { name, fh: await fsp.open(join(folder, 'tmp', name), flags, 0o600) };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST' || i + 1 >= NAME_ATTEMPTS) throw e;
+    }
+  }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Move tmp/name into new/ without ever replacing an existing file (link, then unlink). */
+async function publish(folder: string, name: string): Promise<void> {
+  const from = join(folder, 'tmp', name);
+  const to = join(folder, 'new', name);
+  try {
+    await fsp.link(from, to);
+    await fsp.unlink(from);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // Filesystems without hard links: rename (the name is unique, O_EXCL made sure).
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV') throw e;
+    await fsp.rename(from, to);
+  }
+  await fsyncDir(join(folder, 'new'));
+}
+
+export async function writeAll(fh: fsp.FileHandle, chunk: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < chunk.byteLength) {
+    const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
+    if (bytesWritten <= 0) throw Object.assign(new Error('short write'), { code: 'EIO' });
+    off += bytesWritten;
+  }
+}
+
+/** Open a maildir delivery: the folders exist and the tmp file is open when this answers. */
+export async function openMaildir(job: MaildirJob): Promise<SinkOpen> {
+  let folder: string;
+  let tmp: { name: string; fh: fsp.FileHandle };
+  try {
+    await ensureMaildir(job.root);
+    folder = await chooseFolder(job);
+    tmp = await createTmpFile(folder, job.hostname);
+  } catch (e) {
+    return { ok: false, outcome: fsFailure(`maildir ${job.root}`, e) };
+  }
+  const tmpPath = join(folder, 'tmp', tmp.name);
+  let failure: MethodOutcome | null = null;
+  let closed = false;
+  const discard = async (): Promise<void> => {
+    if (!closed) {
+      closed = true;
+      await tmp.fh.close().catch(() => {});
+    }
+    await fsp.unlink(tmpPath).catch(() => {});
+  };
+  const sink: Sink = {
+    async write(chunk) {
+      if (failure) return;
+      try {
+        await writeAll(tmp.fh, chunk);
+      } catch (e) {
+        failure = fsFailure('maildir write', e);
+      }
+    },
+    async end() {
+      if (failure) {
+        await discard();
+        return failure;
+      }
+      try {
+        await tmp.fh.sync();
+        closed = true;
+        await tmp.fh.close();
+        await publish(folder, tmp.name);
+        return delivered();
+      } catch (e) {
+        await discard();
+        return fsFailure('maildir commit', e);
+      }
+    },
+    async abort() {
+      failure ??= tempfail('delivery aborted');
+      await discard();
+    },
+  };
+  return { ok: true, sink };
+}

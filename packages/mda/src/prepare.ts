@@ -1,0 +1,210 @@
+// From an envelope to a ready-to-open delivery: its action (config.actions[dispatcher]), the
+// user (lka.userLookup, or the action's `user`), the method's parameters with format
+// specifiers expanded, and where it runs (in this worker, or the recipient's helper process
+// when the daemon is root). Talks to lka; opening is done by the runner (deliver.ts).
+import { promises as fsp } from 'node:fs';
+import { isAbsolute, join, normalize } from 'node:path';
+import type { Envelope, LkaMailbox, UserInfo } from '@tsmtpd/proto';
+import type { Remote } from '@tsmtpd/actor';
+import type { Action, ActionMethod, SmtpdConfig } from '@tsmtpd/config';
+import { expandFormat, type FormatVars } from './format.js';
+import type { HeaderInfo } from './headers.js';
+import { openFileJob, type FileJob } from './file-jobs.js';
+import type { HelperPool } from './helper/pool.js';
+import { DEFAULT_COMMAND_TIMEOUT_MS, openCommand } from './methods/command.js';
+import { openLmtp, type LmtpTimeouts } from './methods/lmtp.js';
+import { acquireDotlock, prepareMailbox, type DotlockOptions } from './methods/mbox.js';
+import { mboxFromLine } from './methods/mbox-format.js';
+import { permfail, tempfail, type MethodOutcome, type SinkOpen } from './sink.js';
+
+export interface PrepareContext {
+  config: SmtpdConfig;
+  lka: () => Remote<LkaMailbox>;
+  /** The daemon runs as root: deliveries switch to the recipient's uid/gid. */
+  isRoot: boolean;
+  pool: HelperPool | null;
+  /** Host name in maildir file names. */
+  hostname: string;
+  /** Directory of mbox mailboxes (/var/mail). */
+  mailSpool: string;
+  commandTimeoutMs?: number;
+  lmtpTimeouts?: Partial<LmtpTimeouts>;
+  dotlock?: DotlockOptions;
+}
+
+type MethodOf<K extends ActionMethod['kind']> = Extract<ActionMethod, { kind: K }>;
+
+export interface Plan {
+  user: UserInfo;
+  method: string;
+  open(info: HeaderInfo): Promise<SinkOpen>;
+}
+
+export type Prepared = { ok: true; plan: Plan } | { ok: false; outcome: MethodOutcome; user?: string; method?: string };
+
+function splitAddress(addr: string): { user: string; domain: string } {
+  const at = addr.lastIndexOf('@');
+  return at < 0 ? { user: addr, domain: '' } : { user: addr.slice(0, at), domain: addr.slice(at + 1) };
+}
+
+function formatVars(env: Envelope, user: UserInfo, cfg: SmtpdConfig): FormatVars {
+  return { sender: env.sender, rcpt: env.rcpt, dest: env.dest, username: user.username, directory: user.directory, subAddrDelim: cfg.smtp.subAddrDelim };
+}
+
+/** Run a file job as the recipient: the helper when root and the recipient is not root. */
+function runFileJob(ctx: PrepareContext, user: UserInfo, job: FileJob): Promise<SinkOpen> {
+  if (ctx.isRoot && user.uid !== 0 && ctx.pool) return ctx.pool.open(user.uid, user.gid, job);
+  return openFileJob(job);
+}
+
+/** `~/x` and relative paths are home-relative; no `..` may survive (values are sanitised). */
+export function resolveMaildirPath(expanded: string, home: string): string | null {
+  let p = expanded === '~' ? home : expanded.startsWith('~/') ? join(home, expanded.slice(2)) : expanded;
+  if (!isAbsolute(p)) p = join(home, p);
+  if (p.split('/').some((c) => c === '..')) return null;
+  return normalize(p);
+}
+
+function maildirPlan(env: Envelope, user: UserInfo, m: MethodOf<'maildir'>, ctx: PrepareContext): Prepared {
+  const x = expandFormat(m.path ?? '~/Maildir', formatVars(env, user, ctx.config), 'path');
+  if (!x.ok) return { ok: false, outcome: permfail(`maildir path: ${x.error}`) };
+  const root = resolveMaildirPath(x.value, user.directory);
+  if (root === null) return { ok: false, outcome: permfail(`unsafe maildir path ${x.value}`) };
+  const junk = m.junk;
+  return {
+    ok: true,
+    plan: {
+      user,
+      method: 'maildir',
+      open: (info) => runFileJob(ctx, user, { kind: 'maildir', root, junk: junk && info.spam, extension: env.mdaSubaddress ?? null, hostname: ctx.hostname }),
+    },
+  };
+}
+
+async function openMboxDelivery(env: Envelope, user: UserInfo, path: string, ctx: PrepareContext): Promise<SinkOpen> {
+  const bad = await prepareMailbox(path, ctx.isRoot ? { uid: user.uid, gid: user.gid } : null);
+  if (bad) return { ok: false, outcome: bad };
+  const lock = await acquireDotlock(path, ctx.dotlock);
+  if (!lock.ok) return { ok: false, outcome: lock.outcome };
+  const job: FileJob = { kind: 'mbox', path, fromLine: mboxFromLine(env.sender, new Date()), uid: ctx.isRoot ? user.uid : null };
+  const r = await runFileJob(ctx, user, job).catch((e: unknown): SinkOpen => ({ ok: false, outcome: tempfail(`mbox: ${(e as Error).message}`) }));
+  if (!r.ok) {
+    await lock.release();
+    return r;
+  }
+  const inner = r.sink;
+  return {
+    ok: true,
+    sink: {
+      write: (c) => inner.write(c),
+      end: () => inner.end().finally(() => lock.release()),
+      abort: (why) => inner.abort(why).finally(() => lock.release()),
+    },
+  };
+}
+
+function mboxPlan(env: Envelope, user: UserInfo, ctx: PrepareContext): Prepared {
+  if (!/^[^/\0]+$/.test(user.username) || user.username === '.' || user.username === '..') {
+    return { ok: false, outcome: permfail(`user name ${user.username} cannot name a mailbox`) };
+  }
+  const path = join(ctx.mailSpool, user.username);
+  return { ok: true, plan: { user, method: 'mbox', open: () => openMboxDelivery(env, user, path, ctx) } };
+}
+
+/** The command's environment (REFERENCE 8.1): envelope data reaches it only here and on stdin. */
+export function commandEnv(env: Envelope, user: UserInfo): Record<string, string> {
+  const dest = splitAddress(env.dest);
+  return {
+    PATH: '/usr/local/bin:/usr/bin:/bin',
+    DOMAIN: dest.domain,
+    HOME: user.directory,
+    ORIGINAL_RECIPIENT: env.rcpt,
+    RECIPIENT: env.dest,
+    SHELL: '/bin/sh',
+    LOCAL: dest.user,
+    LOGNAME: user.username,
+    USER: user.username,
+    SENDER: env.sender,
+    ...(env.mdaSubaddress !== undefined && env.mdaSubaddress !== '' ? { EXTENSION: env.mdaSubaddress } : {}),
+  };
+}
+
+async function homeOrRoot(dir: string): Promise<string> {
+  try {
+    return (await fsp.stat(dir)).isDirectory() ? dir : '/';
+  } catch {
+    return '/';
+  }
+}
+
+function commandPlan(env: Envelope, user: UserInfo, action: Action, m: MethodOf<'mda'>, ctx: PrepareContext): Prepared {
+  const vars = formatVars(env, user, ctx.config);
+  const x = expandFormat(m.command, vars, 'command');
+  if (!x.ok) return { ok: false, outcome: permfail(`mda command: ${x.error}`) };
+  let command = x.value;
+  if (action.wrapper !== undefined) {
+    const wrapper = ctx.config.mda.wrappers[action.wrapper];
+    if (wrapper === undefined) return { ok: false, outcome: tempfail(`unknown mda wrapper ${action.wrapper}`) };
+    const w = expandFormat(wrapper, { ...vars, mda: command }, 'command');
+    if (!w.ok) return { ok: false, outcome: permfail(`mda wrapper: ${w.error}`) };
+    command = w.value;
+  }
+  const open = async (): Promise<SinkOpen> =>
+    openCommand({
+      command,
+      env: commandEnv(env, user),
+      cwd: await homeOrRoot(user.directory),
+      timeoutMs: ctx.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+      ...(ctx.isRoot ? { uid: user.uid, gid: user.gid } : {}),
+    });
+  return { ok: true, plan: { user, method: 'mda', open } };
+}
+
+function lmtpPlan(env: Envelope, user: UserInfo, m: MethodOf<'lmtp'>, ctx: PrepareContext): Prepared {
+  const open = (): Promise<SinkOpen> =>
+    openLmtp({
+      destination: m.destination,
+      lhlo: ctx.config.serverName,
+      mailFrom: env.sender,
+      rcptTo: m.rcptTo ? env.dest : user.username,
+      ...(ctx.lmtpTimeouts ? { timeouts: ctx.lmtpTimeouts } : {}),
+    });
+  return { ok: true, plan: { user, method: 'lmtp', open } };
+}
+
+/** Look up the user of an envelope; failures are delivery outcomes (unknown user: 5.1.1). */
+async function lookupUser(name: string, userbase: string | null, ctx: PrepareContext): Promise<{ ok: true; user: UserInfo } | { ok: false; outcome: MethodOutcome }> {
+  try {
+    const r = await ctx.lka().userLookup(name, userbase);
+    if (r.ok) return r;
+    return { ok: false, outcome: r.kind === 'perm' ? permfail(`550 5.1.1 unknown user ${name}: ${r.message}`) : tempfail(`user lookup ${name}: ${r.message}`) };
+  } catch (e) {
+    return { ok: false, outcome: tempfail(`user lookup ${name}: ${(e as Error).message}`) };
+  }
+}
+
+export async function prepare(env: Envelope, ctx: PrepareContext): Promise<Prepared> {
+  const action = ctx.config.actions[env.dispatcher];
+  // A queued envelope whose action vanished with a configuration change waits for the admin.
+  if (!action) return { ok: false, outcome: tempfail(`unknown action ${env.dispatcher}`) };
+  const m = action.method;
+  const kind = m.kind;
+  if (m.kind === 'forward-only' || m.kind === 'expand-only' || m.kind === 'relay') {
+    return { ok: false, method: kind, outcome: permfail(`action ${action.name} (${kind}) cannot deliver locally`) };
+  }
+  const name = action.user ?? env.mdaUser;
+  if (name === undefined || name === '') return { ok: false, method: kind, outcome: permfail('550 5.1.1 no local user for this recipient') };
+  // The action's `user` is a system account: the userbase does not apply to it (REFERENCE 1.5).
+  const u = await lookupUser(name, action.user !== undefined ? null : action.userbase ?? null, ctx);
+  if (!u.ok) return { ok: false, user: name, method: kind, outcome: u.outcome };
+  switch (m.kind) {
+    case 'maildir':
+      return maildirPlan(env, u.user, m, ctx);
+    case 'mbox':
+      return mboxPlan(env, u.user, ctx);
+    case 'mda':
+      return commandPlan(env, u.user, action, m, ctx);
+    case 'lmtp':
+      return lmtpPlan(env, u.user, m, ctx);
+  }
+}
