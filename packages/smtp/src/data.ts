@@ -1,0 +1,133 @@
+// DATA: stream the message from smtp-server's data stream through the LF normaliser and
+// the header filter into queue.bodyAppend (chunks ≤ 256 KiB, transferred), our Received
+// header first; then queue.messageCommit and only then 250 (DESIGN 1, step 3). A message
+// over the size limit, a loop or a broken queue is drained to its end, refused and rolled
+// back, and the session stays usable.
+import { Replies, type Reply } from '@tsmtpd/proto';
+import { errorInfo, transfer } from '@tsmtpd/actor';
+import type { SMTPServerDataStream } from 'smtp-server';
+import { HeaderFilter, LfNormalizer } from './body.js';
+import { newMessageId, receivedHeader, rfc5322Date } from './received.js';
+import { ChunkSink } from './sink.js';
+import { LocalReplies, acceptedReply } from './replies.js';
+import { count, type Session, type Transaction } from './session.js';
+
+export const CHUNK_SIZE = 256 * 1024;
+export const MAX_HEADER_BYTES = 1024 * 1024;
+export const MAX_RECEIVED = 100;
+
+type BodyOutcome = { ok: true; raw: number; stored: number } | { ok: false; reply: Reply | null; why: string };
+
+/** Receive the body of `tx` from `stream`; resolves once the stream has ended or broken. */
+function receiveBody(s: Session, tx: Transaction, msgid: string, stream: SMTPServerDataStream): Promise<BodyOutcome> {
+  const env = s.env;
+  const maxSize = env.config.smtp.maxMessageSize;
+  const sink = new ChunkSink((ab) => env.queue().bodyAppend(msgid, transfer(ab, [ab])), { chunkSize: CHUNK_SIZE, maxInFlight: 2 });
+  const norm = new LfNormalizer();
+  const now = new Date();
+  const filter = new HeaderFilter({
+    maxHeaderBytes: MAX_HEADER_BYTES,
+    maxReceived: MAX_RECEIVED,
+    ...(s.localSubmission ? { addIfMissing: { messageId: newMessageId(s.profile.smtpname), date: rfc5322Date(now) } } : {}),
+  });
+  const single = tx.rcpts.size === 1 ? [...tx.rcpts.values()][0] : undefined;
+  sink.write(Buffer.from(receivedHeader({
+    helo: s.info.helo, rdns: s.info.rdns, remote: s.info.remoteAddress, maskSrc: s.profile.listener.maskSrc,
+    name: s.profile.smtpname, esmtp: s.esmtp, msgid, rcpt: single ? single.rcpt : null, date: now,
+  })));
+  let raw = 0;
+  let refusal: Reply | null = null;
+  const refuse = (r: Reply, why: string) => {
+    refusal ??= r;
+    sink.abandon(why);
+  };
+  const forward = (pieces: Buffer[]) => {
+    if (filter.verdict === 'loop') refuse(Replies.loop, 'loop');
+    if (filter.verdict === 'too-big') refuse(LocalReplies.headerTooBig, 'header too big');
+    let wait: Promise<void> | null = null;
+    for (const p of pieces) wait = sink.write(p) ?? wait;
+    return wait;
+  };
+
+  return new Promise<BodyOutcome>((resolve) => {
+    let settled = false;
+    stream.on('data', (chunk: Buffer) => {
+      raw += chunk.length;
+      if (maxSize > 0 && raw > maxSize) refuse(Replies.sizeTooBig, 'too big');
+      if (refusal || sink.failure !== null) return; // drain: keep reading, store nothing
+      const wait = forward(filter.push(norm.push(chunk)));
+      if (wait) {
+        stream.pause();
+        void wait.then(() => stream.resume());
+      }
+    });
+    stream.on('end', () => {
+      if (settled) return;
+      settled = true;
+      if (!refusal && sink.failure === null) forward(filter.push(norm.end()).concat(filter.end()));
+      void sink.finish().then((failure) => {
+        if (refusal) resolve({ ok: false, reply: refusal, why: failure ?? 'refused' });
+        else if (failure !== null) resolve({ ok: false, reply: Replies.tempFailure, why: failure });
+        else resolve({ ok: true, raw, stored: sink.bytes });
+      });
+    });
+    const broken = (why: string) => {
+      if (settled) return;
+      settled = true;
+      sink.abandon(why);
+      resolve({ ok: false, reply: null, why });
+    };
+    stream.on('error', (e: Error) => broken(e.message));
+    stream.on('close', () => broken('connection closed during DATA'));
+  });
+}
+
+/** Commit the stored message and log it the way OpenSMTPD does. */
+async function commit(s: Session, tx: Transaction, msgid: string): Promise<Reply> {
+  const env = s.env;
+  try {
+    const r = await env.queue().messageCommit(msgid);
+    if (!r.ok) {
+      env.log.warn('commit failed', { session: s.info.id, msgid, error: r.message });
+      s.rollback(tx);
+      return Replies.tempFailure;
+    }
+    s.committed(tx);
+    const esmtp = s.esmtp ? 'ESMTP' : 'SMTP';
+    env.log.info('message', { session: s.info.id, msgid, size: r.value.size, nrcpt: tx.envelopes, proto: esmtp });
+    for (const a of tx.rcpts.values()) {
+      for (const evpid of a.evpids) env.log.info('envelope', { session: s.info.id, evpid, from: `<${tx.sender}>`, to: `<${a.rcpt}>` });
+    }
+    count(env, 'smtp.message');
+    return acceptedReply(msgid);
+  } catch (e) {
+    // A timeout leaves the commit's fate unknown; the rollback asks the queue to drop the
+    // message if it has not committed it (the client will retry on 451).
+    env.log.warn('commit failed', { session: s.info.id, msgid, error: errorInfo(e).message });
+    s.rollback(tx);
+    return Replies.tempFailure;
+  }
+}
+
+/** The onData handler: the reply for the message (null when the client is gone). */
+export async function dataReceive(s: Session, stream: SMTPServerDataStream): Promise<Reply | null> {
+  const tx = s.tx;
+  if (!tx || tx.msgid === null || tx.envelopes === 0) {
+    stream.resume();
+    await new Promise((r) => stream.once('end', r).once('close', r));
+    return Replies.noRecipients;
+  }
+  const msgid = tx.msgid;
+  const body = await receiveBody(s, tx, msgid, stream);
+  if (!body.ok) {
+    s.rollback(tx);
+    s.env.log.info('message refused', { session: s.info.id, msgid, reason: body.why });
+    if (body.reply === Replies.sizeTooBig) count(s.env, 'smtp.refused.size');
+    return body.reply;
+  }
+  if (s.closed) {
+    s.rollback(tx);
+    return null;
+  }
+  return commit(s, tx, msgid);
+}

@@ -1,0 +1,226 @@
+// Listeners: one smtp-server per bound address (every address of every `listen on` × its
+// port, plus the local enqueue socket), their options, and the glue from smtp-server's
+// callbacks to the session layer (session.ts, transaction.ts, data.ts). Owns pause, resume,
+// stop and the list of bound addresses.
+import { chmod, unlink } from 'node:fs/promises';
+import { connect, type AddressInfo } from 'node:net';
+import { Replies, type Reply } from '@tsmtpd/proto';
+import { errorInfo } from '@tsmtpd/actor';
+import type { SMTPServerOptions, SMTPServerSession } from 'smtp-server';
+import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { TsmtpdServer, type ConnectionHooks } from './connection.js';
+import { dataReceive } from './data.js';
+import { enqueueSocketPath } from './index.js';
+import { ReverseLookup } from './rdns.js';
+import { replyError, replyText } from './replies.js';
+import { count, Session, type ListenerProfile, type SmtpEnv } from './session.js';
+import { mailFrom, rcptTo, type Verdict } from './transaction.js';
+
+/** Listen queue: OpenSMTPD's 5 collapses under concurrent connects (STACK.md 8, rule 1). */
+export const LISTEN_BACKLOG = 511;
+/** Idle timeout of a session in every state, DATA included (REFERENCE 7.2). */
+export const IDLE_TIMEOUT_MS = 300_000;
+/** How long stop() lets sessions finish before they get 421. */
+export const STOP_GRACE_MS = 2_000;
+/** Commands we do not offer (TLS and AUTH are later work; the rest are not ours to run). */
+const DISABLED = ['STARTTLS', 'AUTH', 'XCLIENT', 'XFORWARD', 'VRFY', 'WIZ', 'SHELL', 'KILL'];
+
+interface Bound {
+  server: TsmtpdServer;
+  profile: ListenerProfile;
+  path?: string;
+}
+
+export class Listeners {
+  private readonly bound: Bound[] = [];
+  private readonly rdns: ReverseLookup | null;
+
+  constructor(
+    private readonly env: SmtpEnv,
+    private readonly spool: string,
+  ) {
+    this.rdns = env.settings.reverseDns ? new ReverseLookup(env.settings.dnsServers) : null;
+  }
+
+  /** Bind every configured listener. An inet bind failure is fatal; the socket's is not. */
+  async start(): Promise<void> {
+    for (const listener of this.env.config.listeners) {
+      const profile: ListenerProfile = { listener, smtpname: listener.hostname ?? this.env.config.serverName, socket: listener.kind === 'socket' };
+      if (listener.kind === 'socket') {
+        await this.bindSocket(profile).catch((e: unknown) => this.env.log.warn('enqueue socket unavailable', { error: errorInfo(e).message }));
+        continue;
+      }
+      if (listener.addresses.length === 0) this.env.log.warn('listener without address', { target: listener.target });
+      for (const a of listener.addresses) {
+        const server = this.createServer(profile);
+        await listen(server, { host: a.address, port: listener.port, backlog: LISTEN_BACKLOG, ipv6Only: a.family === 6 });
+        this.bound.push({ server, profile });
+      }
+    }
+  }
+
+  /** The bound inet addresses: "127.0.0.1:25", "[::1]:25". */
+  listening(): string[] {
+    const out: string[] = [];
+    for (const b of this.bound) {
+      const a = b.server.server.address();
+      if (a && typeof a === 'object') out.push(formatBound(a));
+    }
+    return out;
+  }
+
+  /** Stop accepting, let sessions finish for a moment, then end and roll back the rest. */
+  async stop(): Promise<void> {
+    this.rdns?.cancel();
+    await Promise.all(this.bound.map((b) => new Promise<void>((resolve) => b.server.close(() => resolve()))));
+    for (const s of [...this.env.sessions.values()]) {
+      s.endReason = 'shutdown';
+      s.end();
+    }
+    for (const b of this.bound) if (b.path) await unlink(b.path).catch(() => undefined);
+    this.bound.length = 0;
+  }
+
+  private async bindSocket(profile: ListenerProfile): Promise<void> {
+    const path = enqueueSocketPath(this.spool);
+    if (await socketAlive(path)) throw new Error(`${path} is in use by a running process`);
+    await unlink(path).catch(() => undefined);
+    const server = this.createServer(profile);
+    await listen(server, { path, backlog: LISTEN_BACKLOG });
+    await chmod(path, 0o666);
+    this.bound.push({ server, profile, path });
+  }
+
+  private createServer(profile: ListenerProfile): TsmtpdServer {
+    const env = this.env;
+    const size = env.config.smtp.maxMessageSize;
+    const options: SMTPServerOptions = {
+      name: profile.smtpname,
+      banner: 'tsmtpd',
+      ...(size > 0 ? { size } : {}),
+      hideENHANCEDSTATUSCODES: false,
+      hideDSN: profile.listener.noDsn,
+      hideSTARTTLS: true,
+      hideREQUIRETLS: true,
+      disabledCommands: DISABLED,
+      authOptional: true,
+      disableReverseLookup: true,
+      socketTimeout: IDLE_TIMEOUT_MS,
+      closeTimeout: STOP_GRACE_MS,
+      logger: false,
+      onConnect: (session, cb) => this.onConnect(profile, session, cb),
+      onMailFrom: (addr, session, cb) => this.run(session, cb, (s) => mailFrom(s, addr)),
+      onRcptTo: (addr, session, cb) => this.run(session, cb, (s) => rcptTo(s, addr)),
+      onData: (stream, session, cb) => this.onData(stream, session, cb),
+      onClose: (session) => env.sessions.get(session.id)?.end(),
+    };
+    const server = new TsmtpdServer({ ...options, greetingDelayMs: env.settings.greetingDelayMs, hooks: this.hooks(profile) });
+    // Socket errors of sessions surface here; without a listener they would kill the worker.
+    server.on('error', (e: Error) => env.log.debug('connection error', { error: e.message }));
+    return server;
+  }
+
+  private hooks(profile: ListenerProfile): ConnectionHooks {
+    const env = this.env;
+    return {
+      bridgeSession: (conn: SMTPConnection) => ({
+        name: profile.smtpname,
+        helo: conn.hostNameAppearsAs || '',
+        remote: profile.socket ? 'local' : conn.remoteAddress,
+        transaction: Boolean(conn.session.envelope?.mailFrom),
+      }),
+      onReset: (conn) => env.sessions.get(conn.id)?.rollback(),
+      onReply: (conn, code, text) => {
+        const s = env.sessions.get(conn.id);
+        if (!s) return;
+        if (code === 221) s.endReason = 'quit';
+        else if (code === 421 && text.startsWith(Replies.timeout.enhanced)) s.endReason = 'timeout';
+      },
+    };
+  }
+
+  private onConnect(profile: ListenerProfile, session: SMTPServerSession, cb: (err?: Error | null) => void): void {
+    const env = this.env;
+    const s = new Session(env, profile, session.id, session.remoteAddress, session.localAddress, session.localPort);
+    env.sessions.set(s.info.id, s);
+    count(env, 'smtp.session');
+    env.log.info('connected', { session: s.info.id, address: s.info.remoteAddress, host: profile.smtpname });
+    if (env.paused()) {
+      s.endReason = 'paused';
+      cb(replyError(Replies.paused));
+      return;
+    }
+    cb();
+    const rdns = this.rdns;
+    if (rdns && !profile.socket) {
+      void rdns.lookup(s.info.remoteAddress).then((name) => {
+        if (name !== null && !s.closed) s.info.rdns = name;
+      });
+    }
+  }
+
+  /** Run a MAIL/RCPT step for the session and answer smtp-server with its verdict. */
+  private run(session: SMTPServerSession, cb: (err?: Error | null) => void, step: (s: Session) => Promise<Verdict>): void {
+    const s = this.sessionOf(session);
+    if (!s) return cb(replyError(Replies.tempFailure));
+    step(s).then(
+      (v) => cb(v ? replyError(v) : null),
+      (e: unknown) => {
+        this.env.log.warn('command failed', { session: s.info.id, error: errorInfo(e).message });
+        cb(replyError(Replies.tempFailure));
+      },
+    );
+  }
+
+  private onData(stream: Parameters<NonNullable<SMTPServerOptions['onData']>>[0], session: SMTPServerSession, cb: (err?: Error | null, msg?: string) => void): void {
+    const s = this.sessionOf(session);
+    const answer = (r: Reply | null) => (r === null ? cb(new Error('session gone')) : r.code < 400 ? cb(null, replyText(r)) : cb(replyError(r)));
+    if (!s) {
+      stream.resume();
+      return answer(Replies.tempFailure);
+    }
+    dataReceive(s, stream).then(answer, (e: unknown) => {
+      this.env.log.warn('data failed', { session: s.info.id, error: errorInfo(e).message });
+      s.rollback();
+      answer(Replies.tempFailure);
+    });
+  }
+
+  /** Our session for smtp-server's, with what HELO/EHLO taught it. */
+  private sessionOf(session: SMTPServerSession): Session | undefined {
+    const s = this.env.sessions.get(session.id);
+    if (s) {
+      s.info.helo = session.hostNameAppearsAs || '';
+      s.esmtp = session.openingCommand === 'EHLO';
+    }
+    return s;
+  }
+}
+
+function formatBound(a: AddressInfo): string {
+  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+}
+
+function listen(server: TsmtpdServer, opts: { host?: string; port?: number; path?: string; backlog: number; ipv6Only?: boolean }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const net = server.server;
+    const onError = (e: Error) => reject(e);
+    net.once('error', onError);
+    net.listen(opts, () => {
+      net.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+/** Whether something answers on a unix socket (a stale file is safe to replace). */
+function socketAlive(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect(path);
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}

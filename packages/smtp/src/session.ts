@@ -1,0 +1,130 @@
+// The state of one SMTP session and of its open transaction (MAIL … DATA), and what every
+// part of the session layer shares: config, log, peers. A transaction's message id is
+// owned by the queue until commit; `rollback` hands it back exactly once.
+import type { Listener, SmtpdConfig } from '@tsmtpd/config';
+import type { LkaMailbox, QueueMailbox, SessionInfo, Settings } from '@tsmtpd/proto';
+import type { Logger, Remote } from '@tsmtpd/actor';
+
+/** Everything the session layer needs from the actor. */
+export interface SmtpEnv {
+  config: SmtpdConfig;
+  settings: Settings;
+  log: Logger;
+  lka(): Remote<LkaMailbox>;
+  queue(): Remote<QueueMailbox>;
+  /** New sessions are refused with 421 while paused. */
+  paused(): boolean;
+  /** Live sessions by smtp-server connection id. */
+  sessions: Map<string, Session>;
+  counters: Record<string, number>;
+}
+
+/** How a listener presents itself; shared by the sessions it accepts. */
+export interface ListenerProfile {
+  listener: Listener;
+  /** hostname option, else the server name. */
+  smtpname: string;
+  socket: boolean;
+}
+
+/** One accepted recipient, kept for the log lines written at commit. */
+export interface AcceptedRcpt {
+  rcpt: string;
+  evpids: string[];
+}
+
+export interface Transaction {
+  /** Null until the queue answered messageCreate. */
+  msgid: string | null;
+  /** Reverse path, '' for <>. */
+  sender: string;
+  smtputf8: boolean;
+  dsnRet?: 'FULL' | 'HDRS';
+  dsnEnvid?: string;
+  /** Accepted recipients by lower-cased address. */
+  rcpts: Map<string, AcceptedRcpt>;
+  envelopes: number;
+  /** Committed or rolled back: nothing more to undo. */
+  finished: boolean;
+}
+
+export class Session {
+  readonly info: SessionInfo;
+  tx: Transaction | null = null;
+  /** MAIL commands accepted in this session (smtp max-mails). */
+  mails = 0;
+  esmtp = false;
+  closed = false;
+  /** Why the session ended, for the log: quit, timeout, disconnect, shutdown. */
+  endReason = 'disconnect';
+  readonly started = Date.now();
+
+  constructor(
+    readonly env: SmtpEnv,
+    readonly profile: ListenerProfile,
+    id: string,
+    remoteAddress: string,
+    localAddress: string,
+    readonly localPort: number,
+  ) {
+    this.info = {
+      id,
+      socket: profile.socket,
+      remoteAddress: profile.socket ? 'local' : remoteAddress,
+      localAddress: profile.socket ? 'local' : localAddress,
+      rdns: null,
+      helo: '',
+      authUser: null,
+      tls: false,
+      tag: profile.listener.tag ?? null,
+      smtpname: profile.smtpname,
+    };
+  }
+
+  /** Local submissions get a Message-ID and Date when missing (REFERENCE 7.4). */
+  get localSubmission(): boolean {
+    return this.info.socket || this.localPort === 587;
+  }
+
+  /** Start a transaction (MAIL); the msgid is filled in once the queue answers. */
+  begin(sender: string, smtputf8: boolean): Transaction {
+    this.rollback();
+    this.tx = { msgid: null, sender, smtputf8, rcpts: new Map(), envelopes: 0, finished: false };
+    return this.tx;
+  }
+
+  /** Give an open message back to the queue (RSET, disconnect, refusal). Idempotent. */
+  rollback(tx: Transaction | null = this.tx): void {
+    if (!tx) return;
+    if (this.tx === tx) this.tx = null;
+    if (tx.finished) return;
+    tx.finished = true;
+    if (tx.msgid === null) return;
+    this.env.counters['smtp.rollback'] = (this.env.counters['smtp.rollback'] ?? 0) + 1;
+    try {
+      void this.env.queue().onMessageRollback(tx.msgid);
+    } catch (e) {
+      this.env.log.warn('rollback failed', { session: this.info.id, msgid: tx.msgid, error: e });
+    }
+  }
+
+  /** The transaction committed: nothing to undo any more. */
+  committed(tx: Transaction): void {
+    tx.finished = true;
+    if (this.tx === tx) this.tx = null;
+  }
+
+  /** The session is gone: roll back and log (called once, from onClose or stop). */
+  end(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.rollback();
+    this.env.sessions.delete(this.info.id);
+    this.env.log.info('disconnected', { session: this.info.id, reason: this.endReason });
+  }
+}
+
+/** Bump a counter by one. */
+export function count(env: SmtpEnv, key: string): void {
+  env.counters[key] = (env.counters[key] ?? 0) + 1;
+}

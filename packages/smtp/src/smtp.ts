@@ -1,0 +1,53 @@
+// The smtp actor: listeners and SMTP sessions (smtp-server underneath). Talks to lka (one
+// rcptResolve per RCPT) and queue (message intake); served to the parent and control
+// (pause, resume, listening).
+import type { SmtpdConfig } from '@tsmtpd/config';
+import type { ActorInit, SmtpMailbox } from '@tsmtpd/proto';
+import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
+import { Listeners } from './listeners.js';
+import type { SmtpEnv } from './session.js';
+
+export async function createSmtp(ctx: ActorContext<'smtp'>): Promise<ActorImpl<SmtpMailbox>> {
+  const init = ctx.init as ActorInit<SmtpdConfig>;
+  let paused = false;
+  const counters: Record<string, number> = {};
+  const env: SmtpEnv = {
+    config: init.config,
+    settings: init.settings,
+    log: ctx.log,
+    lka: () => ctx.peer('lka'),
+    queue: () => ctx.peer('queue'),
+    paused: () => paused,
+    sessions: new Map(),
+    counters,
+  };
+  const listeners = new Listeners(env, init.spool);
+
+  const mailbox: SmtpMailbox = {
+    async pause() {
+      paused = true;
+      ctx.log.info('paused');
+    },
+    async resume() {
+      paused = false;
+      ctx.log.info('resumed');
+    },
+    async listening() {
+      return listeners.listening();
+    },
+  };
+
+  return {
+    mailbox,
+    async start() {
+      await listeners.start();
+      ctx.log.info('listening', { addresses: listeners.listening().join(',') });
+    },
+    async stop() {
+      await listeners.stop();
+    },
+    stats() {
+      return { ...counters, 'smtp.session.active': env.sessions.size };
+    },
+  };
+}

@@ -1,0 +1,130 @@
+// MAIL FROM and RCPT TO: open a message in the queue, resolve each recipient with lka,
+// and hand the resulting envelopes to the queue (DESIGN 1, steps 1-2). Every failure of
+// a peer (a Result failure, a timeout, a dead worker) becomes a 4xx, never a hang.
+import { EnvelopeSchema, Replies, newEvpid, type Envelope, type Reply, type ResolvedRecipient } from '@tsmtpd/proto';
+import { errorInfo } from '@tsmtpd/actor';
+import type { SMTPServerAddress } from 'smtp-server';
+import { checkMail, checkRcpt, type RcptParams } from './params.js';
+import { count, type Session, type Transaction } from './session.js';
+
+/** Either a reply refusing the command, or null: accepted. */
+export type Verdict = Reply | null;
+
+export async function mailFrom(s: Session, addr: SMTPServerAddress): Promise<Verdict> {
+  const env = s.env;
+  if (s.mails >= env.config.smtp.maxMails) return Replies.tooManyMails;
+  const checked = checkMail(addr, !s.profile.listener.noDsn);
+  if (!checked.ok) return checked.reply;
+  const p = checked.value;
+  const tx = s.begin(p.sender, p.smtputf8);
+  if (p.dsnRet !== undefined) tx.dsnRet = p.dsnRet;
+  if (p.dsnEnvid !== undefined) tx.dsnEnvid = p.dsnEnvid;
+  try {
+    const r = await env.queue().messageCreate();
+    if (!r.ok) {
+      env.log.warn('message create failed', { session: s.info.id, error: r.message });
+      s.rollback(tx);
+      return Replies.tempFailure;
+    }
+    tx.msgid = r.value;
+  } catch (e) {
+    env.log.warn('message create failed', { session: s.info.id, error: errorInfo(e).message });
+    s.rollback(tx);
+    return Replies.tempFailure;
+  }
+  // The client left, or reset, while the queue answered: give the message back.
+  if (s.closed || s.tx !== tx) {
+    s.rollback(tx);
+    return Replies.tempFailure;
+  }
+  s.mails++;
+  return null;
+}
+
+export async function rcptTo(s: Session, addr: SMTPServerAddress): Promise<Verdict> {
+  const tx = s.tx;
+  if (!tx || tx.msgid === null) return Replies.badSequence;
+  const env = s.env;
+  if (tx.rcpts.size >= env.config.smtp.maxRcpt) return Replies.tooManyRcpt;
+  const checked = checkRcpt(addr, !s.profile.listener.noDsn, tx.smtputf8, s.profile.smtpname);
+  if (!checked.ok) return checked.reply;
+  const p = checked.value;
+  const key = p.rcpt.toLowerCase();
+  // The same recipient twice in one transaction is accepted once (one delivery).
+  if (tx.rcpts.has(key)) return null;
+  let recipients: ResolvedRecipient[];
+  try {
+    const res = await env.lka().rcptResolve({ session: { ...s.info }, sender: tx.sender, rcpt: p.rcpt });
+    if (!res.ok) return res.reply;
+    recipients = res.recipients;
+  } catch (e) {
+    env.log.warn('rcpt lookup failed', { session: s.info.id, rcpt: p.rcpt, error: errorInfo(e).message });
+    return Replies.tempLookup;
+  }
+  if (recipients.length === 0) return Replies.expansionFailed;
+  if (s.closed || s.tx !== tx || tx.msgid === null) return Replies.tempFailure;
+  return addEnvelopes(s, tx, tx.msgid, p, recipients);
+}
+
+async function addEnvelopes(s: Session, tx: Transaction, msgid: string, p: RcptParams, recipients: ResolvedRecipient[]): Promise<Verdict> {
+  const env = s.env;
+  const envelopes: Envelope[] = [];
+  for (const r of recipients) {
+    const parsed = EnvelopeSchema.safeParse(buildEnvelope(s, tx, msgid, p, r));
+    if (!parsed.success) {
+      env.log.warn('bad envelope', { session: s.info.id, rcpt: p.rcpt, error: parsed.error.message });
+      return Replies.tempFailure;
+    }
+    envelopes.push(parsed.data);
+  }
+  let failure: string | null = null;
+  try {
+    const r = await env.queue().envelopesAdd(msgid, envelopes);
+    if (!r.ok) failure = r.message;
+  } catch (e) {
+    failure = errorInfo(e).message;
+  }
+  if (failure !== null) {
+    // Whether the queue holds some of these envelopes is unknown: the transaction cannot
+    // go on, so the session ends (REFERENCE 7.3: 421 after an envelope creation failure).
+    env.log.warn('envelopes add failed', { session: s.info.id, msgid, error: failure });
+    s.rollback(tx);
+    return Replies.queueFailure;
+  }
+  if (s.closed || s.tx !== tx) return Replies.tempFailure;
+  tx.rcpts.set(p.rcpt.toLowerCase(), { rcpt: p.rcpt, evpids: envelopes.map((e) => e.id) });
+  tx.envelopes += envelopes.length;
+  count(env, 'smtp.rcpt');
+  return null;
+}
+
+function buildEnvelope(s: Session, tx: Transaction, msgid: string, p: RcptParams, r: ResolvedRecipient): Envelope {
+  const i = s.info;
+  return {
+    id: newEvpid(msgid),
+    msgid,
+    type: r.type,
+    dispatcher: r.dispatcher,
+    ...(i.tag !== null ? { tag: i.tag } : {}),
+    smtpname: i.smtpname,
+    helo: i.helo,
+    hostname: i.rdns ?? '',
+    sockaddr: i.remoteAddress,
+    ...(i.authUser !== null ? { username: i.authUser } : {}),
+    sender: tx.sender,
+    rcpt: p.rcpt,
+    dest: r.dest,
+    ...(r.mdaUser !== undefined ? { mdaUser: r.mdaUser } : {}),
+    ...(r.mdaSubaddress !== undefined ? { mdaSubaddress: r.mdaSubaddress } : {}),
+    ctime: Math.floor(Date.now() / 1000),
+    lastTry: 0,
+    lastBounce: 0,
+    ttl: r.ttl,
+    retry: 0,
+    flags: i.authUser !== null ? ['authenticated'] : [],
+    dsnNotify: p.dsnNotify,
+    ...(tx.dsnRet !== undefined ? { dsnRet: tx.dsnRet } : {}),
+    ...(tx.dsnEnvid !== undefined ? { dsnEnvid: tx.dsnEnvid } : {}),
+    ...(p.dsnOrcpt !== undefined ? { dsnOrcpt: p.dsnOrcpt } : {}),
+  };
+}

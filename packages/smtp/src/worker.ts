@@ -1,0 +1,3 @@
+import { runActor } from '@tsmtpd/actor';
+import { createSmtp } from './smtp.js';
+runActor('smtp', createSmtp);
