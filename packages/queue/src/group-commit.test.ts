@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GroupCommit, TickBatcher } from './group-commit.js';
+
+/** A store that counts batches and can be told to fail the next one. */
+function fakeStore() {
+  const s = {
+    batches: 0,
+    failNext: false,
+    batch<T>(fn: () => T): T {
+      s.batches++;
+      const v = fn();
+      if (s.failNext) {
+        s.failNext = false;
+        throw new Error('commit failed');
+      }
+      return v;
+    },
+    atomic<T>(fn: () => T): T {
+      return fn();
+    },
+  };
+  return s;
+}
+
+test('writes submitted in one turn share one batch, and each gets its own value', async () => {
+  const store = fakeStore();
+  const gc = new GroupCommit(store);
+  const results = await Promise.all(Array.from({ length: 50 }, (_, i) => gc.submit(() => i * 2)));
+  assert.deepEqual(results, Array.from({ length: 50 }, (_, i) => i * 2));
+  assert.equal(store.batches, 1);
+  assert.deepEqual(gc.stats, { txns: 1, ops: 50, maxOps: 50, failed: 0 });
+  await gc.submit(() => 0);
+  assert.equal(store.batches, 2);
+});
+
+test('a failing write fails alone; a failing commit fails all', async () => {
+  const store = fakeStore();
+  const gc = new GroupCommit(store);
+  const a = gc.submit(() => 'a');
+  const b = gc.submit(() => {
+    throw new Error('constraint');
+  });
+  assert.equal(await a, 'a');
+  await assert.rejects(b, /constraint/);
+  store.failNext = true;
+  const c = gc.submit(() => 'c');
+  const d = gc.submit(() => 'd');
+  await assert.rejects(c, /commit failed/);
+  await assert.rejects(d, /commit failed/);
+  assert.equal(gc.stats.failed, 1);
+});
+
+test('maxOps splits a large group; a window collects across turns; flush commits at once', async () => {
+  const store = fakeStore();
+  const gc = new GroupCommit(store, { maxOps: 10 });
+  await Promise.all(Array.from({ length: 25 }, () => gc.submit(() => 1)));
+  assert.equal(store.batches, 3);
+
+  const windowed = new GroupCommit(store, { windowMs: 20 });
+  const before = store.batches;
+  const p1 = windowed.submit(() => 1);
+  await new Promise((r) => setImmediate(r));
+  const p2 = windowed.submit(() => 2);
+  await Promise.all([p1, p2]);
+  assert.equal(store.batches, before + 1);
+
+  const p3 = windowed.submit(() => 3);
+  windowed.flush();
+  assert.equal(windowed.pending, 0);
+  assert.equal(await p3, 3);
+});
+
+test('TickBatcher hands the items of one turn to one sink call', async () => {
+  const calls: string[][] = [];
+  const tb = new TickBatcher<string>(async (items) => void calls.push(items));
+  await Promise.all(['a', 'b', 'c'].map((x) => tb.add(x)));
+  await tb.add('d');
+  assert.deepEqual(calls, [['a', 'b', 'c'], ['d']]);
+  const failing = new TickBatcher<string>(() => {
+    throw new Error('sink down');
+  });
+  await assert.rejects(failing.add('x'), /sink down/);
+});

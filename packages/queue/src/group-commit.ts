@@ -1,0 +1,144 @@
+// Group commit (DESIGN 4): every write submitted within one event-loop turn (or a short window)
+// runs in one backend batch — one transaction, one fsync — and each submitter is answered only
+// after that commit. Each write runs atomically inside the batch, so one failing write fails
+// alone; a failing commit fails them all.
+import type { QueueBackend } from './backend.js';
+
+export interface GroupCommitOptions {
+  /** Wait this long for more writes before committing; 0 (default) = the next setImmediate. */
+  windowMs?: number;
+  /** Writes per transaction at most; the rest go in the next one. */
+  maxOps?: number;
+}
+
+interface Pending {
+  fn: () => unknown;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+export interface GroupCommitStats {
+  /** Transactions committed. */
+  txns: number;
+  /** Writes committed. */
+  ops: number;
+  /** Most writes in one transaction. */
+  maxOps: number;
+  /** Transactions that failed as a whole. */
+  failed: number;
+}
+
+export class GroupCommit {
+  private queue: Pending[] = [];
+  private timer: NodeJS.Immediate | NodeJS.Timeout | null = null;
+  readonly stats: GroupCommitStats = { txns: 0, ops: 0, maxOps: 0, failed: 0 };
+
+  constructor(
+    private readonly store: Pick<QueueBackend, 'batch' | 'atomic'>,
+    private readonly opts: GroupCommitOptions = {},
+  ) {}
+
+  /** Writes waiting for their transaction. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Run `fn` in the next group transaction; resolves with its value once committed. */
+  submit<T>(fn: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.schedule();
+    });
+  }
+
+  /** Commit everything waiting now (used at stop). */
+  flush(): void {
+    this.cancel();
+    while (this.queue.length > 0) this.runOne();
+  }
+
+  private schedule(): void {
+    if (this.timer) return;
+    const windowMs = this.opts.windowMs ?? 0;
+    const fire = (): void => {
+      this.timer = null;
+      this.runOne();
+      if (this.queue.length > 0) this.schedule();
+    };
+    this.timer = windowMs > 0 ? setTimeout(fire, windowMs) : setImmediate(fire);
+  }
+
+  private cancel(): void {
+    if (!this.timer) return;
+    clearTimeout(this.timer as NodeJS.Timeout);
+    clearImmediate(this.timer as NodeJS.Immediate);
+    this.timer = null;
+  }
+
+  private runOne(): void {
+    const ops = this.queue.splice(0, this.opts.maxOps ?? 1000);
+    const outcomes: Outcome[] = [];
+    try {
+      this.store.batch(() => {
+        for (const op of ops) {
+          try {
+            outcomes.push({ ok: true, value: this.store.atomic(op.fn) });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      this.stats.failed++;
+      for (const op of ops) op.reject(error);
+      return;
+    }
+    this.stats.txns++;
+    this.stats.ops += ops.length;
+    if (ops.length > this.stats.maxOps) this.stats.maxOps = ops.length;
+    ops.forEach((op, i) => {
+      const o = outcomes[i] as Outcome;
+      if (o.ok) op.resolve(o.value);
+      else op.reject(o.error);
+    });
+  }
+}
+
+/**
+ * Collects items added within one event-loop turn and hands them to `sink` in one call; every
+ * adder's promise settles with that call (the batched scheduler.messagesCommit).
+ */
+export class TickBatcher<T> {
+  private items: T[] = [];
+  private current: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null = null;
+
+  constructor(private readonly sink: (items: T[]) => Promise<void>) {}
+
+  add(item: T): Promise<void> {
+    this.items.push(item);
+    if (!this.current) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<void>((res, rej) => {
+        resolve = res;
+        reject = rej;
+      });
+      this.current = { promise, resolve, reject };
+      setImmediate(() => this.fire());
+    }
+    return this.current.promise;
+  }
+
+  private fire(): void {
+    const cur = this.current;
+    const items = this.items;
+    this.current = null;
+    this.items = [];
+    if (!cur) return;
+    Promise.resolve()
+      .then(() => this.sink(items))
+      .then(cur.resolve, cur.reject);
+  }
+}

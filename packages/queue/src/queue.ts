@@ -1,0 +1,100 @@
+// The queue actor: serves QueueMailbox to smtp (intake), scheduler (dispatch, expiry) and
+// mda/mta (bodies, outcomes). The single SQLite writer. Talks to: scheduler (changesets,
+// commits, loads, outcomes), mda (onDeliver), mta (onRelay).
+import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
+import type { ActorInit, ActorStats, QueueMailbox } from '@tsmtpd/proto';
+import type { SmtpdConfig } from '@tsmtpd/config';
+import type { QueueBackend } from './backend.js';
+import { SqliteQueueBackend } from './sqlite-backend.js';
+import { RamQueueBackend } from './ram-backend.js';
+import { GroupCommit, TickBatcher } from './group-commit.js';
+import { newCounters, type QueueShared } from './context.js';
+import { Intake } from './intake.js';
+import { Outbound } from './outbound.js';
+import { loadIntoScheduler, purgeAndCount } from './loader.js';
+
+/** Optional fields of the queue's init beyond ActorInit (benchmarks and tests). */
+export interface QueueInitExtras {
+  /** 'sqlite' (default) or 'ram' (nothing durable: benchmarks only). */
+  queueBackend?: 'sqlite' | 'ram';
+  /** Group-commit window in ms; 0 (default) = one event-loop turn. */
+  groupCommitWindowMs?: number;
+}
+
+function openBackend(init: ActorInit<SmtpdConfig> & QueueInitExtras): QueueBackend {
+  return init.queueBackend === 'ram' ? new RamQueueBackend() : new SqliteQueueBackend(init.spool);
+}
+
+export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl<QueueMailbox>> {
+  const init = ctx.init as ActorInit<SmtpdConfig> & QueueInitExtras;
+  const backend = openBackend(init);
+  const q: QueueShared = {
+    backend,
+    gc: new GroupCommit(backend, { windowMs: init.groupCommitWindowMs ?? 0 }),
+    commits: new TickBatcher<string>((msgids) => ctx.peer('scheduler').messagesCommit(msgids)),
+    peers: {
+      scheduler: () => ctx.peer('scheduler'),
+      mda: () => (ctx.hasPeer('mda') ? ctx.peer('mda') : null),
+      mta: () => (ctx.hasPeer('mta') ? ctx.peer('mta') : null),
+    },
+    log: ctx.log,
+    counters: newCounters(),
+    now: () => Math.floor(Date.now() / 1000),
+  };
+  // Purge before the mailbox is served, so no new message can be caught by it.
+  purgeAndCount(q);
+  const intake = new Intake(q);
+  const outbound = new Outbound(q);
+
+  const mailbox: QueueMailbox = {
+    messageCreate: async () => intake.messageCreate(),
+    envelopesAdd: async (msgid, envelopes) => intake.envelopesAdd(msgid, envelopes),
+    bodyAppend: (msgid, chunk) => intake.bodyAppend(msgid, chunk),
+    messageCommit: (msgid) => intake.messageCommit(msgid),
+    onMessageRollback: (msgid) => intake.messageRollback(msgid),
+    onEnvelopesDispatch: (items) => outbound.dispatch(items),
+    onEnvelopesExpire: (evpids) => void outbound.expire(evpids),
+    bodyRead: async (msgid, from) => outbound.bodyRead(msgid, from),
+    onDeliveryResults: (results) => void outbound.results(results),
+  };
+
+  return {
+    mailbox,
+    async start() {
+      await loadIntoScheduler(q);
+    },
+    stop() {
+      q.gc.flush();
+      backend.close();
+    },
+    stats: () => queueStats(q, intake),
+  };
+}
+
+function queueStats(q: QueueShared, intake: Intake): ActorStats {
+  const c = q.counters;
+  const s: ActorStats = {
+    'queue.message': c.messages,
+    'queue.envelope': c.envelopes,
+    'queue.message.incoming': intake.openCount,
+    'queue.message.committed': c.committed,
+    'queue.message.rollback': c.rolledBack,
+    'queue.body.chunks': c.chunks,
+    'queue.commit.txn': q.gc.stats.txns,
+    'queue.commit.ops': q.gc.stats.ops,
+    'queue.commit.maxops': q.gc.stats.maxOps,
+    'queue.commit.failed': q.gc.stats.failed,
+    'queue.envelope.dispatched': c.dispatched,
+    'queue.envelope.expired': c.expired,
+    'queue.envelope.corrupt': c.corrupt,
+    'queue.delivery.ok': c.ok,
+    'queue.delivery.tempfail': c.tempfail,
+    'queue.delivery.permfail': c.permfail,
+    'queue.delivery.loop': c.loop,
+    'queue.bounce.skipped': c.bounceSkipped,
+  };
+  if (q.backend instanceof SqliteQueueBackend && q.backend.db.open) {
+    s['queue.db.synchronous'] = q.backend.db.pragma('synchronous', { simple: true }) as number;
+  }
+  return s;
+}

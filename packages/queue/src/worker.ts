@@ -1,0 +1,3 @@
+import { runActor } from '@tsmtpd/actor';
+import { createQueue } from './queue.js';
+runActor('queue', createQueue);
