@@ -8,3 +8,4 @@ export { resolveListenTarget, defaultRouteInterfaces, systemNetEnv, LOOKUP_TIMEO
 export { parseRelayUrl } from './parse-action.js';
 export { MTA_LIMIT_KEYS } from './parse-globals.js';
 export { KEYWORDS } from './lexer.js';
+export { translateLegacyConfig, modernRelayUrl, type LegacyTranslation } from './legacy.js';

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { Cursor, type Diag } from './cursor.js';
+import { remapLines, translateLegacyConfig } from './legacy.js';
 import { SmtpdConfigSchema, socketListener, type Listener, type SmtpdConfig, type SmtpdConfigInput } from './model.js';
 import { newDraft, parseStatements } from './parser.js';
 import { resolveListenTarget, systemNetEnv, type NetEnv } from './resolve.js';
@@ -19,6 +20,8 @@ export interface LoadOptions {
   serverName?: string;
   /** Network view used to resolve `listen on` targets (tests inject one). */
   net?: NetEnv;
+  /** Read the pre-6.4 grammar too (translated to the modern one, see legacy.ts); default true. */
+  legacy?: boolean;
 }
 
 /** The validated configuration, or every error as `file:line: message`. */
@@ -46,17 +49,21 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
 
 /** Parses and checks configuration text as if read from `file` (includes are relative to it). */
 export async function parseConfigText(text: string, file: string, opts: LoadOptions = {}): Promise<LoadResult> {
-  const cur = new Cursor(text, file, opts.macros);
+  const old = opts.legacy === false ? undefined : translateLegacyConfig(text, opts.macros);
+  const lines = old?.legacy ? old.lines : undefined;
+  const cur = new Cursor(lines && old ? old.text : text, file, opts.macros);
   const d = newDraft(dirname(file));
   parseStatements(cur, d);
   finalChecks(cur, d);
   const listeners = await resolveListeners(cur, d, opts.net ?? systemNetEnv);
-  const errors = [...cur.errors].sort((a, b) => a.ord - b.ord).map(formatDiag);
+  const diags = lines ? cur.errors.map((e) => (e.file === file ? { ...e, line: lines[e.line - 1] ?? e.line } : e)) : cur.errors;
+  const errors = [...diags].sort((a, b) => a.ord - b.ord).map(formatDiag);
   if (errors.length > 0) return { ok: false, errors };
   const parsed = SmtpdConfigSchema.safeParse(assemble(d, listeners, opts.serverName ?? defaultServerName()));
   if (!parsed.success) {
     return { ok: false, errors: parsed.error.issues.map((i) => `${file}: internal error: ${i.path.join('.')}: ${i.message}`) };
   }
+  if (lines) remapLines(parsed.data, file, lines);
   return { ok: true, config: parsed.data };
 }
 

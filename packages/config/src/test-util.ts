@@ -27,7 +27,7 @@ export const CONF = '/virtual/smtpd.conf';
 
 /** Parses `text` with the fake network; appends a reject rule when the text has no `match`. */
 export async function parseRaw(text: string, opts: LoadOptions = {}, file = CONF): Promise<LoadResult> {
-  const full = /^\s*match\b/m.test(text) ? text : `${text}\nmatch from any for any reject\n`;
+  const full = /^\s*(match|accept|reject)\b/m.test(text) ? text : `${text}\nmatch from any for any reject\n`;
   return parseConfigText(full, file, { net: fakeNet, serverName: 'mx.test', ...opts });
 }
 
