@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestActor, type TestActor } from '@tsmtpd/actor';
 import { defaultConfig, socketListener, type Listener, type SmtpdConfig } from '@tsmtpd/config';
-import { DEFAULT_SETTINGS, Replies, ok, type Envelope, type LkaMailbox, type QueueMailbox, type RcptRequest, type RcptResolution, type Settings } from '@tsmtpd/proto';
+import { DEFAULT_SETTINGS, Replies, fail, ok, type Envelope, type LkaMailbox, type QueueMailbox, type RcptRequest, type RcptResolution, type Settings } from '@tsmtpd/proto';
 import { workerUrl } from './index.js';
 
 export interface FakeQueue {
@@ -19,31 +19,40 @@ export interface FakeQueue {
   rolledBack: string[];
   /** The stored body of a message, chunks joined. */
   body(msgid: string): Buffer;
+  /** Methods that never answer (a hung queue), changeable at any time. */
+  hang: Set<keyof QueueMailbox>;
+  /** Methods that answer with a Result failure. */
+  fail: Set<keyof QueueMailbox>;
 }
 
-/** A queue that stores everything in memory; `hang` lists methods that never answer. */
-export function fakeQueue(hang: (keyof QueueMailbox)[] = []): FakeQueue {
+/** A queue that stores everything in memory. */
+export function fakeQueue(): FakeQueue {
   let n = 0;
   const q: FakeQueue = {
     created: [], envelopes: new Map(), bodies: new Map(), committed: [], rolledBack: [],
     body: (msgid) => Buffer.concat(q.bodies.get(msgid) ?? []),
-    fake: {},
+    fake: {}, hang: new Set(), fail: new Set(),
   };
   const never = new Promise<never>(() => undefined);
+  const failure = fail('ERR_TEST', 'temp', 'injected failure');
+  const hang = { includes: (m: keyof QueueMailbox) => q.hang.has(m) };
   q.fake = {
     async messageCreate() {
       if (hang.includes('messageCreate')) return never;
+      if (q.fail.has('messageCreate')) return failure;
       const msgid = (0x10000000 + ++n).toString(16);
       q.created.push(msgid);
       return ok(msgid);
     },
     async envelopesAdd(msgid, envs) {
       if (hang.includes('envelopesAdd')) return never;
+      if (q.fail.has('envelopesAdd')) return failure;
       q.envelopes.set(msgid, [...(q.envelopes.get(msgid) ?? []), ...envs]);
       return ok(undefined);
     },
     async bodyAppend(msgid, chunk) {
       if (hang.includes('bodyAppend')) return never;
+      if (q.fail.has('bodyAppend')) return failure;
       const list = q.bodies.get(msgid) ?? [];
       list.push(Buffer.from(chunk));
       q.bodies.set(msgid, list);
@@ -51,6 +60,7 @@ export function fakeQueue(hang: (keyof QueueMailbox)[] = []): FakeQueue {
     },
     async messageCommit(msgid) {
       if (hang.includes('messageCommit')) return never;
+      if (q.fail.has('messageCommit')) return failure;
       q.committed.push(msgid);
       return ok({ msgid, size: q.body(msgid).length });
     },
