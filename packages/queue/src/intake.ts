@@ -12,6 +12,8 @@ interface OpenMessage {
   nchunks: number;
   size: number;
   committing: boolean;
+  /** Last call for this message, epoch seconds (the idle sweep drops abandoned ones). */
+  touched: number;
   /** Set when a chunk write failed: the message cannot commit. */
   failed: string | null;
 }
@@ -41,7 +43,7 @@ export class Intake {
         return fail('ERR_QUEUE_IO', 'temp', ioMessage(e));
       }
       this.open.set(msgid, {
-        msgid, ctime: this.q.now(), envelopes: [], evpids: new Set(), nchunks: 0, size: 0, committing: false, failed: null,
+        msgid, ctime: this.q.now(), envelopes: [], evpids: new Set(), nchunks: 0, size: 0, committing: false, touched: this.q.now(), failed: null,
       });
       return ok(msgid);
     }
@@ -115,6 +117,22 @@ export class Intake {
     return ok({ msgid, size: m.size });
   }
 
+  /**
+   * Drop open messages untouched for `maxIdle` seconds: their session is gone without a
+   * rollback (a crashed smtp worker), and they would hold memory, chunk rows and a changeset.
+   */
+  sweep(maxIdle: number): number {
+    const limit = this.q.now() - maxIdle;
+    let n = 0;
+    for (const m of [...this.open.values()]) {
+      if (m.committing || m.touched > limit) continue;
+      this.q.log.warn('open message abandoned', { msgid: m.msgid, idle: `${this.q.now() - m.touched}s` });
+      this.drop(m);
+      n++;
+    }
+    return n;
+  }
+
   messageRollback(msgid: string): void {
     const m = this.open.get(msgid);
     if (!m || m.committing) return;
@@ -143,6 +161,7 @@ export class Intake {
     const m = this.open.get(msgid);
     if (!m) return fail('ERR_QUEUE_UNKNOWN_MSGID', 'internal', `no open message ${msgid}`);
     if (m.committing) return fail('ERR_QUEUE_STATE', 'internal', `message ${msgid} is committing`);
+    m.touched = this.q.now();
     return ok(m);
   }
 }

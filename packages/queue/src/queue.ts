@@ -13,6 +13,10 @@ import { Intake } from './intake.js';
 import { Outbound } from './outbound.js';
 import { loadIntoScheduler, purgeAndCount } from './loader.js';
 
+/** Open messages idle this long (seconds) are dropped; sessions time out long before. */
+const OPEN_IDLE_MAX = 3600;
+const SWEEP_EVERY_MS = 60_000;
+
 /** Optional fields of the queue's init beyond ActorInit (benchmarks and tests). */
 export interface QueueInitExtras {
   /** 'sqlite' (default) or 'ram' (nothing durable: benchmarks only). */
@@ -58,12 +62,16 @@ export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl
     onDeliveryResults: (results) => void outbound.results(results),
   };
 
+  let sweeper: NodeJS.Timeout | null = null;
   return {
     mailbox,
     async start() {
+      sweeper = setInterval(() => intake.sweep(OPEN_IDLE_MAX), SWEEP_EVERY_MS);
+      sweeper.unref();
       await loadIntoScheduler(q);
     },
     stop() {
+      if (sweeper) clearInterval(sweeper);
       q.gc.flush();
       backend.close();
     },

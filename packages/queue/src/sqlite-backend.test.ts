@@ -22,6 +22,18 @@ test('WAL with synchronous=FULL; spool 0700 and database 0600', () => {
   }
 });
 
+test('a database from a newer schema is refused', () => {
+  const t = tempSpool();
+  try {
+    const b = new SqliteQueueBackend(t.spool);
+    b.db.pragma('user_version = 99');
+    b.close();
+    assert.throws(() => new SqliteQueueBackend(t.spool), { code: 'ERR_QUEUE_SCHEMA' });
+  } finally {
+    t.cleanup();
+  }
+});
+
 test('a commit survives closing and reopening; an open message does not', () => {
   const t = tempSpool();
   try {

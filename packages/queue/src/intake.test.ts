@@ -1,0 +1,91 @@
+// Intake in one thread, over the RAM backend and recording fake peers: failure paths that the
+// actor tests cannot provoke on a healthy disk, and the idle sweep.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLogger, type Remote } from '@tsmtpd/actor';
+import type { SchedulerMailbox } from '@tsmtpd/proto';
+import { RamQueueBackend } from './ram-backend.js';
+import { GroupCommit, TickBatcher } from './group-commit.js';
+import { newCounters, type QueueShared } from './context.js';
+import { Intake } from './intake.js';
+import { bytes, makeEnvelope } from './test-helpers.js';
+
+function setup(backend = new RamQueueBackend()) {
+  const calls: string[] = [];
+  const clock = { t: 1_700_000_000 };
+  const scheduler = {
+    onEnvelopesInsert: async () => void calls.push('insert'),
+    messagesCommit: async (m: string[]) => void calls.push(`commit ${m.join(',')}`),
+    onMessageRollback: async (m: string) => void calls.push(`rollback ${m}`),
+  } as unknown as Remote<SchedulerMailbox>;
+  const q: QueueShared = {
+    backend,
+    gc: new GroupCommit(backend),
+    commits: new TickBatcher<string>((m) => scheduler.messagesCommit(m)),
+    peers: { scheduler: () => scheduler, mda: () => null, mta: () => null },
+    log: createLogger('queue', { quiet: true }),
+    counters: newCounters(),
+    now: () => clock.t,
+  };
+  return { intake: new Intake(q), q, calls, clock, backend };
+}
+
+function created(intake: Intake): string {
+  const r = intake.messageCreate();
+  assert.ok(r.ok);
+  return r.value;
+}
+
+test('a failing chunk write fails temporarily, and the commit after it fails and rolls back', async () => {
+  const backend = new RamQueueBackend();
+  const { intake, calls } = setup(backend);
+  const msgid = created(intake);
+  assert.ok(intake.envelopesAdd(msgid, [makeEnvelope(msgid)]).ok);
+  backend.chunkAppend = () => {
+    throw new Error('disk full');
+  };
+  const r = await intake.bodyAppend(msgid, bytes(10).buffer as ArrayBuffer);
+  assert.deepEqual(r.ok ? null : [r.code, r.kind], ['ERR_QUEUE_IO', 'temp']);
+  const c = await intake.messageCommit(msgid);
+  assert.deepEqual(c.ok ? null : [c.code, c.kind], ['ERR_QUEUE_IO', 'temp']);
+  assert.equal(intake.openCount, 0);
+  assert.deepEqual(calls, ['insert', `rollback ${msgid}`]);
+});
+
+test('a failing commit transaction answers a temporary failure, never success', async () => {
+  const backend = new RamQueueBackend();
+  const { intake, calls } = setup(backend);
+  const msgid = created(intake);
+  intake.envelopesAdd(msgid, [makeEnvelope(msgid)]);
+  await intake.bodyAppend(msgid, bytes(10).buffer as ArrayBuffer);
+  backend.batch = () => {
+    throw new Error('SQLITE_IOERR');
+  };
+  const c = await intake.messageCommit(msgid);
+  assert.equal(c.ok, false);
+  assert.ok(!calls.some((x) => x.startsWith('commit')), 'the scheduler never heard of a commit');
+});
+
+test('a commit without envelopes, or of an unknown message, is refused', async () => {
+  const { intake } = setup();
+  const msgid = created(intake);
+  assert.equal((await intake.messageCommit(msgid)).ok, false);
+  assert.equal((await intake.messageCommit('deadbeef')).ok, false);
+  assert.equal((await intake.bodyAppend('deadbeef', new ArrayBuffer(4))).ok, false);
+});
+
+test('the sweep drops open messages idle too long and keeps active ones', async () => {
+  const { intake, calls, clock, backend } = setup();
+  const idle = created(intake);
+  intake.envelopesAdd(idle, [makeEnvelope(idle)]);
+  await intake.bodyAppend(idle, bytes(10).buffer as ArrayBuffer);
+  clock.t += 3000;
+  const busy = created(intake);
+  clock.t += 700;
+  assert.equal(intake.sweep(3600), 1);
+  assert.equal(intake.openCount, 1);
+  assert.ok(calls.includes(`rollback ${idle}`));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(backend.messageExists(idle), false, 'its chunks are deleted');
+  assert.ok(intake.envelopesAdd(busy, [makeEnvelope(busy)]).ok);
+});
