@@ -70,9 +70,11 @@ test('declarations: pki (split statements, dhe, * name) and ca', async () => {
 test('declarations: table kinds', async () => {
   const t = tempDir();
   const f = t.put('aliases', 'root: alice\n');
+  const l = t.put('domains', 'Example.org\n');
   const db = t.put('aliases.db', 'binary');
-  const c = await parseOk(`table a file:${f}\ntable b "${f}"\ntable c db:${db}\ntable d getpwnam\ntable e ldap:/etc/mail/ldap.conf\ntable f { x = "1", "Y" => "2" }\ntable g { one\n two, three }\n`);
-  assert.deepEqual(c.tables['a'], { name: 'a', type: 'file', path: f, file: '/virtual/smtpd.conf', line: 1 });
+  const c = await parseOk(`table a file:${f}\ntable b "${f}"\ntable c db:${db}\ntable d getpwnam\ntable e ldap:/etc/mail/ldap.conf\ntable f { x = "1", "Y" => "2" }\ntable g { one\n two, three }\ntable h file:${l}\n`);
+  assert.deepEqual(c.tables['a'], { name: 'a', type: 'file', path: f, map: { root: 'alice' }, file: '/virtual/smtpd.conf', line: 1 });
+  assert.deepEqual(c.tables['h']?.list, ['example.org']);
   assert.equal(c.tables['b']?.type, 'file');
   assert.deepEqual([c.tables['c']?.type, c.tables['c']?.path], ['db', db]);
   assert.equal(c.tables['d']?.type, 'getpwnam');

@@ -32,9 +32,10 @@ export const TableTypeSchema = z.enum(['static', 'file', 'db', 'getpwnam', 'proc
 export type TableType = z.infer<typeof TableTypeSchema>;
 
 /**
- * A `table NAME ...` declaration. Static tables carry their content (`list` or `map`); file tables
- * also carry the content read at load time so that a service check could be done (the lka reloads
- * them itself with `readTableFile`). `procName` is the `TYPE` of `TYPE:PATH` for proc tables.
+ * A `table NAME ...` declaration. Static (inline) tables carry their content (`list` or `map`);
+ * file tables also carry the content read at load time (keys lowercased), which the lka may use
+ * until it reloads the file itself with `readTableFile`. db, getpwnam and proc tables carry none.
+ * `procName` is the `TYPE` of `TYPE:PATH` for proc tables.
  */
 export const TableDefSchema = SourcePosSchema.extend({
   name: z.string(),

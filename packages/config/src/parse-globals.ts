@@ -60,7 +60,9 @@ function tableFromConfig(cur: Cursor, name: Token, spec: Token, pos: StmtPos): T
     let def: TableDef;
     try {
       const content = readTableFileSync(config);
-      def = { ...base, type: 'file', path: config };
+      def = content.kind === 'list'
+        ? { ...base, type: 'file', path: config, list: content.values }
+        : { ...base, type: 'file', path: config, map: content.entries };
       return { def, kind: content.kind, keys: content.kind === 'list' ? content.values : Object.keys(content.entries) };
     } catch { return bad(); }
   }

@@ -89,7 +89,7 @@ export function parseInlineTable(cur: Cursor, name: string, pos: StmtPos): Table
   cur.expectPunct('{');
   cur.skipNl();
   const list: string[] = [];
-  const map: Record<string, string> = {};
+  const map = Object.create(null) as Record<string, string>;
   let kind: 'list' | 'map' | undefined;
   for (;;) {
     const key = cur.expectString();
@@ -104,7 +104,7 @@ export function parseInlineTable(cur: Cursor, name: string, pos: StmtPos): Table
     if (cur.acceptPunct('}')) break;
   }
   const def: TableDef = kind === 'map'
-    ? { name, type: 'static', map, file: pos.file, line: pos.line }
+    ? { name, type: 'static', map: { ...map }, file: pos.file, line: pos.line }
     : { name, type: 'static', list, file: pos.file, line: pos.line };
   return { def, kind: kind ?? 'list', keys: kind === 'map' ? Object.keys(map) : list };
 }
