@@ -145,7 +145,7 @@ class Expansion {
     if (def.virtual !== undefined) {
       const r = await this.virtualLookup(def.virtual, n.address);
       if (r.kind === 'error') return replyWith('expansionTemp');
-      if (r.kind === 'none' || r.targets.length === 0) return this.unknownUser(n);
+      if (r.kind === 'none' || r.targets.length === 0) return this.unknownUser();
       this.insertTargets(r.targets, n, action);
       return undefined;
     }
@@ -185,7 +185,7 @@ class Expansion {
     const found = await this.ctx.userbase.lookup(user, def.userbase ?? null);
     if (!found.ok) {
       if (found.kind === 'temp') this.ctx.warn?.('userbase lookup failed', { user, error: found.message });
-      return found.kind === 'temp' ? replyWith('tempLookup') : this.unknownUser(n);
+      return found.kind === 'temp' ? replyWith('tempLookup') : this.unknownUser();
     }
     // No ~/.forward yet: a forward-only action has nothing to forward to (temporary, as
     // OpenSMTPD does without a .forward), an expand-only action nothing to deliver.
@@ -206,8 +206,9 @@ class Expansion {
     return replyWith('notCapable', `alias target ${t.target} is not supported yet`);
   }
 
-  private unknownUser(n: Node): Reply {
-    return n.parent === null || nearestAddress(n)?.parent === null ? this.withRcpt('unknownUser') : replyWith('unknownUser');
+  /** The RCPT as given is named (never the internal name it expanded to). */
+  private unknownUser(): Reply {
+    return this.withRcpt('unknownUser');
   }
 
   private withRcpt(name: 'unknownUser' | 'relayDenied' | 'rejected'): Reply {
