@@ -1,3 +1,4 @@
+// Group commit and the tick batcher over a fake store that counts transactions.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GroupCommit, TickBatcher } from './group-commit.js';

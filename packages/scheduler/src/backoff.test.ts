@@ -1,3 +1,4 @@
+// The retry grid against the table of REFERENCE 5.3.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { nextAttempt, RETRY_BASE } from './backoff.js';

@@ -1,3 +1,4 @@
+// The run queue's heap: order under random pushes and removals.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MinHeap } from './heap.js';

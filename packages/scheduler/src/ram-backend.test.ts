@@ -1,3 +1,4 @@
+// RamSchedulerBackend with a fake clock: changesets, retry grid, expiry, load, control operations.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RamSchedulerBackend } from './ram-backend.js';
