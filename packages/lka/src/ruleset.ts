@@ -70,13 +70,14 @@ const destKey = (e: RuleEnvelope): string => `${e.dest.local}@${e.dest.domain}`;
 
 /** `from rdns [V]`: no table and an expanded address never match (OpenSMTPD). */
 function rdnsCheck(c: FromCriterion, tables: TableSet): Check {
-  if (c.value === undefined) return (e) => (e.internal ? false : negated(e.session.rdns !== null, c.negate));
+  if (c.value === undefined) return (e) => (e.internal ? false : negated(Boolean(e.session.rdns), c.negate));
   const t = tableOf(c, tables, 'from rdns');
   const svc: CheckService = c.regex ? 'regex' : 'domain';
   return (e) => {
     if (e.internal) return negated(t.match(svc, 'local'), c.negate);
-    if (e.session.rdns === null) return false;
-    return negated(t.match(svc, e.session.rdns), c.negate);
+    const rdns = e.session.rdns;
+    if (!rdns) return false;
+    return negated(t.match(svc, rdns), c.negate);
   };
 }
 
