@@ -79,6 +79,8 @@ export class Listeners {
     }
     for (const b of this.bound) if (b.path) await unlink(b.path).catch(() => undefined);
     this.bound.length = 0;
+    // Notifications (rollbacks) leave in a batch at the end of the tick: let them go first.
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   private async bindSocket(profile: ListenerProfile): Promise<void> {

@@ -116,6 +116,8 @@ export interface StartOptions {
   listener?: Partial<Listener>;
   /** Changes to the configuration (after the listener is added). */
   config?: (c: SmtpdConfig) => void;
+  /** Leave the queue unwired (a topology without the edge). */
+  noQueue?: boolean;
 }
 
 /** A 127.0.0.1 port-0 listener with no options. */
@@ -134,7 +136,7 @@ export async function startSmtp(opts: StartOptions = {}): Promise<SmtpUnderTest>
   const settings: Settings = { ...DEFAULT_SETTINGS, reverseDns: false, ...opts.settings };
   const actor = await startTestActor({
     role: 'smtp', entry: workerUrl, init: { config, spool, settings },
-    fakes: { queue: queue.fake, lka: lka.fake },
+    fakes: opts.noQueue ? { lka: lka.fake } : { queue: queue.fake, lka: lka.fake },
     ...(opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {}),
   });
   const bound = await actor.mailbox.listening();
