@@ -118,6 +118,8 @@ export interface StartOptions {
   config?: (c: SmtpdConfig) => void;
   /** Leave the queue unwired (a topology without the edge). */
   noQueue?: boolean;
+  /** Use this spool directory (it is still removed by stop()). */
+  spool?: string;
 }
 
 /** A 127.0.0.1 port-0 listener with no options. */
@@ -127,7 +129,7 @@ export function inetListener(over: Partial<Listener> = {}): Listener {
 
 /** Start the real smtp worker with fake peers and one inet listener on 127.0.0.1. */
 export async function startSmtp(opts: StartOptions = {}): Promise<SmtpUnderTest> {
-  const spool = await mkdtemp(join(tmpdir(), 'tsmtpd-smtp-'));
+  const spool = opts.spool ?? (await mkdtemp(join(tmpdir(), 'tsmtpd-smtp-')));
   const config = defaultConfig('mx.test.example');
   config.listeners.push(inetListener(opts.listener));
   opts.config?.(config);
@@ -180,9 +182,10 @@ export class WireClient {
     socket.on('error', () => undefined);
   }
 
-  static open(port: number | string, timeoutMs = 5000): Promise<WireClient> {
+  /** Connect to a TCP port (on `host`) or to a unix socket path. */
+  static open(port: number | string, timeoutMs = 5000, host = '127.0.0.1'): Promise<WireClient> {
     return new Promise((resolve, reject) => {
-      const sock = typeof port === 'number' ? connect(port, '127.0.0.1') : connect(port);
+      const sock = typeof port === 'number' ? connect(port, host) : connect(port);
       const t = setTimeout(() => reject(new Error('connect timeout')), timeoutMs);
       sock.once('connect', () => {
         clearTimeout(t);
