@@ -12,6 +12,7 @@ export class LfNormalizer {
   private heldCr = false;
 
   push(chunk: Buffer): Buffer {
+    if (chunk.length === 0) return EMPTY;
     const parts: Buffer[] = [];
     let start = 0;
     if (this.heldCr) {
