@@ -97,11 +97,11 @@ test('exact replies: bad syntax, sequence errors, unknown commands', async () =>
 
 test('CVE-2020-7247 style senders are refused; RFC-valid odd local parts are not', async () => {
   const c = await session();
+  const before = t.queue.created.length;
   for (const bad of ['<;sleep 1;>', '<;sleep;>', '<`x`>', '<a|b>', '<$(x)@example.org>', '<x@;sleep 1;>', '<root>']) {
     assert.equal(await c.cmd(`MAIL FROM:${bad}`), '553 5.1.7 Sender address syntax error', bad);
   }
-  assert.equal(t.queue.created.length, t.queue.created.length); // nothing below opened a message
-  const before = t.queue.created.length;
+  assert.equal(t.queue.created.length, before, 'no refused sender opened a message');
   assert.equal(await c.cmd('MAIL FROM:<a|b@example.org>'), '250 2.1.0 Ok');
   assert.equal(t.queue.created.length, before + 1);
   assert.equal(await c.cmd('RCPT TO:<`x`@example.org>'), '250 2.1.5 Destination address valid: Recipient ok');
@@ -218,4 +218,42 @@ test('pause refuses new sessions with 421, resume restores them', async () => {
   const c = await WireClient.open(t.port);
   assert.equal((await c.reply()).code, 220);
   c.close();
+});
+
+test('a command line over 16 KiB: 500 5.5.2 and the connection is closed', async () => {
+  const c = await session();
+  c.write(`NOOP ${'x'.repeat(20_000)}\r\n`);
+  assert.equal((await c.reply()).raw[0], '500 5.5.2 Line too long');
+  assert.ok(await c.waitClosed());
+});
+
+test('an HTTP request is refused with 421 and closed', async () => {
+  const c = await WireClient.open(t.port);
+  await c.reply();
+  assert.equal(await c.cmd('GET / HTTP/1.1'), '421 4.7.0 HTTP requests not allowed');
+  assert.ok(await c.waitClosed());
+});
+
+test('log lines: connected, message, envelope, disconnected (OpenSMTPD style)', async () => {
+  const s = await startSmtp({ logs: true });
+  let log = '';
+  s.actor.handle.worker.stderr.on('data', (d: Buffer) => (log += d.toString()));
+  try {
+    const c = await openTransaction(s.port, 'list@example.org');
+    await c.cmd('DATA');
+    c.write('Subject: log\r\n\r\nx\r\n.\r\n');
+    await c.reply();
+    await c.cmd('QUIT');
+    const msgid = s.queue.committed.at(-1) ?? '';
+    const [e1, e2] = (s.queue.envelopes.get(msgid) ?? []).map((e) => e.id);
+    assert.ok(await eventually(() => log.includes('reason=quit')), log);
+    const id = /smtp: connected session=([0-9a-z]+) address=127\.0\.0\.1 /.exec(log)?.[1] ?? 'none';
+    assert.match(log, new RegExp(`smtp: message session=${id} msgid=${msgid} size=\\d+ nrcpt=2 proto=ESMTP\n`));
+    assert.match(log, new RegExp(`smtp: envelope session=${id} evpid=${e1} from=<sender@remote\\.example> to=<list@example\\.org>\n`));
+    assert.match(log, new RegExp(`smtp: envelope session=${id} evpid=${e2} from=<sender@remote\\.example> to=<list@example\\.org>\n`));
+    assert.match(log, new RegExp(`smtp: disconnected session=${id} reason=quit\n`));
+    c.close();
+  } finally {
+    await s.stop();
+  }
 });

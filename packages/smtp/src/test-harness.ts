@@ -120,6 +120,8 @@ export interface StartOptions {
   noQueue?: boolean;
   /** Use this spool directory (it is still removed by stop()). */
   spool?: string;
+  /** Let the worker log (to its stderr, readable on `actor.handle.worker.stderr`). */
+  logs?: boolean;
 }
 
 /** A 127.0.0.1 port-0 listener with no options. */
@@ -140,6 +142,7 @@ export async function startSmtp(opts: StartOptions = {}): Promise<SmtpUnderTest>
     role: 'smtp', entry: workerUrl, init: { config, spool, settings },
     fakes: opts.noQueue ? { lka: lka.fake } : { queue: queue.fake, lka: lka.fake },
     ...(opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {}),
+    ...(opts.logs ? { quiet: false } : {}),
   });
   const bound = await actor.mailbox.listening();
   const port = Number((bound[0] ?? '').split(':').pop());
