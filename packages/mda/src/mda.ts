@@ -78,6 +78,15 @@ export async function createMda(ctx: ActorContext<'mda'>): Promise<ActorImpl<Mda
   function pump(): void {
     pumpScheduled = false;
     if (stopping) return;
+    try {
+      startRuns();
+    } catch (e) {
+      // Runs from a timer: an exception here would kill the worker, so it is logged instead.
+      ctx.log.warn('mda scheduling failed', { error: (e as Error).message });
+    }
+  }
+
+  function startRuns(): void {
     for (const group of limiter.take()) {
       const items = group.items.map(({ user, item: env }) => item(env, user));
       const run = deliverMessage(group.msgid, items, runCtx)

@@ -35,8 +35,8 @@ for key in sorted(box.keys()):
     out.append({'from': m.get_from() if kind == 'mbox' else None, 'headers': [[k, str(v)] for k, v in m.items()], 'body': m.get_payload()})
 print(json.dumps(out))
 `;
-  const r = spawnSync('python3', ['-c', script, kind, path, folder ?? ''], { encoding: 'utf8', timeout: 20_000 });
-  if (r.status !== 0) throw new Error(`python3 failed: ${r.stderr}`);
+  const r = spawnSync('python3', ['-c', script, kind, path, folder ?? ''], { encoding: 'utf8', timeout: 20_000, maxBuffer: 64 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`python3 failed (${r.status ?? r.signal ?? r.error?.message}): ${r.stderr}`);
   return JSON.parse(r.stdout) as PyMessage[];
 }
 

@@ -21,7 +21,7 @@ async function handle(raw: unknown): Promise<void> {
   if (m.t === 'open') {
     const r = await openFileJob(m.job).catch((e: unknown) => ({ ok: false as const, outcome: { status: 'tempfail' as const, errorline: `helper: ${(e as Error).message}` } }));
     if (r.ok) sinks.set(m.id, r.sink);
-    reply(r.ok ? { t: 'opened', id: m.id, ok: true } : { t: 'opened', id: m.id, ok: false, outcome: r.outcome });
+    reply({ t: 'opened', id: m.id, outcome: r.ok ? null : r.outcome });
     return;
   }
   const sink = sinks.get(m.id);
@@ -40,7 +40,9 @@ async function handle(raw: unknown): Promise<void> {
 }
 
 // Messages of one delivery are handled in order: the worker waits for each answer.
-process.on('message', (raw) => void handle(raw));
+process.on('message', (raw) => {
+  handle(raw).catch((e: unknown) => process.stderr.write(`tsmtpd delivery helper: ${(e as Error).message}\n`));
+});
 process.on('disconnect', () => {
   void Promise.all([...sinks.values()].map((s) => s.abort('mda went away'))).finally(() => process.exit(0));
 });

@@ -49,7 +49,13 @@ class HelperProcess {
   }
 
   private receive(raw: unknown): void {
-    const m = FromHelperSchema.safeParse(raw);
+    let m: ReturnType<typeof FromHelperSchema.safeParse>;
+    try {
+      m = FromHelperSchema.safeParse(raw);
+    } catch (e) {
+      this.log.warn('delivery helper message not understood', { uid: this.uid, error: (e as Error).message });
+      return;
+    }
     if (!m.success) {
       this.log.warn('delivery helper sent an invalid message', { uid: this.uid });
       return;
@@ -90,7 +96,7 @@ class HelperProcess {
       this.finish();
       return { ok: false, outcome: tempfail(`delivery helper for uid ${this.uid}: ${this.dead ?? 'no answer'}`) };
     }
-    if (!r.ok) {
+    if (r.outcome !== null) {
       this.finish();
       return { ok: false, outcome: r.outcome };
     }

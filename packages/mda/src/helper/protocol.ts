@@ -33,15 +33,14 @@ export const ToHelperSchema = z.discriminatedUnion('t', [
 export type ToHelper = Exclude<z.infer<typeof ToHelperSchema>, { t: 'data' }> | { t: 'data'; id: number; data: Uint8Array };
 
 export type FromHelper =
-  | { t: 'opened'; id: number; ok: true }
-  | { t: 'opened'; id: number; ok: false; outcome: MethodOutcome }
+  /** `outcome` null: the delivery is open; else why it could not be opened. */
+  | { t: 'opened'; id: number; outcome: MethodOutcome | null }
   | { t: 'ack'; id: number }
   | { t: 'done'; id: number; outcome: MethodOutcome };
 
 const outcomeSchema = z.object({ status: z.enum(['ok', 'tempfail', 'permfail']), errorline: z.string() });
 export const FromHelperSchema = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('opened'), id, ok: z.literal(true) }),
-  z.object({ t: z.literal('opened'), id, ok: z.literal(false), outcome: outcomeSchema }),
+  z.object({ t: z.literal('opened'), id, outcome: outcomeSchema.nullable() }),
   z.object({ t: z.literal('ack'), id }),
   z.object({ t: z.literal('done'), id, outcome: outcomeSchema }),
 ]);

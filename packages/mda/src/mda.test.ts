@@ -1,0 +1,126 @@
+// The mda actor in a real worker with fake queue (bodyRead, onDeliveryResults) and fake lka
+// (userLookup): deliveries to a temporary maildir, loop detection, failures as results, one
+// body read per message, session limits.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultConfig } from '@tsmtpd/config';
+import type { DeliveryResult } from '@tsmtpd/proto';
+import { action, envelope, startMda } from './test-actor.js';
+import { pythonRead, tempDir } from './test-util.js';
+
+const MSG = 'Received: from client by mx.test\nDelivered-To: looped@y.org\nSubject: test\n\nhello\nFrom the body\n';
+
+function byId(results: DeliveryResult[]): Record<string, DeliveryResult> {
+  return Object.fromEntries(results.map((r) => [r.evpid, r]));
+}
+
+test('delivers one message to several maildirs with one body read; a looping recipient gets "loop"', async () => {
+  const d = tempDir('actor');
+  const config = defaultConfig('mx.test');
+  config.actions = { local: action('local', { kind: 'maildir', path: `${d.path}/%{user.username}/Maildir`, junk: false }) };
+  const me = { uid: process.getuid!(), gid: process.getgid!() };
+  const users = { alice: { username: 'alice', directory: d.path, ...me }, carol: { username: 'carol', directory: d.path, ...me } };
+  const h = await startMda(config, new Map([['aaaaaaaa', MSG]]), users);
+  try {
+    await h.deliver([
+      envelope('aaaaaaaa00000001'),
+      envelope('aaaaaaaa00000002', { dest: 'carol@y.org', rcpt: 'carol@y.org', mdaUser: 'carol' }),
+      envelope('aaaaaaaa00000003', { dest: 'Looped@Y.org', rcpt: 'looped@y.org', mdaUser: 'carol' }),
+    ]);
+    const r = byId(await h.waitResults(3));
+    assert.equal(r['aaaaaaaa00000001']?.status, 'ok', r['aaaaaaaa00000001']?.errorline);
+    assert.equal(r['aaaaaaaa00000002']?.status, 'ok');
+    assert.equal(r['aaaaaaaa00000003']?.status, 'loop');
+    assert.match(r['aaaaaaaa00000003']!.errorline, /5\.4\.6 Loop detected/);
+    assert.deepEqual(h.bodyReads, [{ msgid: 'aaaaaaaa', from: 0 }], 'one read of the body for all envelopes');
+    const alice = pythonRead('maildir', join(d.path, 'alice', 'Maildir'));
+    assert.equal(alice.length, 1);
+    assert.deepEqual(alice[0]!.headers.slice(0, 3), [['Return-Path', '<bob@x.org>'], ['Delivered-To', 'alice@y.org'], ['Received', 'from client by mx.test']]);
+    assert.equal(alice[0]!.body, 'hello\nFrom the body\n');
+    assert.equal(pythonRead('maildir', join(d.path, 'carol', 'Maildir')).length, 1, 'the looping envelope wrote nothing');
+  } finally {
+    await h.stop();
+    d.remove();
+  }
+});
+
+test('failures become results: unknown user 5.1.1, forward-only, unknown action, not mda, body read error', async () => {
+  const d = tempDir('actor-fail');
+  const config = defaultConfig('mx.test');
+  config.actions = {
+    local: action('local', { kind: 'maildir', path: `${d.path}/Maildir`, junk: false }),
+    fwd: action('fwd', { kind: 'forward-only' }),
+  };
+  const users = { alice: { username: 'alice', directory: d.path, uid: process.getuid!(), gid: process.getgid!() } };
+  const h = await startMda(config, new Map([['bbbbbbbb', MSG]]), users);
+  try {
+    await h.deliver([
+      envelope('bbbbbbbb00000001', { mdaUser: 'ghost' }),
+      envelope('bbbbbbbb00000002', { dispatcher: 'fwd' }),
+      envelope('bbbbbbbb00000003', { dispatcher: 'vanished' }),
+      envelope('bbbbbbbb00000004', { type: 'mta' }),
+      envelope('cccccccc00000005', { msgid: 'cccccccc' }),
+    ]);
+    const r = byId(await h.waitResults(5));
+    assert.equal(r['bbbbbbbb00000001']?.status, 'permfail');
+    assert.match(r['bbbbbbbb00000001']!.errorline, /5\.1\.1 unknown user ghost/);
+    assert.equal(r['bbbbbbbb00000002']?.status, 'permfail');
+    assert.match(r['bbbbbbbb00000002']!.errorline, /forward-only/);
+    assert.equal(r['bbbbbbbb00000003']?.status, 'tempfail');
+    assert.equal(r['bbbbbbbb00000004']?.status, 'permfail');
+    assert.equal(r['cccccccc00000005']?.status, 'tempfail');
+    assert.match(r['cccccccc00000005']!.errorline, /body read failed/);
+    const s = await h.stats();
+    assert.equal(s['mda.running'], 0);
+    assert.equal(s['mda.pending'], 0);
+  } finally {
+    await h.stop();
+    d.remove();
+  }
+});
+
+test('a 3 MB body streams through pages intact; junk mail goes to .Junk', async () => {
+  const d = tempDir('actor-big');
+  const config = defaultConfig('mx.test');
+  config.actions = { local: action('local', { kind: 'maildir', junk: true }) };
+  const users = { alice: { username: 'alice', directory: d.path, uid: process.getuid!(), gid: process.getgid!() } };
+  const line = 'x'.repeat(76) + '\n';
+  const big = 'Subject: big\nX-Spam: yes\n\n' + line.repeat(Math.ceil((3 * 1024 * 1024) / line.length));
+  const h = await startMda(config, new Map([['dddddddd', big]]), users);
+  try {
+    await h.deliver([envelope('dddddddd00000001')]);
+    const r = await h.waitResults(1);
+    assert.equal(r[0]?.status, 'ok', r[0]?.errorline);
+    assert.ok(h.bodyReads.length > 20, `paged reads (${h.bodyReads.length})`);
+    const msgs = pythonRead('maildir', join(d.path, 'Maildir'), 'Junk');
+    assert.equal(msgs.length, 1);
+    assert.equal(msgs[0]!.body, big.slice(big.indexOf('\n\n') + 2));
+  } finally {
+    await h.stop();
+    d.remove();
+  }
+});
+
+test('mda commands: per-user limit serialises one user; sender data never executes', async () => {
+  const d = tempDir('actor-cmd');
+  const log = join(d.path, 'log');
+  const config = defaultConfig('mx.test');
+  config.mda.limits.maxSessionPerUser = 1;
+  config.actions = { local: action('local', { kind: 'mda', command: `echo "start %{sender}" >> ${log}; sleep 0.2; cat > /dev/null; echo end >> ${log}` }) };
+  const users = { alice: { username: 'alice', directory: d.path, uid: process.getuid!(), gid: process.getgid!() } };
+  const h = await startMda(config, new Map([['eeeeeeee', MSG]]), users);
+  try {
+    const evil = [`;touch ${d.path}/pwned;`, '$(id)', '`id`'];
+    await h.deliver(evil.map((sender, i) => envelope(`eeeeeeee0000000${i}`, { sender })));
+    const r = await h.waitResults(3);
+    assert.deepEqual(r.map((x) => x.status), ['ok', 'ok', 'ok'], JSON.stringify(r));
+    const lines = readFileSync(log, 'utf8').trim().split('\n');
+    assert.deepEqual(lines.map((l) => l.split(' ')[0]), ['start', 'end', 'start', 'end', 'start', 'end'], 'never two at once for one user');
+    assert.deepEqual(lines.filter((l) => l.startsWith('start')), ['start :touch::tmp:' + d.path.split('/').slice(2).join(':') + ':pwned:', 'start ::id:', 'start :id:']);
+  } finally {
+    await h.stop();
+    d.remove();
+  }
+});
