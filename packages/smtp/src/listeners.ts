@@ -44,6 +44,15 @@ export class Listeners {
 
   /** Bind every configured listener. An inet bind failure is fatal; the socket's is not. */
   async start(): Promise<void> {
+    try {
+      await this.bindAll();
+    } catch (e) {
+      await this.stop(); // release what was bound before the failure
+      throw e;
+    }
+  }
+
+  private async bindAll(): Promise<void> {
     for (const listener of this.env.config.listeners) {
       const profile: ListenerProfile = { listener, smtpname: listener.hostname ?? this.env.config.serverName, socket: listener.kind === 'socket' };
       if (listener.kind === 'socket') {

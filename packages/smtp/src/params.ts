@@ -24,6 +24,8 @@ function asciiDomain(address: string): string {
 
 /** Validate a mailbox and return its canonical form, or null. */
 export function checkMailbox(address: string, utf8: boolean): string | null {
+  // Bytes that were not UTF-8 arrive as U+FFFD: such an address is not valid (RFC 6531 3.3).
+  if (address.includes('\uFFFD')) return null;
   const input = utf8 ? address : asciiDomain(address);
   const r = parseAddress(input, { utf8 });
   return r.ok ? formatAddress(r.address) : null;

@@ -78,7 +78,13 @@ export class ChunkSink {
   }
 
   private send(ab: ArrayBuffer): void {
-    const p: Promise<void> = this.append(ab).then(
+    let call: Promise<Result<void>>;
+    try {
+      call = this.append(ab);
+    } catch (e) {
+      call = Promise.reject(e); // a peer that is not wired throws at once
+    }
+    const p: Promise<void> = call.then(
       (r) => {
         if (!r.ok) this.abandon(`${r.code}: ${r.message}`);
       },

@@ -115,7 +115,16 @@ test('CVE-2020-7247 style senders are refused; RFC-valid odd local parts are not
 test('UTF-8 addresses need SMTPUTF8', async () => {
   const c = await session();
   assert.equal(await c.cmd('MAIL FROM:<jörg@example.org>'), '553 5.1.7 Sender address syntax error');
+  c.write('MAIL FROM:<j\xf6rg@example.org> SMTPUTF8\r\n'); // latin1, not UTF-8
+  assert.equal((await c.reply()).raw[0], '553 5.1.7 Sender address syntax error');
   assert.equal(await c.cmd('MAIL FROM:<jörg@example.org> SMTPUTF8'), '250 2.1.0 Ok');
+  assert.equal(await c.cmd('RCPT TO:<jörg@example.org>'), '250 2.1.5 Destination address valid: Recipient ok');
+  assert.equal(t.lka.requests.at(-1)?.sender, 'jörg@example.org');
+  await c.cmd('RSET');
+  // An ACE domain stays ASCII in a session without SMTPUTF8.
+  assert.equal(await c.cmd('MAIL FROM:<a@xn--bcher-kva.example>'), '250 2.1.0 Ok');
+  assert.equal(await c.cmd('RCPT TO:<alice@example.org>'), '250 2.1.5 Destination address valid: Recipient ok');
+  assert.equal(t.lka.requests.at(-1)?.sender, 'a@xn--bcher-kva.example');
   c.close();
 });
 

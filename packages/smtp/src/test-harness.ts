@@ -242,13 +242,14 @@ export class WireClient {
     }
   }
 
+  /** Write bytes; a string is taken byte for byte (latin1), for exact wire tests. */
   write(data: string | Buffer): void {
     this.socket.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
   }
 
-  /** Send one command line and return its reply's first raw line. */
+  /** Send one command line (UTF-8) and return its reply's lines, joined by LF. */
   async cmd(line: string, timeoutMs = 5000): Promise<string> {
-    this.write(`${line}\r\n`);
+    this.write(Buffer.from(`${line}\r\n`, 'utf8'));
     const r = await this.reply(timeoutMs);
     return r.raw.join('\n');
   }

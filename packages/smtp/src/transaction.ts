@@ -55,7 +55,11 @@ export async function rcptTo(s: Session, addr: SMTPServerAddress): Promise<Verdi
   let recipients: ResolvedRecipient[];
   try {
     const res = await env.lka().rcptResolve({ session: { ...s.info }, sender: tx.sender, rcpt: p.rcpt });
-    if (!res.ok) return res.reply;
+    if (!res.ok) {
+      if (res.reply.code >= 400 && res.reply.code <= 599) return res.reply;
+      env.log.warn('lka refused with a non-error reply', { session: s.info.id, rcpt: p.rcpt, code: res.reply.code });
+      return Replies.tempLookup;
+    }
     recipients = res.recipients;
   } catch (e) {
     env.log.warn('rcpt lookup failed', { session: s.info.id, rcpt: p.rcpt, error: errorInfo(e).message });
