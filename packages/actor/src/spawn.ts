@@ -4,7 +4,7 @@
 import * as Comlink from 'comlink';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import type { MailboxOf, ParentMailbox, Role } from '@tsmtpd/proto';
-import { PortMux } from './mux.js';
+import { PortMux, type MuxStats } from './mux.js';
 import { linkRemote, DEFAULT_DEADLINE_MS, type Remote, type RemoteLink } from './remote.js';
 import type { WorkerBoot, WorkerControl } from './worker-runtime.js';
 
@@ -31,6 +31,7 @@ export class ActorHandle<R extends Role> {
   /** Resolves when the worker has exited, for whatever reason. */
   readonly exited: Promise<ActorExit>;
   private readonly links: RemoteLink<unknown>[];
+  private readonly mux: PortMux;
 
   constructor(
     readonly role: R,
@@ -38,6 +39,7 @@ export class ActorHandle<R extends Role> {
     opts: SpawnOptions,
   ) {
     const mux = new PortMux(worker);
+    this.mux = mux;
     const deadlineMs = opts.deadlineMs ?? DEFAULT_DEADLINE_MS;
     const ctl = linkRemote<WorkerControl>(mux.lane('ctl'), { peer: `${role}(ctl)`, deadlineMs });
     const mailbox = linkRemote<MailboxOf[R]>(mux.lane(role), { peer: role, deadlineMs });
@@ -57,6 +59,11 @@ export class ActorHandle<R extends Role> {
         resolve(lastError ? { role, code, error: lastError } : { role, code });
       });
     });
+  }
+
+  /** Frames and messages sent to this actor (batching shows as messages > frames). */
+  get muxStats(): MuxStats {
+    return { ...this.mux.stats };
   }
 
   /** Pending calls from the parent to this actor. */
