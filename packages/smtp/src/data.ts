@@ -18,44 +18,74 @@ export const MAX_RECEIVED = 100;
 
 type BodyOutcome = { ok: true; raw: number; stored: number } | { ok: false; reply: Reply | null; why: string };
 
+/** The stages one message's bytes pass through, Received header already written. */
+class BodyPipeline {
+  raw = 0;
+  refusal: Reply | null = null;
+  readonly sink: ChunkSink;
+  private readonly norm = new LfNormalizer();
+  private readonly filter: HeaderFilter;
+
+  constructor(s: Session, tx: Transaction, msgid: string) {
+    const env = s.env;
+    const now = new Date();
+    this.sink = new ChunkSink((ab) => env.queue().bodyAppend(msgid, transfer(ab, [ab])), { chunkSize: CHUNK_SIZE, maxInFlight: 2 });
+    this.filter = new HeaderFilter({
+      maxHeaderBytes: MAX_HEADER_BYTES,
+      maxReceived: MAX_RECEIVED,
+      ...(s.localSubmission ? { addIfMissing: { messageId: newMessageId(s.profile.smtpname), date: rfc5322Date(now) } } : {}),
+    });
+    const single = tx.rcpts.size === 1 ? [...tx.rcpts.values()][0] : undefined;
+    this.sink.write(Buffer.from(receivedHeader({
+      helo: s.info.helo, rdns: s.info.rdns, remote: s.info.remoteAddress, maskSrc: s.profile.listener.maskSrc,
+      name: s.profile.smtpname, esmtp: s.esmtp, msgid, rcpt: single ? single.rcpt : null, date: now,
+    })));
+  }
+
+  /** Still storing (not refused, no queue failure)? Otherwise the rest is only drained. */
+  get storing(): boolean {
+    return this.refusal === null && this.sink.failure === null;
+  }
+
+  refuse(r: Reply, why: string): void {
+    this.refusal ??= r;
+    this.sink.abandon(why);
+  }
+
+  /** Take a chunk from the data stream; a promise means: wait before the next one. */
+  push(chunk: Buffer, maxSize: number): Promise<void> | null {
+    this.raw += chunk.length;
+    if (maxSize > 0 && this.raw > maxSize) this.refuse(Replies.sizeTooBig, 'too big');
+    if (!this.storing) return null;
+    return this.forward(this.filter.push(this.norm.push(chunk)));
+  }
+
+  /** End of data: flush the stages, wait for the queue, and say how it went. */
+  async end(): Promise<BodyOutcome> {
+    if (this.storing) this.forward(this.filter.push(this.norm.end()).concat(this.filter.end()));
+    const failure = await this.sink.finish();
+    if (this.refusal) return { ok: false, reply: this.refusal, why: failure ?? 'refused' };
+    if (failure !== null) return { ok: false, reply: Replies.tempFailure, why: failure };
+    return { ok: true, raw: this.raw, stored: this.sink.bytes };
+  }
+
+  private forward(pieces: Buffer[]): Promise<void> | null {
+    if (this.filter.verdict === 'loop') this.refuse(Replies.loop, 'loop');
+    if (this.filter.verdict === 'too-big') this.refuse(LocalReplies.headerTooBig, 'header too big');
+    let wait: Promise<void> | null = null;
+    for (const p of pieces) wait = this.sink.write(p) ?? wait;
+    return wait;
+  }
+}
+
 /** Receive the body of `tx` from `stream`; resolves once the stream has ended or broken. */
 function receiveBody(s: Session, tx: Transaction, msgid: string, stream: SMTPServerDataStream): Promise<BodyOutcome> {
-  const env = s.env;
-  const maxSize = env.config.smtp.maxMessageSize;
-  const sink = new ChunkSink((ab) => env.queue().bodyAppend(msgid, transfer(ab, [ab])), { chunkSize: CHUNK_SIZE, maxInFlight: 2 });
-  const norm = new LfNormalizer();
-  const now = new Date();
-  const filter = new HeaderFilter({
-    maxHeaderBytes: MAX_HEADER_BYTES,
-    maxReceived: MAX_RECEIVED,
-    ...(s.localSubmission ? { addIfMissing: { messageId: newMessageId(s.profile.smtpname), date: rfc5322Date(now) } } : {}),
-  });
-  const single = tx.rcpts.size === 1 ? [...tx.rcpts.values()][0] : undefined;
-  sink.write(Buffer.from(receivedHeader({
-    helo: s.info.helo, rdns: s.info.rdns, remote: s.info.remoteAddress, maskSrc: s.profile.listener.maskSrc,
-    name: s.profile.smtpname, esmtp: s.esmtp, msgid, rcpt: single ? single.rcpt : null, date: now,
-  })));
-  let raw = 0;
-  let refusal: Reply | null = null;
-  const refuse = (r: Reply, why: string) => {
-    refusal ??= r;
-    sink.abandon(why);
-  };
-  const forward = (pieces: Buffer[]) => {
-    if (filter.verdict === 'loop') refuse(Replies.loop, 'loop');
-    if (filter.verdict === 'too-big') refuse(LocalReplies.headerTooBig, 'header too big');
-    let wait: Promise<void> | null = null;
-    for (const p of pieces) wait = sink.write(p) ?? wait;
-    return wait;
-  };
-
+  const maxSize = s.env.config.smtp.maxMessageSize;
+  const pipe = new BodyPipeline(s, tx, msgid);
   return new Promise<BodyOutcome>((resolve) => {
     let settled = false;
     stream.on('data', (chunk: Buffer) => {
-      raw += chunk.length;
-      if (maxSize > 0 && raw > maxSize) refuse(Replies.sizeTooBig, 'too big');
-      if (refusal || sink.failure !== null) return; // drain: keep reading, store nothing
-      const wait = forward(filter.push(norm.push(chunk)));
+      const wait = pipe.push(chunk, maxSize);
       if (wait) {
         stream.pause();
         void wait.then(() => stream.resume());
@@ -64,17 +94,12 @@ function receiveBody(s: Session, tx: Transaction, msgid: string, stream: SMTPSer
     stream.on('end', () => {
       if (settled) return;
       settled = true;
-      if (!refusal && sink.failure === null) forward(filter.push(norm.end()).concat(filter.end()));
-      void sink.finish().then((failure) => {
-        if (refusal) resolve({ ok: false, reply: refusal, why: failure ?? 'refused' });
-        else if (failure !== null) resolve({ ok: false, reply: Replies.tempFailure, why: failure });
-        else resolve({ ok: true, raw, stored: sink.bytes });
-      });
+      void pipe.end().then(resolve);
     });
     const broken = (why: string) => {
       if (settled) return;
       settled = true;
-      sink.abandon(why);
+      pipe.sink.abandon(why);
       resolve({ ok: false, reply: null, why });
     };
     stream.on('error', (e: Error) => broken(e.message));
