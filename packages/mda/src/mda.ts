@@ -4,11 +4,11 @@
 // in batches (onDeliveryResults). Talks to queue (bodies, results) and lka (user lookups).
 import { hostname } from 'node:os';
 import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
-import { EnvelopeSchema, toErrorLine, type ActorInit, type DeliveryResult, type Envelope, type MdaMailbox } from '@tsmtpd/proto';
+import { EnvelopeSchema, toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type Envelope, type MdaMailbox } from '@tsmtpd/proto';
 import type { SmtpdConfig } from '@tsmtpd/config';
 import { deliverMessage, type DeliveryItem, type DeliveryOutcome, type RunContext } from './deliver.js';
 import { HelperPool } from './helper/pool.js';
-import { SessionLimiter } from './limits.js';
+import { SessionLimiter, type Started } from './limits.js';
 import { ResultReporter } from './results.js';
 
 /** Where mbox mailboxes live unless the run-time settings say otherwise (tests). */
@@ -21,137 +21,154 @@ interface MdaSettings {
   mdaCommandTimeoutMs?: number;
 }
 
-export async function createMda(ctx: ActorContext<'mda'>): Promise<ActorImpl<MdaMailbox>> {
-  const init = ctx.init as ActorInit<SmtpdConfig>;
-  const config = init.config;
-  const settings = (init.settings ?? {}) as MdaSettings;
-  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const pool = isRoot ? new HelperPool(ctx.log) : null;
-  const abort = new AbortController();
-  const limits = config.mda.limits;
-  const limiter = new SessionLimiter<Envelope>(limits.maxSession, limits.maxSessionPerUser);
-  const known = new Set<string>();
-  const runs = new Set<Promise<void>>();
-  let stopping = false;
-  let pumpScheduled = false;
+type Item = DeliveryItem & { settled: boolean };
 
-  const sendResults = (results: DeliveryResult[]): void => {
-    if (ctx.hasPeer('queue')) void ctx.peer('queue').onDeliveryResults(results);
-    else ctx.log.warn('no queue to report delivery results to', { count: results.length });
-  };
-  const reporter = new ResultReporter(sendResults, ctx.log);
+class Mda {
+  private readonly config: SmtpdConfig;
+  private readonly pool: HelperPool | null;
+  private readonly abort = new AbortController();
+  private readonly limiter: SessionLimiter<Envelope>;
+  private readonly reporter: ResultReporter;
+  private readonly runCtx: RunContext;
+  /** Envelopes waiting or running (a second dispatch of one is ignored). */
+  private readonly known = new Set<string>();
+  private readonly runs = new Set<Promise<void>>();
+  private stopping = false;
+  private pumpScheduled = false;
 
-  const runCtx: RunContext = {
-    config,
-    lka: () => ctx.peer('lka'),
-    isRoot,
-    pool,
-    hostname: hostname(),
-    mailSpool: settings.mailSpool ?? DEFAULT_MAIL_SPOOL,
-    ...(settings.mdaCommandTimeoutMs !== undefined ? { commandTimeoutMs: settings.mdaCommandTimeoutMs } : {}),
-    bodyRead: (msgid, from) => ctx.peer('queue').bodyRead(msgid, from),
-    signal: abort.signal,
-  };
-
-  function schedulePump(): void {
-    if (pumpScheduled || stopping) return;
-    pumpScheduled = true;
-    setImmediate(pump);
+  constructor(private readonly ctx: ActorContext<'mda'>) {
+    const init = ctx.init as ActorInit<SmtpdConfig>;
+    const settings = (init.settings ?? {}) as MdaSettings;
+    this.config = init.config;
+    const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+    this.pool = isRoot ? new HelperPool(ctx.log) : null;
+    this.limiter = new SessionLimiter(this.config.mda.limits.maxSession, this.config.mda.limits.maxSessionPerUser);
+    this.reporter = new ResultReporter((r) => this.sendResults(r), ctx.log);
+    this.runCtx = {
+      config: this.config,
+      lka: () => ctx.peer('lka'),
+      isRoot,
+      pool: this.pool,
+      hostname: hostname(),
+      mailSpool: settings.mailSpool ?? DEFAULT_MAIL_SPOOL,
+      ...(settings.mdaCommandTimeoutMs !== undefined ? { commandTimeoutMs: settings.mdaCommandTimeoutMs } : {}),
+      bodyRead: (msgid, from) => ctx.peer('queue').bodyRead(msgid, from),
+      signal: this.abort.signal,
+    };
   }
 
-  function item(env: Envelope, user: string): DeliveryItem & { settled: boolean } {
-    const it = {
+  private sendResults(results: DeliveryResult[]): void {
+    if (this.ctx.hasPeer('queue')) void this.ctx.peer('queue').onDeliveryResults(results);
+    else this.ctx.log.warn('no queue to report delivery results to', { count: results.length });
+  }
+
+  private refuse(evpid: string, errorline: string): void {
+    this.ctx.log.warn('delivery refused', { evpid, stat: errorline });
+    this.sendResults([{ evpid, status: 'permfail', errorline: toErrorLine(errorline) }]);
+  }
+
+  /** MdaMailbox.onDeliver: validate, queue under the limits, start what may start. */
+  deliver(envelopes: Envelope[]): void {
+    if (this.stopping) return;
+    for (const raw of envelopes) {
+      const parsed = EnvelopeSchema.safeParse(raw);
+      const id = (raw as { id?: unknown })?.id;
+      if (!parsed.success) {
+        if (typeof id === 'string' && /^[0-9a-f]{16}$/.test(id)) this.refuse(id, 'internal error: invalid envelope');
+        else this.ctx.log.warn('invalid envelope without an id dropped');
+        continue;
+      }
+      const env = parsed.data;
+      if (env.type !== 'mda') {
+        this.refuse(env.id, `not a local delivery (type ${env.type})`);
+        continue;
+      }
+      if (this.known.has(env.id)) continue;
+      this.known.add(env.id);
+      this.limiter.add(this.config.actions[env.dispatcher]?.user ?? env.mdaUser ?? env.dest, env.msgid, env);
+    }
+    this.schedulePump();
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled || this.stopping) return;
+    this.pumpScheduled = true;
+    setImmediate(() => this.pump());
+  }
+
+  private pump(): void {
+    this.pumpScheduled = false;
+    if (this.stopping) return;
+    try {
+      for (const group of this.limiter.take()) this.startRun(group);
+    } catch (e) {
+      // Runs from a timer: an exception here would kill the worker, so it is logged instead.
+      this.ctx.log.warn('mda scheduling failed', { error: (e as Error).message });
+    }
+  }
+
+  private item(env: Envelope, user: string): Item {
+    const it: Item = {
       env,
       settled: false,
-      done(o: DeliveryOutcome) {
+      done: (o: DeliveryOutcome) => {
         if (it.settled) return;
         it.settled = true;
-        known.delete(env.id);
-        limiter.release(user);
-        reporter.report(env, o);
-        schedulePump();
+        this.known.delete(env.id);
+        this.limiter.release(user);
+        this.reporter.report(env, o);
+        this.schedulePump();
       },
     };
     return it;
   }
 
-  function pump(): void {
-    pumpScheduled = false;
-    if (stopping) return;
-    try {
-      startRuns();
-    } catch (e) {
-      // Runs from a timer: an exception here would kill the worker, so it is logged instead.
-      ctx.log.warn('mda scheduling failed', { error: (e as Error).message });
-    }
+  private startRun(group: Started<Envelope>): void {
+    const items = group.items.map(({ user, item: env }) => this.item(env, user));
+    const run = deliverMessage(group.msgid, items, this.runCtx)
+      .catch((e: unknown) => this.ctx.log.warn('delivery run failed', { msgid: group.msgid, error: (e as Error).message }))
+      .finally(() => {
+        // A bug must not leak a session slot or leave an envelope without an answer.
+        for (const it of items) if (!it.settled) it.done({ status: 'tempfail', errorline: 'internal error: no outcome' });
+        this.runs.delete(run);
+      });
+    this.runs.add(run);
   }
 
-  function startRuns(): void {
-    for (const group of limiter.take()) {
-      const items = group.items.map(({ user, item: env }) => item(env, user));
-      const run = deliverMessage(group.msgid, items, runCtx)
-        .catch((e: unknown) => ctx.log.warn('delivery run failed', { msgid: group.msgid, error: (e as Error).message }))
-        .finally(() => {
-          // A bug must not leak a session slot or leave an envelope without an answer.
-          for (const it of items) if (!it.settled) it.done({ status: 'tempfail', errorline: 'internal error: no outcome' });
-          runs.delete(run);
-        });
-      runs.add(run);
-    }
+  stats(): ActorStats {
+    const l = this.limiter;
+    const c = this.reporter.counts;
+    return {
+      'mda.envelope': l.pending + l.running,
+      'mda.pending': l.pending,
+      'mda.running': l.running,
+      'mda.user': l.users,
+      'mda.helper': this.pool?.size ?? 0,
+      'mda.delivery.ok': c.ok,
+      'mda.delivery.tempfail': c.tempfail,
+      'mda.delivery.permfail': c.permfail,
+      'mda.delivery.loop': c.loop,
+    };
   }
 
-  function refuse(evpid: string, errorline: string): void {
-    ctx.log.warn('delivery refused', { evpid, stat: errorline });
-    sendResults([{ evpid, status: 'permfail', errorline: toErrorLine(errorline) }]);
+  /** Abort deliveries in flight (their envelopes are retried later), end the helpers. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.limiter.drain();
+    this.abort.abort();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all([...this.runs]), new Promise((r) => (timer = setTimeout(r, STOP_GRACE_MS)))]);
+    clearTimeout(timer);
+    this.reporter.flush();
+    await this.pool?.close();
   }
+}
 
-  const mailbox: MdaMailbox = {
-    onDeliver(envelopes) {
-      if (stopping) return;
-      for (const raw of envelopes) {
-        const parsed = EnvelopeSchema.safeParse(raw);
-        const id = (raw as { id?: unknown })?.id;
-        if (!parsed.success) {
-          if (typeof id === 'string' && /^[0-9a-f]{16}$/.test(id)) refuse(id, 'internal error: invalid envelope');
-          else ctx.log.warn('invalid envelope without an id dropped');
-          continue;
-        }
-        const env = parsed.data;
-        if (env.type !== 'mda') {
-          refuse(env.id, `not a local delivery (type ${env.type})`);
-          continue;
-        }
-        if (known.has(env.id)) continue; // dispatched twice: already waiting or running
-        known.add(env.id);
-        const user = config.actions[env.dispatcher]?.user ?? env.mdaUser ?? env.dest;
-        limiter.add(user, env.msgid, env);
-      }
-      schedulePump();
-    },
-  };
-
+export async function createMda(ctx: ActorContext<'mda'>): Promise<ActorImpl<MdaMailbox>> {
+  const mda = new Mda(ctx);
   return {
-    mailbox,
-    stats: () => ({
-      'mda.envelope': limiter.pending + limiter.running,
-      'mda.pending': limiter.pending,
-      'mda.running': limiter.running,
-      'mda.user': limiter.users,
-      'mda.helper': pool?.size ?? 0,
-      'mda.delivery.ok': reporter.counts.ok,
-      'mda.delivery.tempfail': reporter.counts.tempfail,
-      'mda.delivery.permfail': reporter.counts.permfail,
-      'mda.delivery.loop': reporter.counts.loop,
-    }),
-    async stop() {
-      stopping = true;
-      limiter.drain();
-      abort.abort();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.all([...runs]), new Promise((r) => (timer = setTimeout(r, STOP_GRACE_MS)))]);
-      clearTimeout(timer);
-      reporter.flush();
-      await pool?.close();
-    },
+    mailbox: { onDeliver: (envelopes) => mda.deliver(envelopes) },
+    stats: () => mda.stats(),
+    stop: () => mda.stop(),
   };
 }

@@ -14,7 +14,12 @@ function reply(m: FromHelper): void {
 async function handle(raw: unknown): Promise<void> {
   const parsed = ToHelperSchema.safeParse(raw);
   if (!parsed.success) {
-    process.stderr.write(`tsmtpd delivery helper: invalid message: ${parsed.error.message}\n`);
+    process.stderr.write(`tsmtpd delivery helper: invalid message: ${parsed.error.message.slice(0, 300)}\n`);
+    // Answer what can be answered, so the worker does not wait for nothing.
+    const r = raw as { t?: unknown; id?: unknown };
+    if (typeof r?.id !== 'number') return;
+    const outcome = { status: 'permfail' as const, errorline: 'helper: invalid delivery request' };
+    reply(r.t === 'open' ? { t: 'opened', id: r.id, outcome } : { t: 'done', id: r.id, outcome });
     return;
   }
   const m = parsed.data;

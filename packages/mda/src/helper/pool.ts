@@ -10,6 +10,11 @@ import { FromHelperSchema, type FromHelper, type ToHelper } from './protocol.js'
 
 export const HELPER_ENTRY = fileURLToPath(new URL('./main.js', import.meta.url));
 export const DEFAULT_IDLE_MS = 30_000;
+/**
+ * Longest wait for one answer of a helper (a chunk written, a delivery committed). A helper that
+ * does not answer in time (a hung filesystem) is killed: its deliveries fail temporarily.
+ */
+export const DEFAULT_REQUEST_MS = 10 * 60_000;
 
 type Waiter = (m: FromHelper | null) => void;
 
@@ -25,6 +30,7 @@ class HelperProcess {
     readonly uid: number,
     readonly gid: number,
     private readonly idleMs: number,
+    private readonly requestMs: number,
     private readonly log: Logger,
     private readonly onGone: (h: HelperProcess) => void,
   ) {
@@ -78,11 +84,20 @@ class HelperProcess {
   request(m: ToHelper): Promise<FromHelper | null> {
     if (this.dead !== null || !this.child.connected) return Promise.resolve(null);
     return new Promise((resolve) => {
-      this.waiters.set(m.id, resolve);
+      const timer = setTimeout(() => {
+        this.log.warn('delivery helper does not answer: killed', { uid: this.uid, pid: this.child.pid });
+        this.child.kill('SIGKILL');
+        this.gone(`no answer within ${Math.round(this.requestMs / 1000)} s`);
+      }, this.requestMs);
+      const settle: Waiter = (r) => {
+        clearTimeout(timer);
+        resolve(r);
+      };
+      this.waiters.set(m.id, settle);
       this.child.send(m, (err) => {
-        if (err && this.waiters.get(m.id) === resolve) {
+        if (err && this.waiters.get(m.id) === settle) {
           this.waiters.delete(m.id);
-          resolve(null);
+          settle(null);
         }
       });
     });
@@ -119,6 +134,7 @@ class HelperProcess {
         if (failure || finished) return;
         const r = await this.request({ t: 'data', id, data: chunk });
         if (r === null) failure = died();
+        else if (r.t !== 'ack') failure = r.t === 'done' ? r.outcome : died();
       },
       end: async () => (failure ? (await close('abort'), failure) : close('end')),
       abort: async () => {
@@ -172,6 +188,7 @@ export class HelperPool {
   constructor(
     private readonly log: Logger,
     private readonly idleMs = DEFAULT_IDLE_MS,
+    private readonly requestMs = DEFAULT_REQUEST_MS,
   ) {}
 
   get size(): number {
@@ -187,7 +204,7 @@ export class HelperPool {
     const key = `${uid}:${gid}`;
     let h = this.helpers.get(key);
     if (!h || h.dead !== null) {
-      h = new HelperProcess(uid, gid, this.idleMs, this.log, (gone) => {
+      h = new HelperProcess(uid, gid, this.idleMs, this.requestMs, this.log, (gone) => {
         if (this.helpers.get(key) === gone) this.helpers.delete(key);
       });
       this.helpers.set(key, h);

@@ -4,6 +4,7 @@
 // permanent; the last line of output is the error text. Runs as the recipient (uid/gid given
 // when the daemon is root), in its own process group so a timeout kills all of it.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { delivered, permfail, tempfail, type MethodOutcome, type Sink, type SinkOpen } from '../sink.js';
 
 export interface CommandJob {
@@ -48,20 +49,20 @@ function killGroup(child: ChildProcessWithoutNullStreams): void {
   }
 }
 
-export async function openCommand(job: CommandJob): Promise<SinkOpen> {
-  let child: ChildProcessWithoutNullStreams;
-  try {
-    child = spawn('/bin/sh', ['-c', job.command], {
-      cwd: job.cwd,
-      env: job.env,
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      ...(job.uid !== undefined ? { uid: job.uid } : {}),
-      ...(job.gid !== undefined ? { gid: job.gid } : {}),
-    });
-  } catch (e) {
-    return { ok: false, outcome: tempfail(`cannot run command: ${(e as Error).message}`) };
-  }
+/** Start /bin/sh -c; spawn failures (a bad cwd, EAGAIN) arrive as the 'error' event. */
+function start(job: CommandJob): ChildProcessWithoutNullStreams {
+  return spawn('/bin/sh', ['-c', job.command], {
+    cwd: job.cwd,
+    env: job.env,
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    ...(job.uid !== undefined ? { uid: job.uid } : {}),
+    ...(job.gid !== undefined ? { gid: job.gid } : {}),
+  });
+}
+
+/** Watch a started command: output tail, timeout, and its outcome once it has exited. */
+function watch(child: ChildProcessWithoutNullStreams, job: CommandJob): () => Promise<MethodOutcome> {
   let output = '';
   const collect = (b: Buffer): void => {
     output = (output + b.toString('utf8')).slice(-OUTPUT_TAIL);
@@ -83,26 +84,38 @@ export async function openCommand(job: CommandJob): Promise<SinkOpen> {
     timedOut = true;
     killGroup(child);
   }, job.timeoutMs);
-  const finish = async (): Promise<MethodOutcome> => {
+  return async () => {
     const { code, signal } = await closed;
     clearTimeout(timer);
     if (spawnError) return tempfail(`cannot run command: ${(spawnError as Error).message}`);
     return exitOutcome(code, signal, output, timedOut, job.timeoutMs);
   };
+}
+
+function waitWritable(stdin: Writable): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      stdin.off('drain', done);
+      stdin.off('close', done);
+      resolve();
+    };
+    stdin.once('drain', done);
+    stdin.once('close', done);
+  });
+}
+
+export async function openCommand(job: CommandJob): Promise<SinkOpen> {
+  let child: ChildProcessWithoutNullStreams;
+  try {
+    child = start(job);
+  } catch (e) {
+    return { ok: false, outcome: tempfail(`cannot run command: ${(e as Error).message}`) };
+  }
+  const finish = watch(child, job);
   const sink: Sink = {
     async write(chunk) {
       if (child.stdin.destroyed || !child.stdin.writable) return;
-      if (!child.stdin.write(chunk)) {
-        await new Promise<void>((resolve) => {
-          const done = (): void => {
-            child.stdin.off('drain', done);
-            child.stdin.off('close', done);
-            resolve();
-          };
-          child.stdin.once('drain', done);
-          child.stdin.once('close', done);
-        });
-      }
+      if (!child.stdin.write(chunk)) await waitWritable(child.stdin);
     },
     async end() {
       if (!child.stdin.destroyed) child.stdin.end();
