@@ -6,5 +6,5 @@ export const workerUrl = new URL('./worker.js', import.meta.url);
 
 /** The local enqueue socket (SMTP over a unix socket) in the spool directory. */
 export function enqueueSocketPath(spool: string): string {
-  return join(spool, 'smtpd.sock');
+  return join(spool, 'enqueue.sock');
 }

@@ -1,0 +1,3 @@
+import { runActor } from '@tsmtpd/actor';
+import { createControl } from './control.js';
+runActor('control', createControl);

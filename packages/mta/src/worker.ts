@@ -1,0 +1,3 @@
+import { runActor } from '@tsmtpd/actor';
+import { createMta } from './mta.js';
+runActor('mta', createMta);

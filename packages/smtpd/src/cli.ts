@@ -1,0 +1,54 @@
+// `smtpd` command line (DESIGN.md section 8): -f FILE, -n, -d, -v, -D name=value,
+// --spool DIR (else $SMTPD_SPOOL, else /var/spool/smtpd).
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { checkConfig, runDaemon } from './daemon.js';
+
+export const DEFAULT_CONFIG = '/etc/mail/smtpd.conf';
+export const DEFAULT_SPOOL = '/var/spool/smtpd';
+
+function macro(value: string, acc: Record<string, string>): Record<string, string> {
+  const eq = value.indexOf('=');
+  if (eq <= 0) throw new InvalidArgumentError(`expected name=value, got "${value}"`);
+  return { ...acc, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+function milliseconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 60_000) throw new InvalidArgumentError('expected milliseconds, 0 to 60000');
+  return n;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('smtpd')
+    .description('tsmtpd mail server')
+    .option('-f <file>', 'configuration file', DEFAULT_CONFIG)
+    .option('-n', 'check the configuration and exit')
+    .option('-d', 'stay in the foreground and log to stderr')
+    .option('-v', 'verbose logging')
+    .option('-D <name=value>', 'define a macro (repeatable)', macro, {} as Record<string, string>)
+    .option('--spool <dir>', 'spool directory (default $SMTPD_SPOOL or /var/spool/smtpd)')
+    .option('--greeting-delay <ms>', 'early-talker wait before the banner, ms (default 0)', milliseconds)
+    .option('--no-reverse-dns', 'do not look up the reverse DNS of clients')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  try {
+    program.parse(argv, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
+    throw e;
+  }
+  const o = program.opts<{ f: string; n?: boolean; d?: boolean; v?: boolean; D: Record<string, string>; spool?: string; greetingDelay?: number; reverseDns: boolean }>();
+  if (o.n) {
+    const config = await checkConfig(o.f, o.D, (line) => process.stderr.write(line + '\n'));
+    if (!config) return 1;
+    process.stderr.write('configuration OK\n');
+    return 0;
+  }
+  return runDaemon({
+    configFile: o.f,
+    macros: o.D,
+    spool: o.spool ?? process.env.SMTPD_SPOOL ?? DEFAULT_SPOOL,
+    verbose: o.v === true,
+    settings: { ...(o.greetingDelay !== undefined ? { greetingDelayMs: o.greetingDelay } : {}), reverseDns: o.reverseDns },
+  });
+}

@@ -1,0 +1,92 @@
+// The parent's life: load and check the configuration, refuse what is not built, spawn
+// and wire the actors, then wait for a signal (stop in order, exit 0) or an actor's death
+// (log why, exit non-zero: fail fast, as OpenSMTPD does).
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadConfig, type SmtpdConfig } from '@tsmtpd/config';
+import { Supervisor, createLogger, type ActorSpec, type Logger } from '@tsmtpd/actor';
+import { ROLES, DEFAULT_SETTINGS, type ActorInit, type Settings } from '@tsmtpd/proto';
+import { TOPOLOGY, START_ORDER, STOP_ORDER } from './topology.js';
+import { WORKER_URLS } from './actors.js';
+import { unimplementedFeatures } from './features.js';
+
+export interface DaemonOptions {
+  configFile: string;
+  macros: Record<string, string>;
+  spool: string;
+  verbose: boolean;
+  settings: Partial<Settings>;
+  /** Called once every actor has started (tests, benchmarks). */
+  onReady?: (sup: Supervisor) => void;
+}
+
+/** Load and check a configuration; on failure the errors are already printed. */
+export async function checkConfig(file: string, macros: Record<string, string>, log: (line: string) => void): Promise<SmtpdConfig | null> {
+  const r = await loadConfig(file, { macros });
+  if (!r.ok) {
+    for (const e of r.errors) log(e);
+    return null;
+  }
+  return r.config;
+}
+
+export async function runDaemon(opts: DaemonOptions): Promise<number> {
+  const log = createLogger('smtpd', { verbose: opts.verbose });
+  const errLine = (line: string) => process.stderr.write(line + '\n');
+  const config = await checkConfig(opts.configFile, opts.macros, errLine);
+  if (!config) return 1;
+  const missing = unimplementedFeatures(config);
+  if (missing.length > 0) {
+    for (const m of missing) errLine(m);
+    errLine('smtpd: refusing to start: the configuration uses features that are not implemented yet');
+    return 1;
+  }
+  const spool = resolve(opts.spool);
+  try {
+    mkdirSync(spool, { recursive: true, mode: 0o711 });
+  } catch (e) {
+    errLine(`smtpd: cannot create spool ${spool}: ${(e as Error).message}`);
+    return 1;
+  }
+  const init: ActorInit<SmtpdConfig> = { config, spool, settings: { ...DEFAULT_SETTINGS, ...opts.settings } };
+  const sup = new Supervisor({ log, verbose: opts.verbose });
+  const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init }));
+  return supervise(sup, specs, log, opts);
+}
+
+async function supervise(sup: Supervisor, specs: ActorSpec[], log: Logger, opts: DaemonOptions): Promise<number> {
+  let signalled: (name: string) => void = () => {};
+  const signal = new Promise<string>((r) => (signalled = r));
+  const onSignal = (name: NodeJS.Signals) => signalled(name);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    const started = sup.startAll(specs, TOPOLOGY, START_ORDER).then(() => 'started' as const);
+    const first = await Promise.race([started, sup.failed.then((r) => ({ failed: r })), signal.then((s) => ({ signal: s }))]);
+    if (first !== 'started') {
+      if ('failed' in first) log.warn('fatal', { reason: first.failed });
+      await sup.stopAll(STOP_ORDER);
+      return 'signal' in first ? 0 : 1;
+    }
+    const addresses = await sup.handle('smtp').mailbox.listening();
+    log.info('ready', { version: '0.1.0', listening: addresses.join(',') });
+    opts.onReady?.(sup);
+    const outcome = await Promise.race([sup.failed.then((r) => ({ failed: r })), signal.then((s) => ({ signal: s }))]);
+    if ('failed' in outcome) {
+      log.warn('fatal', { reason: outcome.failed });
+      await sup.stopAll(STOP_ORDER);
+      return 1;
+    }
+    log.info('stopping', { signal: outcome.signal });
+    await sup.stopAll(STOP_ORDER);
+    log.info('exiting');
+    return 0;
+  } catch (e) {
+    log.warn('fatal', { reason: e instanceof Error ? e.message : String(e) });
+    await sup.stopAll(STOP_ORDER);
+    return 1;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+}

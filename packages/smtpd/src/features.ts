@@ -1,0 +1,36 @@
+// What the configuration language can say but this daemon cannot do yet. A configuration
+// that uses any of it is refused at start, each use named with its place — never ignored.
+import type { SmtpdConfig } from '@tsmtpd/config';
+
+function at(pos: { file: string; line: number }): string {
+  return pos.line > 0 ? `${pos.file}:${pos.line}: ` : '';
+}
+
+/** Every use of an unimplemented feature, as "file:line: X is not implemented yet". */
+export function unimplementedFeatures(config: SmtpdConfig): string[] {
+  const out: string[] = [];
+  const no = (pos: { file: string; line: number }, what: string) => out.push(`${at(pos)}${what} is not implemented yet`);
+  for (const l of config.listeners) {
+    if (l.tls || l.tlsRequire || l.smtps) no(l, 'TLS on a listener (tls, tls-require, smtps)');
+    if (l.auth || l.authOptional) no(l, 'SMTP AUTH on a listener (auth, auth-optional)');
+    if (l.senders !== undefined) no(l, 'listener option senders');
+    if (l.proxyV2) no(l, 'listener option proxy-v2');
+    if (l.filter !== undefined) no(l, 'listener option filter');
+    if (l.hostnamesTable !== undefined) no(l, 'listener option hostnames');
+    if (l.receivedAuth) no(l, 'listener option received-auth');
+  }
+  for (const a of Object.values(config.actions)) {
+    if (a.method.kind === 'relay') no(a, `action "${a.name}": relay delivery`);
+    if (a.wrapper !== undefined) no(a, `action "${a.name}": mda wrapper`);
+  }
+  for (const t of Object.values(config.tables)) {
+    if (t.type === 'db') no(t, `table "${t.name}": db: tables`);
+    if (t.type === 'proc') no(t, `table "${t.name}": ${t.procName ?? 'proc'}: tables`);
+  }
+  for (const f of Object.values(config.filters)) no(f, `filter "${f.name}"`);
+  for (const p of Object.values(config.procs)) no(p, `proc "${p.name}"`);
+  if (config.queue.compression) out.push('queue compression is not implemented yet');
+  if (config.queue.encryption) out.push('queue encryption is not implemented yet');
+  if (JSON.stringify(config.bounce.warnIntervals) !== '[14400]') out.push('bounce warn-interval (delay warnings) is not implemented yet');
+  return out;
+}
