@@ -1,0 +1,35 @@
+// A configuration that uses what is not built yet is refused, each use named with its line.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseConfigText } from '@tsmtpd/config';
+import { unimplementedFeatures } from './features.js';
+
+async function missing(text: string): Promise<string[]> {
+  const r = await parseConfigText(text, '/etc/smtpd.conf');
+  assert.ok(r.ok, r.ok ? '' : r.errors.join('\n'));
+  return unimplementedFeatures(r.config);
+}
+
+test('a local-delivery configuration needs nothing unbuilt', async () => {
+  assert.deepEqual(await missing('listen on 127.0.0.1 port 2525\naction "l" maildir\nmatch from any for local action "l"\n'), []);
+});
+
+test('relay, filters and proc tables are named with file and line', async () => {
+  const out = await missing(
+    [
+      'table t proc:/nowhere',
+      'listen on 127.0.0.1',
+      'action "out" relay',
+      'filter "f" phase connect match !rdns disconnect "550 no"',
+      'match from any for any action "out"',
+    ].join('\n'),
+  );
+  assert.ok(out.some((l) => l.startsWith('/etc/smtpd.conf:3: action "out": relay delivery is not implemented yet')), out.join('\n'));
+  assert.ok(out.some((l) => l.startsWith('/etc/smtpd.conf:4: filter "f"')), out.join('\n'));
+  assert.ok(out.some((l) => l.startsWith('/etc/smtpd.conf:1: table "t"')), out.join('\n'));
+});
+
+test('queue compression is refused', async () => {
+  const out = await missing('queue compression\nlisten on 127.0.0.1\naction "l" mbox\nmatch for local action "l"\n');
+  assert.deepEqual(out, ['queue compression is not implemented yet']);
+});
