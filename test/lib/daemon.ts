@@ -1,0 +1,184 @@
+// Starts tsmtpd as a user would (`node packages/smtpd/bin/smtpd.js -d -f FILE --spool DIR`) on a
+// generated config with a free loopback port, waits for the SMTP banner, and stops it by PID
+// (SIGTERM, then SIGKILL after a bounded wait). Its stderr is kept for failure messages.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { smtpdBin } from './paths.js';
+import { killQuietly, sleep, tail } from './proc.js';
+
+export interface ConfigContext {
+  port: number;
+  dir: string;
+}
+
+export interface DaemonOptions {
+  /** The test directory: smtpd.conf is written here; the spool defaults to DIR/spool. */
+  dir: string;
+  /** The config text for a port (the port is chosen by the harness). */
+  config: (ctx: ConfigContext) => string;
+  spool?: string;
+  /** Use this port instead of a free one (e.g. a restart on the same port). */
+  port?: number;
+  extraArgs?: string[];
+  startTimeoutMs?: number;
+}
+
+export interface StopResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  ms: number;
+  /** True when SIGTERM did not end it in time and SIGKILL was needed. */
+  forced: boolean;
+}
+
+const live = new Set<number>();
+process.on('exit', () => {
+  for (const pid of live) killQuietly(-pid, 'SIGKILL');
+});
+
+/** A loopback port that was free a moment ago (bind port 0, read it, close). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export class Daemon {
+  readonly pid: number;
+  private out = '';
+  private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(
+    child: ChildProcess,
+    readonly port: number,
+    readonly dir: string,
+    readonly spool: string,
+    readonly confPath: string,
+  ) {
+    if (child.pid === undefined) throw new Error('smtpd did not start');
+    this.pid = child.pid;
+    live.add(this.pid);
+    const keep = (b: Buffer) => {
+      this.out += b.toString('utf8');
+      if (this.out.length > 1_000_000) this.out = this.out.slice(-500_000);
+    };
+    child.stderr?.on('data', keep);
+    child.stdout?.on('data', keep);
+    this.exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        this.exitInfo = { code, signal };
+        live.delete(this.pid);
+        resolve(this.exitInfo);
+      });
+    });
+  }
+
+  /** Everything the daemon wrote (stderr and stdout), for failure messages. */
+  output(): string {
+    return this.out;
+  }
+
+  /** The tail of the output, labelled, for assertion messages. */
+  describe(): string {
+    const state = this.exitInfo ? `exited code=${this.exitInfo.code} signal=${this.exitInfo.signal}` : 'running';
+    return `smtpd pid=${this.pid} port=${this.port} (${state}); output:\n${tail(this.out)}`;
+  }
+
+  isRunning(): boolean {
+    return this.exitInfo === undefined;
+  }
+
+  /** SIGTERM, wait up to `timeoutMs`, then SIGKILL the process group (bounded, 5 s). */
+  async stop(timeoutMs = 5000): Promise<StopResult> {
+    const started = Date.now();
+    if (this.exitInfo) return { ...this.exitInfo, ms: 0, forced: false };
+    killQuietly(this.pid, 'SIGTERM');
+    let info = await Promise.race([this.exited, sleep(timeoutMs).then(() => undefined)]);
+    let forced = false;
+    if (!info) {
+      forced = true;
+      killQuietly(-this.pid, 'SIGKILL');
+      info = await Promise.race([this.exited, sleep(5000).then(() => undefined)]);
+    }
+    killQuietly(-this.pid, 'SIGKILL'); // stray children of the group, if any
+    return { code: info?.code ?? null, signal: info?.signal ?? null, ms: Date.now() - started, forced };
+  }
+
+  /** SIGKILL the daemon's whole process group now (a crash), and wait for it to be gone. */
+  async crash(): Promise<void> {
+    killQuietly(-this.pid, 'SIGKILL');
+    await Promise.race([this.exited, sleep(5000)]);
+  }
+}
+
+/** Reads the first line a server sends on a new connection, or undefined (refused, closed, slow). */
+export function readBanner(port: number, timeoutMs = 2000): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    let buf = '';
+    const done = (v: string | undefined) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    sock.on('error', () => done(undefined));
+    sock.on('close', () => done(undefined));
+    sock.on('data', (b) => {
+      buf += b.toString('latin1');
+      const nl = buf.indexOf('\n');
+      if (nl >= 0 && !/^220-/.test(buf)) {
+        sock.write('QUIT\r\n');
+        done(buf.slice(0, nl).replace(/\r$/, ''));
+      } else if (/\n220 /.test(buf)) {
+        done(buf.split('\n')[0]?.replace(/\r$/, ''));
+      }
+    });
+  });
+}
+
+function spawnDaemon(opts: DaemonOptions, port: number): Daemon {
+  const confPath = path.join(opts.dir, 'smtpd.conf');
+  writeFileSync(confPath, opts.config({ port, dir: opts.dir }));
+  const spool = opts.spool ?? path.join(opts.dir, 'spool');
+  const args = [smtpdBin, '-d', '-f', confPath, '--spool', spool, ...(opts.extraArgs ?? [])];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: opts.dir });
+  return new Daemon(child, port, opts.dir, spool, confPath);
+}
+
+async function waitBanner(d: Daemon, timeoutMs: number): Promise<string | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && d.isRunning()) {
+    const banner = await readBanner(d.port, 1000);
+    if (banner !== undefined) return banner;
+    await sleep(100);
+  }
+  return undefined;
+}
+
+/**
+ * Starts the daemon and resolves once a connection gets a 220 banner. Retries with another port
+ * (up to 3 times) when the chosen one was taken meanwhile; throws with the daemon's output otherwise.
+ */
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  for (let attempt = 1; ; attempt++) {
+    const port = opts.port ?? (await freePort());
+    const d = spawnDaemon(opts, port);
+    const banner = await waitBanner(d, opts.startTimeoutMs ?? 20_000);
+    if (banner !== undefined && banner.startsWith('220')) return d;
+    await d.stop(2000);
+    const inUse = /EADDRINUSE|address already in use/i.test(d.output());
+    if (!inUse || attempt >= 3 || opts.port !== undefined) {
+      throw new Error(`smtpd did not greet on port ${port} (banner: ${banner ?? 'none'})\n${d.describe()}`);
+    }
+  }
+}
