@@ -90,7 +90,9 @@ export async function spawnActor<R extends Role>(role: R, entry: URL, opts: Spaw
   const worker = new Worker(entry, { workerData: boot, name: role });
   const handle = new ActorHandle(role, worker, opts);
   const answered = await Promise.race([
-    handle.ctl.ping(),
+    handle.ctl.ping().catch((e: unknown) => {
+      throw new Error(`${role} failed to start: ${e instanceof Error ? e.message : String(e)}`);
+    }),
     handle.exited.then((x) => {
       throw new Error(`${role} died while starting: ${x.error ? x.error.message : `exit code ${x.code}`}`);
     }),

@@ -27,6 +27,7 @@ export interface SupervisorOptions {
 export class Supervisor {
   private readonly handles = new Map<Role, ActorHandle<Role>>();
   private stopping = false;
+  private spawning: Promise<unknown> = Promise.resolve();
   private failWith!: (reason: string) => void;
   /** Resolves with the reason when an actor dies unexpectedly or reports a fatal error. */
   readonly failed: Promise<string> = new Promise((resolve) => (this.failWith = resolve));
@@ -48,8 +49,7 @@ export class Supervisor {
     const parent = {
       onFatal: (role: string, reason: string) => this.fail(`${role}: ${reason}`),
     };
-    const spawned = await Promise.allSettled(
-      specs.map((s) =>
+    const spawns = specs.map((s) =>
         spawnActor(s.role, s.entry, {
           init: s.init,
           parent,
@@ -57,10 +57,15 @@ export class Supervisor {
           ...(this.opts.quiet !== undefined ? { quiet: this.opts.quiet } : {}),
           ...(this.opts.deadlineMs !== undefined ? { deadlineMs: this.opts.deadlineMs } : {}),
           ...(this.opts.deadlines ? { deadlines: this.opts.deadlines } : {}),
+        }).then((h) => {
+          // Registered as soon as it runs, so a stop during start reaches it too.
+          this.watch(h);
+          return h;
         }),
-      ),
     );
-    for (const r of spawned) if (r.status === 'fulfilled') this.watch(r.value);
+    const settled = Promise.allSettled(spawns);
+    this.spawning = settled;
+    const spawned = await settled;
     const bad = spawned.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (bad) throw bad.reason instanceof Error ? bad.reason : new Error(String(bad.reason));
     for (const [a, b] of topology) await connectPair(this.handle(a), this.handle(b));
@@ -73,6 +78,7 @@ export class Supervisor {
   /** Stop actors one by one in `order`, terminating any that does not stop in time. */
   async stopAll(order: readonly Role[]): Promise<void> {
     this.stopping = true;
+    await this.spawning;
     const timeout = this.opts.stopTimeoutMs ?? 5000;
     for (const role of order) {
       const h = this.handles.get(role);

@@ -78,7 +78,14 @@ export function runActor<R extends Role>(role: R, factory: (ctx: ActorContext<R>
   };
 
   const ready = Promise.resolve().then(() => factory(ctx));
-  ready.catch((e: unknown) => ctx.fatal(`initialisation failed: ${errorInfo(e).message}`));
+  ready.then(
+    (impl) => Comlink.expose(impl.mailbox as object, mux.lane(role)),
+    (e: unknown) => {
+      // Answer the parent's ping with the reason first, then leave: fail fast.
+      ctx.fatal(`initialisation failed: ${errorInfo(e).message}`);
+      setTimeout(() => process.exit(1), 200);
+    },
+  );
   let stopped = false;
 
   const control: WorkerControl = {
@@ -118,5 +125,4 @@ export function runActor<R extends Role>(role: R, factory: (ctx: ActorContext<R>
     },
   };
   Comlink.expose(control, mux.lane('ctl'));
-  void ready.then((impl) => Comlink.expose(impl.mailbox as object, mux.lane(role)));
 }

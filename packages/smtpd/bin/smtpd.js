@@ -1,3 +1,4 @@
 #!/usr/bin/env node
 import { main } from '../dist/cli.js';
-process.exitCode = await main(process.argv.slice(2));
+// Exit explicitly: once main has stopped every actor, nothing else may hold the process.
+process.exit(await main(process.argv.slice(2)));
