@@ -3,7 +3,7 @@
 // body read per message, session limits.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultConfig } from '@tsmtpd/config';
 import type { DeliveryResult } from '@tsmtpd/proto';
@@ -121,6 +121,32 @@ test('mda commands: per-user limit serialises one user; sender data never execut
     assert.deepEqual(lines.filter((l) => l.startsWith('start')), ['start :touch::tmp:' + d.path.split('/').slice(2).join(':') + ':pwned:', 'start ::id:', 'start :id:']);
   } finally {
     await h.stop();
+    d.remove();
+  }
+});
+
+test('stopping the actor kills a running mda command and reports a temporary failure', async () => {
+  const d = tempDir('actor-stop');
+  const pidFile = join(d.path, 'pid');
+  const config = defaultConfig('mx.test');
+  config.actions = { local: action('local', { kind: 'mda', command: `echo $$ > ${pidFile}; sleep 30; cat > /dev/null` }) };
+  const users = { alice: { username: 'alice', directory: d.path, uid: process.getuid!(), gid: process.getgid!() } };
+  const h = await startMda(config, new Map([['ffffffff', MSG]]), users);
+  let stopped = false;
+  try {
+    await h.deliver([envelope('ffffffff00000001')]);
+    for (let i = 0; i < 100 && !existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 20));
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    assert.ok(pid > 0);
+    const t0 = Date.now();
+    await h.stop();
+    stopped = true;
+    assert.ok(Date.now() - t0 < 4000, 'stop did not wait for the command');
+    assert.throws(() => process.kill(pid, 0), /ESRCH/, 'the command was killed');
+    // stop() answers only once the queue has the results of what it aborted.
+    assert.equal(h.results[0]?.status, 'tempfail', JSON.stringify(h.results));
+  } finally {
+    if (!stopped) await h.stop();
     d.remove();
   }
 });

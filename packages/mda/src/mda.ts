@@ -23,6 +23,13 @@ interface MdaSettings {
 
 type Item = DeliveryItem & { settled: boolean };
 
+/** Wait for these promises, but no longer than `ms`. */
+async function settleWithin(ps: Promise<unknown>[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(ps), new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 class Mda {
   private readonly config: SmtpdConfig;
   private readonly pool: HelperPool | null;
@@ -33,6 +40,7 @@ class Mda {
   /** Envelopes waiting or running (a second dispatch of one is ignored). */
   private readonly known = new Set<string>();
   private readonly runs = new Set<Promise<void>>();
+  private readonly sending = new Set<Promise<unknown>>();
   private stopping = false;
   private pumpScheduled = false;
 
@@ -58,8 +66,14 @@ class Mda {
   }
 
   private sendResults(results: DeliveryResult[]): void {
-    if (this.ctx.hasPeer('queue')) void this.ctx.peer('queue').onDeliveryResults(results);
-    else this.ctx.log.warn('no queue to report delivery results to', { count: results.length });
+    if (!this.ctx.hasPeer('queue')) {
+      this.ctx.log.warn('no queue to report delivery results to', { count: results.length });
+      return;
+    }
+    // A notification, but its promise settles once the queue has it: stop() waits for those.
+    const p: Promise<unknown> = this.ctx.peer('queue').onDeliveryResults(results).catch(() => {});
+    this.sending.add(p);
+    void p.finally(() => this.sending.delete(p));
   }
 
   private refuse(evpid: string, errorline: string): void {
@@ -156,11 +170,10 @@ class Mda {
     this.stopping = true;
     this.limiter.drain();
     this.abort.abort();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all([...this.runs]), new Promise((r) => (timer = setTimeout(r, STOP_GRACE_MS)))]);
-    clearTimeout(timer);
-    this.reporter.flush();
+    await settleWithin([...this.runs], STOP_GRACE_MS);
     await this.pool?.close();
+    this.reporter.flush();
+    await settleWithin([...this.sending], STOP_GRACE_MS);
   }
 }
 

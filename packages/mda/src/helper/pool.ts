@@ -45,7 +45,7 @@ class HelperProcess {
     this.child.stderr?.setEncoding('utf8');
     this.child.stderr?.on('data', (s: string) => this.log.warn('delivery helper', { uid, output: s.trim().slice(0, 500) }));
     this.child.on('message', (raw) => this.receive(raw));
-    this.child.once('error', (e) => this.gone(`helper error: ${e.message}`));
+    this.child.on('error', (e) => this.gone(`helper error: ${e.message}`));
     this.child.once('exit', (code, signal) => this.gone(`helper exited (${signal ?? code})`));
     this.log.debug('delivery helper started', { uid, gid, pid: this.child.pid });
   }

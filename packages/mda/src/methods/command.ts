@@ -69,11 +69,13 @@ function watch(child: ChildProcessWithoutNullStreams, job: CommandJob): () => Pr
   };
   child.stdout.on('data', collect);
   child.stderr.on('data', collect);
+  child.stdout.on('error', () => {});
+  child.stderr.on('error', () => {});
   let spawnError: Error | null = null;
   let timedOut = false;
   const closed = new Promise<{ code: number | null; signal: string | null }>((resolve) => {
-    child.once('error', (e) => {
-      spawnError = e;
+    child.on('error', (e) => {
+      spawnError ??= e;
       resolve({ code: null, signal: null });
     });
     child.once('close', (code, signal) => resolve({ code, signal }));

@@ -113,7 +113,7 @@ async function flockFd(fd: number): Promise<MethodOutcome | null> {
   }
   return new Promise((resolve) => {
     const child = spawn(FLOCK_BINARY, ['-x', '-w', String(FLOCK_WAIT_S), '3'], { stdio: ['ignore', 'ignore', 'ignore', fd], env: {} });
-    child.once('error', (e) => resolve(tempfail(`flock: ${e.message}`)));
+    child.on('error', (e) => resolve(tempfail(`flock: ${e.message}`)));
     child.once('exit', (code) => resolve(code === 0 ? null : tempfail(`mailbox is locked (flock exit ${code})`)));
   });
 }
