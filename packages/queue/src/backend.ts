@@ -28,8 +28,12 @@ export interface EnvelopeDeleted {
 
 export interface QueueBackend {
   readonly name: string;
-  /** Run `fn` as one durable transaction: all its writes share one commit (one fsync). */
-  batch<T>(fn: () => T): T;
+  /**
+   * Run `fn` as one transaction: all its writes share one commit. `durable` (default true)
+   * makes the commit reach the disk (fsync) before returning; a non-durable commit survives a
+   * process crash, and the next durable commit makes it durable too (the WAL is one file).
+   */
+  batch<T>(fn: () => T, durable?: boolean): T;
   /** Inside a batch: run `fn` so that if it throws, only its own writes are undone. */
   atomic<T>(fn: () => T): T;
   /** Drop every message not committed, with its chunks and envelopes; returns messages dropped. */

@@ -7,9 +7,11 @@ import { GroupCommit, TickBatcher } from './group-commit.js';
 function fakeStore() {
   const s = {
     batches: 0,
+    durability: [] as boolean[],
     failNext: false,
-    batch<T>(fn: () => T): T {
+    batch<T>(fn: () => T, durable = true): T {
       s.batches++;
+      s.durability.push(durable);
       const v = fn();
       if (s.failNext) {
         s.failNext = false;
@@ -30,9 +32,19 @@ test('writes submitted in one turn share one batch, and each gets its own value'
   const results = await Promise.all(Array.from({ length: 50 }, (_, i) => gc.submit(() => i * 2)));
   assert.deepEqual(results, Array.from({ length: 50 }, (_, i) => i * 2));
   assert.equal(store.batches, 1);
-  assert.deepEqual(gc.stats, { txns: 1, ops: 50, maxOps: 50, failed: 0 });
+  assert.deepEqual(gc.stats, { txns: 1, ops: 50, maxOps: 50, failed: 0, lazy: 0 });
   await gc.submit(() => 0);
   assert.equal(store.batches, 2);
+});
+
+test('a batch of only non-durable writes skips the fsync; one durable write makes the batch durable', async () => {
+  const store = fakeStore();
+  const gc = new GroupCommit(store);
+  await Promise.all([gc.submit(() => 1, { durable: false }), gc.submit(() => 2, { durable: false })]);
+  await Promise.all([gc.submit(() => 1, { durable: false }), gc.submit(() => 2)]);
+  await gc.submit(() => 3);
+  assert.deepEqual(store.durability, [false, true, true]);
+  assert.equal(gc.stats.lazy, 1);
 });
 
 test('a failing write fails alone; a failing commit fails all', async () => {

@@ -13,6 +13,7 @@ export interface GroupCommitOptions {
 
 interface Pending {
   fn: () => unknown;
+  durable: boolean;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
 }
@@ -28,12 +29,14 @@ export interface GroupCommitStats {
   maxOps: number;
   /** Transactions that failed as a whole. */
   failed: number;
+  /** Transactions committed without fsync (no durable write in them). */
+  lazy: number;
 }
 
 export class GroupCommit {
   private queue: Pending[] = [];
   private timer: NodeJS.Immediate | NodeJS.Timeout | null = null;
-  readonly stats: GroupCommitStats = { txns: 0, ops: 0, maxOps: 0, failed: 0 };
+  readonly stats: GroupCommitStats = { txns: 0, ops: 0, maxOps: 0, failed: 0, lazy: 0 };
 
   constructor(
     private readonly store: Pick<QueueBackend, 'batch' | 'atomic'>,
@@ -45,10 +48,14 @@ export class GroupCommit {
     return this.queue.length;
   }
 
-  /** Run `fn` in the next group transaction; resolves with its value once committed. */
-  submit<T>(fn: () => T): Promise<T> {
+  /**
+   * Run `fn` in the next group transaction; resolves with its value once committed. A write
+   * that is not `durable` (body chunks before their commit, outcomes of deliveries) does not
+   * make its transaction fsync; one durable write in the batch makes all of it durable.
+   */
+  submit<T>(fn: () => T, opts: { durable?: boolean } = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ fn, durable: opts.durable ?? true, resolve: resolve as (v: unknown) => void, reject });
       this.schedule();
     });
   }
@@ -80,6 +87,7 @@ export class GroupCommit {
   private runOne(): void {
     const ops = this.queue.splice(0, this.opts.maxOps ?? 1000);
     const outcomes: Outcome[] = [];
+    const durable = ops.some((op) => op.durable);
     try {
       this.store.batch(() => {
         for (const op of ops) {
@@ -89,13 +97,14 @@ export class GroupCommit {
             outcomes.push({ ok: false, error });
           }
         }
-      });
+      }, durable);
     } catch (error) {
       this.stats.failed++;
       for (const op of ops) op.reject(error);
       return;
     }
     this.stats.txns++;
+    if (!durable) this.stats.lazy++;
     this.stats.ops += ops.length;
     if (ops.length > this.stats.maxOps) this.stats.maxOps = ops.length;
     ops.forEach((op, i) => {

@@ -81,7 +81,8 @@ export class Intake {
     m.size += chunk.byteLength;
     const data = new Uint8Array(chunk);
     try {
-      await this.q.gc.submit(() => this.q.backend.chunkAppend(msgid, seq, m.ctime, data));
+      // Not durable on its own: the message's commit (durable) fsyncs the WAL and with it this chunk.
+      await this.q.gc.submit(() => this.q.backend.chunkAppend(msgid, seq, m.ctime, data), { durable: false });
       this.q.counters.chunks++;
       return ok(undefined);
     } catch (e) {

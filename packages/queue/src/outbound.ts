@@ -96,10 +96,15 @@ export class Outbound {
     const logs: LogRecord[] = [];
     let reports: OutcomeReport[];
     try {
-      reports = await this.q.gc.submit(() => {
-        logs.length = 0;
-        return items.map((it) => this.apply(it, now, logs));
-      });
+      // Outcomes need no fsync of their own: if a power loss undid one, the envelope would be
+      // tried again (a duplicate at worst, never a loss); the next durable commit syncs them.
+      reports = await this.q.gc.submit(
+        () => {
+          logs.length = 0;
+          return items.map((it) => this.apply(it, now, logs));
+        },
+        { durable: false },
+      );
     } catch (e) {
       // Nothing changed on disk: the envelopes stay, the scheduler tries them again later.
       this.q.log.warn('outcome update failed', { count: items.length, error: ioMessage(e) });

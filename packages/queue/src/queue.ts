@@ -92,6 +92,7 @@ function queueStats(q: QueueShared, intake: Intake): ActorStats {
     'queue.commit.ops': q.gc.stats.ops,
     'queue.commit.maxops': q.gc.stats.maxOps,
     'queue.commit.failed': q.gc.stats.failed,
+    'queue.commit.lazy': q.gc.stats.lazy,
     'queue.envelope.dispatched': c.dispatched,
     'queue.envelope.expired': c.expired,
     'queue.envelope.corrupt': c.corrupt,

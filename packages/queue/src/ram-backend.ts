@@ -15,7 +15,7 @@ export class RamQueueBackend implements QueueBackend {
   private readonly messages = new Map<string, RamMessage>();
   private readonly envelopes = new Map<string, string>();
 
-  batch<T>(fn: () => T): T {
+  batch<T>(fn: () => T, _durable?: boolean): T {
     return fn();
   }
 

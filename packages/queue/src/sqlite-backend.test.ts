@@ -76,3 +76,23 @@ test('group commit over SQLite: many writes, one transaction, one failing write 
     t.cleanup();
   }
 });
+
+test('a lazy batch commits without FULL and leaves the database FULL', async () => {
+  const t = tempSpool();
+  const b = new SqliteQueueBackend(t.spool);
+  try {
+    let inside = -1;
+    b.batch(() => {
+      inside = b.db.pragma('synchronous', { simple: true }) as number;
+    }, false);
+    assert.equal(inside, 1, 'NORMAL inside a lazy batch');
+    assert.equal(b.db.pragma('synchronous', { simple: true }), 2, 'FULL again after it');
+    b.batch(() => {
+      inside = b.db.pragma('synchronous', { simple: true }) as number;
+    });
+    assert.equal(inside, 2, 'FULL inside a durable batch');
+  } finally {
+    b.close();
+    t.cleanup();
+  }
+});

@@ -49,8 +49,17 @@ export class SqliteQueueBackend implements QueueBackend {
     this.txn = this.db.transaction((fn: () => unknown) => fn());
   }
 
-  batch<T>(fn: () => T): T {
-    return this.txn.immediate(fn) as T;
+  batch<T>(fn: () => T, durable = true): T {
+    if (durable) return this.txn.immediate(fn) as T;
+    // FULL syncs the WAL at every commit; NORMAL leaves it to the next FULL commit or
+    // checkpoint. The WAL is appended in order, so one FULL fsync covers earlier frames.
+    // FULL is restored at once: outside a lazy batch the database is always FULL.
+    this.db.pragma('synchronous = NORMAL');
+    try {
+      return this.txn.immediate(fn) as T;
+    } finally {
+      this.db.pragma('synchronous = FULL');
+    }
   }
 
   atomic<T>(fn: () => T): T {

@@ -43,12 +43,14 @@ export class TsmtpdConnection extends SMTPConnection {
 
   override init(): void {
     super.init();
-    const timer = setTimeout(() => {
+    const greet = () => {
       if (this._closing || this._closed) return;
       this.greetingDue = true;
       this.connectionReady();
-    }, this.delayMs);
-    timer.unref();
+    };
+    // setTimeout(fn, 0) waits at least 1 ms; with no delay asked for, greet on the next turn.
+    if (this.delayMs <= 0) setImmediate(greet);
+    else setTimeout(greet, this.delayMs).unref();
   }
 
   override connectionReady(next?: () => void): void {
