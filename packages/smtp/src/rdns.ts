@@ -23,6 +23,8 @@ export class ReverseLookup {
 
   /** The client's name, or null when unknown, invalid or too slow. */
   async lookup(ip: string): Promise<string | null> {
+    // Loopback is this machine: no query (it would only reach the system resolver).
+    if (ip === '::1' || ip.startsWith('127.') || ip.startsWith('::ffff:127.')) return 'localhost';
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<null>((resolve) => {
       timer = setTimeout(() => resolve(null), this.timeoutMs);
