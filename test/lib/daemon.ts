@@ -125,9 +125,16 @@ export function readBanner(port: number, timeoutMs = 2000): Promise<string | und
   return new Promise((resolve) => {
     const sock = net.connect({ host: '127.0.0.1', port });
     let buf = '';
+    let settled = false;
     const done = (v: string | undefined) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      sock.destroy();
+      if (v === undefined) sock.destroy();
+      else {
+        sock.end('QUIT\r\n'); // a polite goodbye; the socket is destroyed shortly whatever happens
+        setTimeout(() => sock.destroy(), 1000).unref();
+      }
       resolve(v);
     };
     const timer = setTimeout(() => done(undefined), timeoutMs);
@@ -135,13 +142,9 @@ export function readBanner(port: number, timeoutMs = 2000): Promise<string | und
     sock.on('close', () => done(undefined));
     sock.on('data', (b) => {
       buf += b.toString('latin1');
-      const nl = buf.indexOf('\n');
-      if (nl >= 0 && !/^220-/.test(buf)) {
-        sock.write('QUIT\r\n');
-        done(buf.slice(0, nl).replace(/\r$/, ''));
-      } else if (/\n220 /.test(buf)) {
-        done(buf.split('\n')[0]?.replace(/\r$/, ''));
-      }
+      // A multi-line greeting ends at the "220 " line (RFC 5321 4.2.1); a single line at its LF.
+      const last = buf.split('\n').find((l) => /^\d{3} /.test(l));
+      if (last !== undefined || (buf.includes('\n') && !/^\d{3}-/.test(buf))) done(buf.split('\n')[0]?.replace(/\r$/, ''));
     });
   });
 }

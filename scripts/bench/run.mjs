@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+// The benchmarking harness (`npm run bench`): Postfix's smtp-source against tsmtpd delivering to a
+// maildir, at 1/10/50 sessions, 1 KiB and 100 KiB, a connection per message and reused connections.
+// Prints accepted and delivered messages/s beside STACK.md section 8's Postfix figures; with
+// `--peer postfix` the same load also runs against a private Postfix from .peers/ (postfix.mjs).
+// Starts and stops its own daemons by PID, uses temp spools, loopback only, every loop bounded.
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { startDaemon } from '../../test/dist/lib/daemon.js';
+import { localMaildirConfig, userMaildir } from '../../test/dist/lib/conf.js';
+import { ensureUsers } from '../../test/dist/lib/users.js';
+import { makeSharedDir, makeTestDir, removeTestDir } from '../../test/dist/lib/tmp.js';
+import { measure } from './smtp-source.mjs';
+import { postfixReference } from './reference.mjs';
+import { printTable } from './table.mjs';
+
+const repo = fileURLToPath(new URL('../../', import.meta.url));
+const usage = `usage: npm run bench -- [--quick] [--seconds N] [--sessions 1,10,50] [--sizes 1024,102400]
+                        [--modes per-message,reused] [--peer postfix] [--keep]`;
+
+function parseArgs(argv) {
+  const o = { seconds: 6, sessions: [1, 10, 50], sizes: [1024, 102400], modes: ['per-message', 'reused'], peer: undefined, keep: false };
+  const list = (v, f) => (v ?? '').split(',').filter(Boolean).map(f);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--quick') Object.assign(o, { seconds: 1.5, sessions: [1, 10], sizes: [1024] });
+    else if (a === '--seconds') o.seconds = Number(argv[++i]);
+    else if (a === '--sessions') o.sessions = list(argv[++i], Number);
+    else if (a === '--sizes') o.sizes = list(argv[++i], Number);
+    else if (a === '--modes') o.modes = list(argv[++i], String);
+    else if (a === '--peer') o.peer = argv[++i];
+    else if (a === '--keep') o.keep = true;
+    else throw new Error(`unknown argument ${a}\n${usage}`);
+  }
+  if (!(o.seconds > 0 && o.seconds <= 60)) throw new Error('--seconds must be in (0, 60]');
+  if (o.peer !== undefined && o.peer !== 'postfix') throw new Error(`--peer: only "postfix" is supported`);
+  return o;
+}
+
+function smtpSourceBin() {
+  const bin = path.join(repo, '.peers/postfix/bin/smtp-source');
+  if (!existsSync(bin)) {
+    process.stderr.write('bench: fetching smtp-source (scripts/peers-install.sh)\n');
+    execFileSync('bash', [path.join(repo, 'scripts/peers-install.sh')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  return bin;
+}
+
+async function benchUser() {
+  if (process.getuid?.() !== 0) return os.userInfo().username;
+  const r = await ensureUsers(['tsmtpd-bench']);
+  if (!r.ok) throw new Error(r.reason);
+  return 'tsmtpd-bench';
+}
+
+/** Chooses a message count that takes about `seconds` at the rate a short probe run shows. */
+async function calibrate(target, run, opts) {
+  const probeCount = Math.max(20, run.sessions * 2);
+  const probe = await measure(target, run, probeCount, opts);
+  if (!probe.ok) return { probe, count: 0 };
+  const cap = run.size >= 65536 ? 5000 : 30000;
+  const count = Math.min(cap, Math.max(probeCount, Math.round((probe.accepted * opts.seconds) / 10) * 10));
+  return { probe, count };
+}
+
+/** Measures every run against a fresh tsmtpd (new spool, empty maildir) each time. */
+async function benchTsmtpd(runs, opts, user) {
+  const results = [];
+  for (const run of runs) {
+    const dir = makeTestDir('bench');
+    makeSharedDir(path.join(dir, 'mail'));
+    // smtp-source -d sends all of a session's messages over one connection: lift the per-session
+    // message limit (OpenSMTPD's default is 100) as Postfix has none.
+    const d = await startDaemon({ dir, config: (ctx) => localMaildirConfig(ctx, { globals: ['smtp limit max-mails 1000000'] }) });
+    const target = { port: d.port, rcpt: `${user}@localhost`, maildir: userMaildir(dir, user) };
+    try {
+      const { probe, count } = await calibrate(target, run, opts);
+      const r = count > 0 ? await measure(target, run, count, opts) : probe;
+      results.push({ ...run, ...r });
+      process.stderr.write(`bench: tsmtpd ${label(run)}: ${count} msgs, ${r.accepted.toFixed(0)} accepted/s${r.error ? ` (${r.error})` : ''}\n`);
+    } finally {
+      const stop = await d.stop(10_000);
+      if (stop.forced || stop.code !== 0) process.stderr.write(`bench: daemon stop: ${JSON.stringify(stop)}\n${d.describe()}\n`);
+      if (opts.keep) process.stderr.write(`bench: kept ${dir}\n`);
+      else removeTestDir(dir);
+    }
+  }
+  return results;
+}
+
+function label(run) {
+  return `s=${run.sessions} ${run.size >= 1024 ? `${run.size / 1024} KiB` : `${run.size} B`} ${run.mode}`;
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const opts = { smtpSource: smtpSourceBin(), seconds: o.seconds, sourceTimeoutMs: Math.max(60_000, o.seconds * 10_000) };
+  const user = await benchUser();
+  const runs = [];
+  for (const size of o.sizes) for (const mode of o.modes) for (const sessions of o.sessions) runs.push({ size, mode, sessions });
+  const ours = await benchTsmtpd(runs, opts, user);
+  let peer;
+  if (o.peer === 'postfix') {
+    const { benchPostfix } = await import('./postfix.mjs');
+    peer = await benchPostfix(runs, opts, user, calibrate);
+  }
+  printTable(ours, peer, postfixReference);
+  if (ours.some((r) => !r.ok || r.delivered === undefined)) process.exitCode = 1;
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});
