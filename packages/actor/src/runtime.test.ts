@@ -17,7 +17,7 @@ async function probe(role: Role, deadlineMs = 30_000): Promise<{ h: ActorHandle<
   return { h, m: h.mailbox as unknown as Remote<ProbeMailbox> };
 }
 
-test('a call answers through the mailbox', async () => {
+test('a call answers through the mailbox', { timeout: 30_000 }, async () => {
   const { h, m } = await probe('mta');
   try {
     assert.deepEqual(await m.echo({ a: [1, 2] }), { a: [1, 2] });
@@ -27,7 +27,7 @@ test('a call answers through the mailbox', async () => {
   }
 });
 
-test('a call past its deadline fails as a temporary error', async () => {
+test('a call past its deadline fails as a temporary error', { timeout: 30_000 }, async () => {
   const { h, m } = await probe('mta', 100);
   try {
     const t0 = Date.now();
@@ -38,7 +38,7 @@ test('a call past its deadline fails as a temporary error', async () => {
   }
 });
 
-test('errors crossing the thread keep code and kind', async () => {
+test('errors crossing the thread keep code and kind', { timeout: 30_000 }, async () => {
   const { h, m } = await probe('mta');
   try {
     await assert.rejects(m.throwCoded(), (e: { code?: string; kind?: string; message?: string }) => {
@@ -53,7 +53,7 @@ test('errors crossing the thread keep code and kind', async () => {
 });
 
 for (const how of ['exit', 'throw'] as const) {
-  test(`a dead worker (${how}) rejects every pending call at once`, async () => {
+  test(`a dead worker (${how}) rejects every pending call at once`, { timeout: 30_000 }, async () => {
     const { h, m } = await probe('mta');
     const t0 = Date.now();
     const pending = [m.sleep(20_000), m.sleep(20_000), m.sleep(20_000)];
@@ -71,7 +71,7 @@ for (const how of ['exit', 'throw'] as const) {
   });
 }
 
-test('calls made within one tick travel as one batch', async () => {
+test('calls made within one tick travel as one batch', { timeout: 30_000 }, async () => {
   const { h, m } = await probe('mta');
   try {
     await m.echo(0);
@@ -86,7 +86,7 @@ test('calls made within one tick travel as one batch', async () => {
   }
 });
 
-test('wired peers call each other, and a dead peer fails its callers at once', async () => {
+test('wired peers call each other, and a dead peer fails its callers at once', { timeout: 30_000 }, async () => {
   const a = await probe('smtp');
   const b = await probe('queue');
   try {
@@ -106,7 +106,7 @@ test('wired peers call each other, and a dead peer fails its callers at once', a
   }
 });
 
-test('an unwired peer is a bug reported as such, not a hang', async () => {
+test('an unwired peer is a bug reported as such, not a hang', { timeout: 30_000 }, async () => {
   const a = await probe('smtp');
   try {
     const r = await a.m.callPeer('lka', 'echo', [1]);
@@ -117,7 +117,7 @@ test('an unwired peer is a bug reported as such, not a hang', async () => {
   }
 });
 
-test('the supervisor reports a dying actor and stops the rest in order', async () => {
+test('the supervisor reports a dying actor and stops the rest in order', { timeout: 30_000 }, async () => {
   const sup = new Supervisor({ log: createLogger('test', { quiet: true }), quiet: true });
   await sup.startAll(
     [

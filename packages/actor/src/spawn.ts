@@ -16,6 +16,8 @@ export interface SpawnOptions {
   deadlines?: Record<string, number>;
   /** The parent's own mailbox, served to the actor. */
   parent: ParentMailbox;
+  /** Deadline of control calls (ping, start, stop), ms; default 30 s. */
+  controlDeadlineMs?: number;
 }
 
 export interface ActorExit {
@@ -41,7 +43,9 @@ export class ActorHandle<R extends Role> {
     const mux = new PortMux(worker);
     this.mux = mux;
     const deadlineMs = opts.deadlineMs ?? DEFAULT_DEADLINE_MS;
-    const ctl = linkRemote<WorkerControl>(mux.lane('ctl'), { peer: `${role}(ctl)`, deadlineMs });
+    // Control calls (ping, start, stop) get their own, longer deadline: a worker that starts
+    // slowly on a loaded machine is not a mailbox call that timed out.
+    const ctl = linkRemote<WorkerControl>(mux.lane('ctl'), { peer: `${role}(ctl)`, deadlineMs: Math.max(deadlineMs, opts.controlDeadlineMs ?? 30_000) });
     const mailbox = linkRemote<MailboxOf[R]>(mux.lane(role), { peer: role, deadlineMs });
     this.links = [ctl as RemoteLink<unknown>, mailbox as RemoteLink<unknown>];
     this.ctl = ctl.remote;
@@ -89,16 +93,22 @@ export async function spawnActor<R extends Role>(role: R, entry: URL, opts: Spaw
   };
   const worker = new Worker(entry, { workerData: boot, name: role });
   const handle = new ActorHandle(role, worker, opts);
-  const answered = await Promise.race([
-    handle.ctl.ping().catch((e: unknown) => {
-      throw new Error(`${role} failed to start: ${e instanceof Error ? e.message : String(e)}`);
-    }),
-    handle.exited.then((x) => {
-      throw new Error(`${role} died while starting: ${x.error ? x.error.message : `exit code ${x.code}`}`);
-    }),
-  ]);
-  if (answered !== role) throw new Error(`${entry.href} runs ${String(answered)}, not ${role}`);
-  return handle;
+  try {
+    const answered = await Promise.race([
+      handle.ctl.ping().catch((e: unknown) => {
+        throw new Error(`${role} failed to start: ${e instanceof Error ? e.message : String(e)}`);
+      }),
+      handle.exited.then((x) => {
+        throw new Error(`${role} died while starting: ${x.error ? x.error.message : `exit code ${x.code}`}`);
+      }),
+    ]);
+    if (answered !== role) throw new Error(`${entry.href} runs ${String(answered)}, not ${role}`);
+    return handle;
+  } catch (e) {
+    // A worker that did not start must not outlive the attempt (it would hold the process).
+    await handle.terminate();
+    throw e;
+  }
 }
 
 /** Wire one topology edge: a MessageChannel whose ends go to the two actors. */
