@@ -17,11 +17,15 @@ export interface StmtPos { readonly file: string; readonly line: number; readonl
 
 interface Macro { value: string; persist: boolean }
 
+/** yacc reports a syntax error only once this many tokens were shifted since the last error. */
+const YACC_ERROR_QUIET = 3;
+
 export class Cursor {
   private readonly lexers: Lexer[] = [];
   private la: Token | undefined;
-  private depth = 0;
   private ord = 0;
+  /** Tokens consumed since the last error (yacc's yyerrflag countdown, inverted). */
+  private sinceError = YACC_ERROR_QUIET;
   readonly errors: Diag[] = [];
   private readonly macros = new Map<string, Macro>();
   /** Lines seen in the top file (for errors about the whole configuration). */
@@ -72,25 +76,37 @@ export class Cursor {
   next(): Token {
     const tok = this.peek();
     this.la = undefined;
-    if (tok.t === 'punct' && tok.v === '{') this.depth++;
-    if (tok.t === 'punct' && tok.v === '}') this.depth--;
+    this.sinceError++;
     return tok;
   }
 
-  /** Starts a statement: returns its position and resets brace tracking. */
+  /** Starts a statement: returns its position. */
   begin(): StmtPos {
-    this.depth = 0;
     const tok = this.peek();
     return { file: tok.file, line: tok.line, ord: ++this.ord };
   }
 
-  /** Skips the rest of a failed statement, up to and including its end of line. */
+  /**
+   * Records the error that abandoned a statement, as yacc does: a plain syntax error is reported
+   * only when at least three tokens were accepted since the previous error (so the line after a
+   * failed line, failing on its first or second token, adds nothing); a message of a rule's
+   * own check is always reported.
+   */
+  statementError(e: Fail): void {
+    if (e.message !== 'syntax error' || this.sinceError >= YACC_ERROR_QUIET) this.error(e.tok, e.message);
+    this.sinceError = 0;
+  }
+
+  /**
+   * Skips the rest of a failed statement, up to and including its end of line (yacc's
+   * `error '\n'` rule; `{ }` lists give no shelter, as there).
+   */
   recover(): void {
     for (;;) {
       const tok = this.peek();
       if (tok.t === 'eof') return;
-      this.next();
-      if (tok.t === 'nl' && this.depth <= 0) return;
+      this.la = undefined;
+      if (tok.t === 'nl') { this.sinceError = 1; return; }
     }
   }
 
@@ -152,6 +168,12 @@ export class Cursor {
     this.next();
   }
 
-  /** Skips blank lines (inside `{ }` lists, which may span lines). */
-  skipNl(): void { while (this.peek().t === 'nl') this.next(); }
+  /**
+   * The separator between two elements of a `{ }` list (OpenSMTPD 6.8's `comma`): a `,`, one or
+   * more line ends, or nothing. Never a `,` followed by a line end; never before `}`.
+   */
+  listSeparator(): void {
+    if (this.acceptPunct(',')) return;
+    while (this.peek().t === 'nl') this.next();
+  }
 }

@@ -2,37 +2,56 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from './load.js';
-import { fakeNet, parseErr, tempDir } from './test-util.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { chmodSync, chownSync } from 'node:fs';
+import { fakeNet, parseErr, parseOk, pkiFiles, tempDir } from './test-util.js';
 
 const E = (n: number, m: string) => `/virtual/smtpd.conf:${n}: ${m}`;
 const one = async (text: string, line: number, message: string) => {
   assert.deepEqual(await parseErr(text), [E(line, message)]);
 };
 
-test('errors: every error of the file is reported, in order, and parsing resumes', async () => {
+test('errors: every error of the file is reported, in order, and parsing resumes (as 6.8 prints them)', async () => {
   const text = [
     'table senders { a = b }',                     // 1 reserved word
-    'listen on lo0',                                // 2 bad interface
-    'action "local" mbox user nobody',              // 3 user with mbox
-    'queue encryption tooshort',                    // 4 key length
-    'match from any for any action "local"',        // 5 action never declared (line 3 failed)
-    'bounce warn-interval 1h, 2h, 3h, 4h, 5h',      // 6 too many
-    'action "relay" relay',                         // 7 fine
-    'match from local for any action "relay"',      // 8 fine
-    'match from local for any action "later"',      // 9 forward reference
-    'action "later" relay',                         // 10 fine
-    'table t file:/nonexistent/aliases',            // 11 missing file
+    'action "local" mbox user nobody',              // 2 user with mbox
+    'queue encryption tooshort',                    // 3 key length: checked only after a clean parse
+    'match from any for any action "local"',        // 4 action never declared (line 2 failed)
+    'bounce warn-interval 1h, 2h, 3h, 4h, 5h',      // 5 fine: delays past the fourth are ignored
+    'action "relay" relay',                         // 6 fine
+    'match from local for any action "relay"',      // 7 fine
+    'match from local for any action "later"',      // 8 forward reference
+    'action "later" relay',                         // 9 fine
+    'table t file:/nonexistent/aliases',            // 10 missing file
+    'table u { a,',                                 // 11 a line end after a comma
+    ' b }',                                         // 12 error hidden: too soon after the last one
+    'listen on lo',                                 // 13 fine
   ].join('\n');
   assert.deepEqual(await parseErr(text), [
     E(1, 'syntax error'),
-    E(2, 'invalid virtual ip or interface: lo0'),
-    E(3, 'user may not be specified for this dispatcher'),
-    E(4, 'invalid key for queue encryption'),
-    E(5, 'no such dispatcher: local'),
-    E(6, 'too many bounce warn-interval delays (at most 4)'),
-    E(9, 'no such dispatcher: later'),
-    E(11, 'invalid configuration file /nonexistent/aliases for table t'),
+    E(2, 'user may not be specified for this dispatcher'),
+    E(4, 'no such dispatcher: local'),
+    E(8, 'no such dispatcher: later'),
+    E(10, 'invalid configuration file /nonexistent/aliases for table t'),
+    E(11, 'syntax error'),
   ]);
+});
+
+test('errors: yacc quiet period: a syntax error on the first two tokens after an error is not reported', async () => {
+  assert.deepEqual(await parseErr('pki mx cert "/a"\npki mx key "/b"\nlisten on lo tls pki mx\n'), [E(1, 'syntax error'), E(3, 'syntax error')]);
+  // a blank line in between counts as a token: then the error is reported
+  assert.deepEqual(await parseErr('pki mx cert "/a"\n\npki mx key "/b"\n'), [E(1, 'syntax error'), E(3, 'syntax error')]);
+  // messages of a rule's own checks are always reported
+  assert.deepEqual(await parseErr('pki mx cert "/a"\nqueue ttl 4w\n'), [E(1, 'syntax error'), E(2, 'invalid ttl delay: 4w')]);
+});
+
+test('errors: a lexical error swallows the next line (yacc recovery after OpenSMTPD\'s ERROR token)', async () => {
+  assert.deepEqual(await parseErr('listen on $x\naction a mbox\nmatch for any action a\n'),
+    [E(1, "macro 'x' not defined"), E(1, 'syntax error'), E(3, 'no such dispatcher: a'), E(3, 'no rules, nothing to do')]);
+});
+
+test('errors: a bad interface', async () => {
+  await one('listen on lo0\n', 1, 'invalid virtual ip or interface: lo0');
 });
 
 test('errors: reserved words must be quoted', async () => {
@@ -47,39 +66,81 @@ test('errors: duplicate names', async () => {
   await one('action "a" mbox\naction "a" mbox\n', 2, 'dispatcher already declared with that name: a');
   await one('filter f phase connect match rdns junk\nfilter f phase connect match rdns junk\n', 2, 'filter already exists with that name: f');
   await one('mda wrapper w "a"\nmda wrapper w "b"\n', 2, 'mda wrapper already declared with that name: w');
+});
+
+test('errors: a later pki or ca file replaces an earlier one', async () => {
   const t = tempDir();
-  const crt = t.put('c.crt', 'x');
-  await one(`pki p cert "${crt}"\npki p key "${crt}"\npki p cert "${crt}"\n`, 3, 'certificate already specified for pki p');
-  await one(`ca c cert "${crt}"\nca c cert "${crt}"\n`, 2, 'certificate already specified for ca c');
+  const { cert, key } = pkiFiles(t);
+  assert.equal((await parseOk(`pki p cert "/nonexistent"\npki p key "${key}"\npki p cert "${cert}"\n`)).pki['p']?.cert, cert);
+  await one(`ca c cert "${cert}"\nca c cert "/nonexistent"\n`, 2, 'ca c: failed to load CA file /nonexistent');
 });
 
 test('errors: missing or unreadable files', async () => {
   const t = tempDir();
-  const crt = t.put('c.crt', 'x');
+  const { cert, key } = pkiFiles(t);
   const malformed = t.put('bad-map', 'root alice\nbob\n');
   assert.deepEqual(await parseErr('pki p cert "/nonexistent.crt"\npki p key "/nonexistent.key"\n'),
-    [E(1, 'pki p: failed to load certificate file /nonexistent.crt'), E(2, 'pki p: failed to load key file /nonexistent.key')]);
-  assert.deepEqual(await parseErr(`pki p cert "/nonexistent.crt" key "${crt}"\npki q cert "${crt}" key "/no.key"\n`),
-    [E(1, 'pki p: failed to load certificate file /nonexistent.crt'), E(2, 'pki q: failed to load key file /no.key')]);
-  await one('ca c cert "/nonexistent.crt"\n', 1, 'ca c: failed to load certificate file /nonexistent.crt');
+    [E(1, 'pki p: failed to load certificate file /nonexistent.crt'), E(2, 'pki p: failed to load key file /nonexistent.key: ENOENT')]);
+  assert.deepEqual(await parseErr(`pki p cert "/nonexistent.crt" key "${key}"\npki q cert "${cert}" key "/no.key"\n`),
+    [E(1, 'pki p: failed to load certificate file /nonexistent.crt'), E(2, 'pki q: failed to load key file /no.key: ENOENT')]);
+  await one('ca c cert "/nonexistent.crt"\n', 1, 'ca c: failed to load CA file /nonexistent.crt');
   await one('table t db:/nonexistent.db\n', 1, 'invalid configuration file /nonexistent.db for table t');
+  await one(`table t db:${malformed}\n`, 1, `invalid configuration file ${malformed} for table t`);
   await one(`table t file:${malformed}\n`, 1, `invalid configuration file ${malformed} for table t`);
   await one('table t file:relative/path\n', 1, 'invalid backend parameter for table: t');
+  await one('table t getpwnam:\n', 1, 'invalid backend parameter for table: t');
+  await one('table t getpwnam:/etc/passwd\n', 1, 'invalid configuration file /etc/passwd for table t');
+  await one('table t nosuchbackend:/etc/x.conf\n', 1, 'table_create: backend "nosuchbackend" does not exist');
+});
+
+test('errors: pki files are checked only after a clean parse', async () => {
+  await one('pki p cert "/nonexistent.crt"\npki p key "/nonexistent.key"\nfoo bar\n', 3, 'syntax error');
+});
+
+test('errors: the pki key file: root\'s, at most rwxr-----, a private key without passphrase', async () => {
+  const t = tempDir();
+  const { cert, key } = pkiFiles(t);
+  const conf = (k: string) => `pki p cert "${cert}"\npki p key "${k}"\n`;
+  chmodSync(key, 0o640);
+  await parseOk(conf(key));
+  chmodSync(key, 0o604);
+  await one(conf(key), 2, `pki p: failed to load key file ${key}: insecure permissions: must be at most rwxr-----`);
+  chmodSync(key, 0o660);
+  await one(conf(key), 2, `pki p: failed to load key file ${key}: insecure permissions: must be at most rwxr-----`);
+  const notKey = t.put('not.key', 'garbage\n');
+  chmodSync(notKey, 0o600);
+  await one(conf(notKey), 2, `pki p: failed to load key file ${notKey}: no usable private key`);
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const enc = t.put('enc.key', privateKey.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-128-cbc', passphrase: 'x' }).toString());
+  chmodSync(enc, 0o600);
+  await one(conf(enc), 2, `pki p: failed to load key file ${enc}: no usable private key`);
+  if (process.getuid?.() === 0) {
+    chmodSync(key, 0o600);
+    chownSync(key, 65534, 0);
+    await one(conf(key), 2, `pki p: failed to load key file ${key}: not owned by uid 0`);
+  }
 });
 
 test('errors: incomplete pki', async () => {
   const t = tempDir();
-  const crt = t.put('c.crt', 'x');
-  await one(`pki p cert "${crt}"\n`, 1, 'pki p: missing key file');
-  await one(`pki p key "${crt}"\n`, 1, 'pki p: missing certificate file');
-  await one(`pki bad_name! cert "${crt}"\n`, 1, 'syntax error');
-  await one(`pki "bad name" cert "${crt}"\n`, 1, 'not a valid domain name: bad name');
+  const { cert, key } = pkiFiles(t);
+  await one(`pki p cert "${cert}"\n`, 1, 'pki p: missing key file');
+  await one(`pki p key "${key}"\n`, 1, 'pki p: missing certificate file');
+  assert.deepEqual(await parseErr('pki p\n'), [E(1, 'pki p: missing certificate file'), E(1, 'pki p: missing key file')]);
+  await one(`pki bad_name! cert "${cert}"\n`, 1, 'syntax error');
+  await one(`pki "bad name" cert "${cert}"\n`, 1, 'not a valid domain name: bad name');
   await one(`pki p dhe strong\n`, 1, 'invalid DHE keyword: strong');
 });
 
-test('errors: queue encryption key must be 32 characters', async () => {
+test('errors: queue encryption key must be 32 characters; `stdin` is no key for `smtpd -n`', async () => {
   await one('queue encryption 0123456789abcdef\n', 1, 'invalid key for queue encryption');
   await one('queue encryption 0123456789abcdef0123456789abcdef0\n', 1, 'invalid key for queue encryption');
+  await parseOk('queue encryption 0123456789abcdef0123456789abcdef\n');
+  await parseOk('queue encryption\n');
+  await one('queue encryption stdin\n', 1, 'invalid key for queue encryption');
+  await one('queue encryption "-"\n', 1, 'invalid key for queue encryption');
+  await one('queue encryption -\n', 1, 'syntax error');
+  await parseOk('queue encryption stdin\n', { readsStdinKey: true });
 });
 
 test('errors: durations, sizes, limits, delimiters', async () => {
@@ -92,7 +153,7 @@ test('errors: durations, sizes, limits, delimiters', async () => {
   await one('scheduler limit max-flight 5\n', 1, 'invalid scheduler limit keyword: max-flight');
   await one('smtp sub-addr-delim "ab"\n', 1, 'subaddressing-delimiter must be one character');
   await one('smtp sub-addr-delim "@"\n', 1, 'sub-addr-delim uses invalid character');
-  await one('srs ttl 1h\n', 1, 'ttl delay "1h" is too short');
+  await one('srs ttl 1h\n', 1, 'ttl delay "1" is too short');
   await one('srs ttl 1y\n', 1, 'ttl delay "1y" is invalid');
   await one('bounce warn-interval 0h\n', 1, 'invalid bounce delay: 0h');
   await one('admd "a\tb"\n', 1, 'not a valid admd');
@@ -112,8 +173,11 @@ test('errors: unknown statements and stray tokens', async () => {
   await one('deliver to mbox\n', 1, 'syntax error');
   assert.deepEqual(await parseErr('accept from any for any deliver to mbox\nmatch from any reject\n', { legacy: false }), [E(1, 'syntax error')]);
   await one('listen on lo port 25 tls-verify\n', 1, 'syntax error');
-  await one('table t { a, b = c }\n', 1, 'cannot mix list and mapping entries in table t');
+  await one('table t { a, b = c }\n', 1, 'syntax error');
+  await one('table t { a = b, c }\n', 1, 'syntax error');
   await one('table t { }\n', 1, 'syntax error');
+  await one('table t { a, }\n', 1, 'syntax error');
+  await one('listen on lo\r\n', 1, 'syntax error');
 });
 
 test('errors: no rules at all', async () => {

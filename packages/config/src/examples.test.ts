@@ -1,9 +1,14 @@
-// The five example configurations of REFERENCE 1.10, statements as written; the files they
-// reference are created under a temp directory (paths rewritten from /etc/... to DIR/etc/...).
+// The five example configurations of REFERENCE 1.10, statements as written except `egress`,
+// which OpenSMTPD 6.8 on Linux rejects (no interface groups there): `eth0` instead. The files
+// they reference are created under a temp directory (paths rewritten from /etc/... to DIR/etc/...).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from './load.js';
-import { fakeNet, tempDir } from './test-util.js';
+import { mkdirSync, renameSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fakeNet, pkiFiles, tempDir } from './test-util.js';
+
+const mkdirFor = (p: string): string => { mkdirSync(dirname(p), { recursive: true }); return p; };
 
 const EXAMPLES: Record<string, string> = {
   a: `table aliases file:/etc/mail/aliases
@@ -37,9 +42,9 @@ filter "rdns"   phase connect match !rdns disconnect "550 5.7.1 no rDNS"
 filter "fcrdns" phase connect match !fcrdns junk
 filter "chk" chain { "rdns", "fcrdns" }
 listen on lo
-listen on egress tls pki mx.example.org hostname mx.example.org filter "chk"
-listen on egress port 587 tls-require pki mx.example.org auth <passwd> senders <sendermap> masquerade tag SUBMIT
-listen on egress port 465 smtps pki mx.example.org auth <passwd>
+listen on eth0 tls pki mx.example.org hostname mx.example.org filter "chk"
+listen on eth0 port 587 tls-require pki mx.example.org auth <passwd> senders <sendermap> masquerade tag SUBMIT
+listen on eth0 port 465 smtps pki mx.example.org auth <passwd>
 action "local"    mbox alias <aliases>
 action "vmail"    maildir "/var/vmail/%{dest.domain:lowercase}/%{dest.user:lowercase}" junk virtual <virtuals> user vmail
 action "outbound" relay helo mx.example.org
@@ -49,7 +54,7 @@ match tag SUBMIT from any auth for any action "outbound"
 match from local for any action "outbound"
 `,
   d: `table relaydomains { example.org, example.com }
-listen on egress
+listen on eth0
 queue ttl 7d
 action "backup" relay backup mx "mx2.example.org"
 action "local" mbox
@@ -59,7 +64,7 @@ match from local for any reject
 `,
   e: `table aliases file:/etc/aliases
 listen on lo
-listen on egress
+listen on eth0
 action "lmtp" lmtp "/var/run/dovecot/lmtp" rcpt-to alias <aliases>
 action "mda"  mda "/usr/bin/procmail -f %{sender}" alias <aliases>
 action "outbound" relay
@@ -75,8 +80,9 @@ function setup(name: string): string {
   t.put('etc/mail/aliases', 'root: alice\npostmaster: root\n');
   t.put('etc/aliases', 'root: alice\n');
   t.put('etc/mail/secrets', 'isp user@example.org:password\n');
-  t.put('etc/ssl/mx.example.org.crt', '-----BEGIN CERTIFICATE-----\n');
-  t.put('etc/ssl/private/mx.example.org.key', '-----BEGIN PRIVATE KEY-----\n');
+  const { cert, key } = pkiFiles(t);
+  renameSync(cert, mkdirFor(`${t.dir}/etc/ssl/mx.example.org.crt`));
+  renameSync(key, mkdirFor(`${t.dir}/etc/ssl/private/mx.example.org.key`));
   t.put('etc/mail/virtuals', 'alice@example.org alice\n@example.org alice\n');
   t.put('etc/mail/passwd', 'alice $2b$08$abcdefghijklmnopqrstuv\n');
   return t.put(`smtpd-${name}.conf`, (EXAMPLES[name] ?? '').replaceAll('/etc/', `${t.dir}/etc/`));
@@ -156,4 +162,11 @@ test('example (e): LMTP hand-off, external MDA, anti-spoof', async () => {
   assert.deepEqual(c.matches[0]?.for, { kind: 'domain', negate: false, regex: false, value: 'example.org' });
   assert.deepEqual(c.matches[2]?.from, { kind: 'local', negate: true, regex: false });
   assert.deepEqual(c.matches[2]?.mailFrom, { negate: false, regex: false, value: '@example.org' });
+});
+
+test('examples: `listen on egress` is an error on Linux, as OpenSMTPD 6.8 there', async () => {
+  const t = tempDir();
+  const f = t.put('smtpd.conf', (EXAMPLES['d'] ?? '').replace('listen on eth0', 'listen on egress'));
+  const r = await loadConfig(f, { net: fakeNet });
+  assert.deepEqual(r, { ok: false, errors: [`${f}:2: invalid virtual ip or interface: egress`] });
 });

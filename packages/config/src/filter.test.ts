@@ -43,7 +43,7 @@ test('filter: proc, proc-exec with user/group/chroot, chain', async () => {
   const c = await parseOk(`proc p "/usr/libexec/filter-x -v" user _x group _g chroot "/var/empty"
 filter a proc p
 filter b proc-exec "filter-rspamd" user _rspamd group _rspamd chroot "/var/empty"
-filter c chain { a,
+filter c chain { a
   b }
 `);
   assert.deepEqual(c.procs['p'], { name: 'p', command: '/usr/libexec/filter-x -v', user: '_x', group: '_g', chroot: '/var/empty', ...POS(1) });
@@ -69,4 +69,9 @@ test('filter: errors', async () => {
   assert.deepEqual(await parseErr('filter a phase connect match rdns reject\n'), [E(1, 'syntax error')]);
   assert.deepEqual(await parseErr('filter a phase quit match rdns bypass\n'), [E(1, 'syntax error')]);
   assert.deepEqual(await parseErr('filter a phase connect match src <nope> bypass\n'), [E(1, 'no such table: nope')]);
+  // 6.8: exactly one condition per builtin filter
+  assert.deepEqual(await parseErr('filter a phase connect match !rdns src { 10.0.0.1 } junk\n'), [E(1, 'syntax error')]);
+  // 6.8 list separators: a line end may separate names, but not follow a comma, `{` or precede `}`
+  assert.deepEqual(await parseErr('filter a phase connect match rdns bypass\nfilter b phase connect match rdns junk\nfilter c chain { a,\n b }\n'), [E(3, 'syntax error')]);
+  assert.deepEqual(await parseErr('filter a phase connect match rdns bypass\nfilter c chain {\n a }\n'), [E(2, 'syntax error')]);
 });

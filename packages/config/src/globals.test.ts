@@ -2,7 +2,9 @@
 // pki, ca, table, macros, include.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseErr, parseOk, tempDir } from './test-util.js';
+import { writeFileSync } from 'node:fs';
+import { relative } from 'node:path';
+import { parseErr, parseOk, pkiFiles, tempDir } from './test-util.js';
 
 test('globals: OpenSMTPD defaults', async () => {
   const c = await parseOk('');
@@ -27,8 +29,9 @@ test('globals: queue options', async () => {
   assert.equal((await parseOk('queue compression\n')).queue.compression, true);
   assert.equal((await parseOk('queue ttl 2h\n')).queue.ttl, 7200);
   assert.deepEqual((await parseOk('queue encryption\n')).queue.encryption, { keySource: 'prompt' });
-  assert.deepEqual((await parseOk('queue encryption stdin\n')).queue.encryption, { keySource: 'stdin' });
-  assert.deepEqual((await parseOk('queue encryption "-"\n')).queue.encryption, { keySource: 'stdin' });
+  // (a daemon start reads that key; `smtpd -n` does not, and finds `stdin` no key: errors.test.ts)
+  assert.deepEqual((await parseOk('queue encryption stdin\n', { readsStdinKey: true })).queue.encryption, { keySource: 'stdin' });
+  assert.deepEqual((await parseOk('queue encryption "-"\n', { readsStdinKey: true })).queue.encryption, { keySource: 'stdin' });
   const key = '0123456789abcdef0123456789abcdef';
   assert.deepEqual((await parseOk(`queue encryption ${key}\n`)).queue.encryption, { keySource: 'inline', key });
 });
@@ -60,9 +63,9 @@ test('globals: srs and admd', async () => {
 
 test('declarations: pki (split statements, dhe, * name) and ca', async () => {
   const t = tempDir();
-  const crt = t.put('c.crt', 'x');
-  const c = await parseOk(`pki MX.example.org cert "${crt}"\npki mx.example.org key "${crt}" dhe auto\npki "*" cert "${crt}" key "${crt}"\nca myca cert "${crt}"\n`);
-  assert.deepEqual(c.pki['mx.example.org'], { name: 'mx.example.org', cert: crt, key: crt, dhe: 'auto', file: '/virtual/smtpd.conf', line: 1 });
+  const { cert: crt, key } = pkiFiles(t);
+  const c = await parseOk(`pki MX.example.org cert "${crt}"\npki mx.example.org key "${key}" dhe auto\npki "*" cert "${crt}" key "${key}"\nca myca cert "${crt}"\n`);
+  assert.deepEqual(c.pki['mx.example.org'], { name: 'mx.example.org', cert: crt, key, dhe: 'auto', file: '/virtual/smtpd.conf', line: 1 });
   assert.equal(c.pki['*']?.dhe, 'none');
   assert.deepEqual(c.ca['myca'], { name: 'myca', cert: crt, file: '/virtual/smtpd.conf', line: 4 });
 });
@@ -71,14 +74,18 @@ test('declarations: table kinds', async () => {
   const t = tempDir();
   const f = t.put('aliases', 'root: alice\n');
   const l = t.put('domains', 'Example.org\n');
-  const db = t.put('aliases.db', 'binary');
-  const c = await parseOk(`table a file:${f}\ntable b "${f}"\ntable c db:${db}\ntable d getpwnam\ntable e ldap:/etc/mail/ldap.conf\ntable f { x = "1", "Y" => "2" }\ntable g { one\n two, three }\ntable h file:${l}\n`);
+  const db = t.put('aliases.db', '');
+  const head = Buffer.alloc(64);
+  head.writeUInt32LE(0x061561, 12); // a Berkeley DB hash file, as makemap writes
+  writeFileSync(db, head);
+  const c = await parseOk(`table a file:${f}\ntable b "${f}"\ntable c db:${db}\ntable d getpwnam\ntable e proc:/etc/mail/ldap.conf\ntable f { x = "1", "Y" => "2" }\ntable g { one\n two, three }\ntable h file:${l}\ntable i static\n`);
   assert.deepEqual(c.tables['a'], { name: 'a', type: 'file', path: f, map: { root: 'alice' }, file: '/virtual/smtpd.conf', line: 1 });
   assert.deepEqual(c.tables['h']?.list, ['example.org']);
   assert.equal(c.tables['b']?.type, 'file');
   assert.deepEqual([c.tables['c']?.type, c.tables['c']?.path], ['db', db]);
   assert.equal(c.tables['d']?.type, 'getpwnam');
-  assert.deepEqual([c.tables['e']?.type, c.tables['e']?.procName, c.tables['e']?.path], ['proc', 'ldap', '/etc/mail/ldap.conf']);
+  assert.deepEqual([c.tables['e']?.type, c.tables['e']?.path], ['proc', '/etc/mail/ldap.conf']);
+  assert.deepEqual(c.tables['i']?.list, []);
   assert.deepEqual(c.tables['f']?.map, { x: '1', y: '2' });
   assert.deepEqual(c.tables['g']?.list, ['one', 'two', 'three']);
 });
@@ -94,23 +101,31 @@ test('macros: definition, use, -D override, not expanded in quotes', async () =>
   assert.equal(d.matches[0]?.for.value, 'example.net');
 });
 
-test('include: relative to the including file, errors carry the included file name', async () => {
+test('include: the path as written (relative: from the working directory), errors carry the included file name', async () => {
   const t = tempDir();
-  t.put('conf.d/actions.conf', 'action "a" mbox\n');
-  t.put('conf.d/bad.conf', '\nfoo bar\n');
-  const main = t.put('smtpd.conf', 'include "conf.d/actions.conf"\nmatch from any for any action "a"\n');
-  const c = await parseOk('include "conf.d/actions.conf"\nmatch from any for any action "a"\n', {}, main);
-  assert.equal(c.actions['a']?.file, `${t.dir}/conf.d/actions.conf`);
+  const actions = t.put('conf.d/actions.conf', 'action "a" mbox\n');
+  const bad = t.put('conf.d/bad.conf', '\nfoo bar\n');
+  const main = t.put('smtpd.conf', '');
+  const c = await parseOk(`include "${actions}"\nmatch from any for any action "a"\n`, {}, main);
+  assert.equal(c.actions['a']?.file, actions);
   assert.equal(c.matches[0]?.line, 2);
-  assert.deepEqual(await parseErr('include "conf.d/bad.conf"\nmatch from any reject\nqueue ttl 0s\n', {}, main),
-    [`${t.dir}/conf.d/bad.conf:2: syntax error`, `${main}:3: invalid ttl delay: 0s`]);
-  assert.deepEqual(await parseErr('include "nope.conf"\n', {}, main), [`${main}:1: failed to include file nope.conf`]);
+  const rel = relative(process.cwd(), actions);
+  assert.equal((await parseOk(`include "${rel}"\nmatch from any for any action "a"\n`, {}, main)).actions['a']?.file, rel);
+  assert.deepEqual(await parseErr(`include "${bad}"\nmatch from any reject\nqueue ttl 0s\n`, {}, main),
+    [`${bad}:2: syntax error`, `${main}:3: invalid ttl delay: 0s`]);
+  // (not relative to the including file, as OpenSMTPD)
+  assert.deepEqual(await parseErr('include "conf.d/actions.conf"\n', {}, main), [`${main}:1: failed to include file conf.d/actions.conf`]);
 });
 
 test('line continuation and multi-line braces keep line numbers right', async () => {
-  const c = await parseOk('action "a" \\\n  mbox\nmatch from any \\\n  for any action "a"\ntable t {\n a,\n b\n}\nqueue ttl 1d\n');
+  const c = await parseOk('action "a" \\\n  mbox\nmatch from any \\\n  for any action "a"\ntable t { \\\n a,\\\n b \\\n}\ntable u { c\n d }\nqueue ttl 1d\n');
   assert.equal(c.actions['a']?.line, 1);
   assert.equal(c.matches[0]?.line, 3);
   assert.deepEqual(c.tables['t']?.list, ['a', 'b']);
-  assert.deepEqual(await parseErr('table t {\n a,\n b\n}\nqueue ttl 0d\n'), ['/virtual/smtpd.conf:5: invalid ttl delay: 0d']);
+  assert.deepEqual(c.tables['u']?.list, ['c', 'd']);
+  assert.deepEqual(await parseErr('table t { \\\n a,\\\n b \\\n}\nqueue ttl 0d\n'), ['/virtual/smtpd.conf:5: invalid ttl delay: 0d']);
+  // 6.8 (before 7.5): no line end right after `{`, after a comma, or before `}`
+  assert.deepEqual(await parseErr('table t {\n a }\n'), ['/virtual/smtpd.conf:1: syntax error']);
+  assert.deepEqual(await parseErr('table t { a,\n b }\n'), ['/virtual/smtpd.conf:1: syntax error']);
+  assert.deepEqual(await parseErr('table t { a\n}\n'), ['/virtual/smtpd.conf:2: syntax error']);
 });

@@ -4,7 +4,7 @@ export * from './model.js';
 export { loadConfig, parseConfigText, defaultServerName, type LoadOptions, type LoadResult } from './load.js';
 export { readTableFile, readTableFileSync, parseTableText, TableFileError, type TableContent, type TableParseResult } from './tables.js';
 export { parseDuration, parseSize } from './units.js';
-export { resolveListenTarget, defaultRouteInterfaces, systemNetEnv, LOOKUP_TIMEOUT_MS, type NetEnv } from './resolve.js';
+export { resolveListenTarget, systemNetEnv, LOOKUP_TIMEOUT_MS, type NetEnv } from './resolve.js';
 export { parseRelayUrl } from './parse-action.js';
 export { MTA_LIMIT_KEYS } from './parse-globals.js';
 export { KEYWORDS } from './lexer.js';

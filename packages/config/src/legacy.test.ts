@@ -12,7 +12,7 @@ test('legacy: the OpenBSD 6.3 default configuration', async () => {
   assert.equal(tr.legacy, true);
   assert.equal(tr.text, `table aliases file:${aliases}\nlisten on lo\naction "mbox" mbox alias <aliases>\nmatch from local for local action "mbox"\naction "relay" relay\nmatch from local for any action "relay"\n`);
   assert.deepEqual(tr.lines, [1, 2, 3, 3, 4, 4, 5]);
-  const c = await parseOk(text);
+  const c = await parseOk(text, { legacy: true });
   assert.deepEqual(c.matches.map((m) => [m.line, m.from.kind, m.for.kind, m.action]), [[3, 'local', 'local', 'mbox'], [4, 'local', 'any', 'relay']]);
   assert.equal(c.actions['mbox']?.alias, 'aliases');
   assert.equal(c.actions['mbox']?.line, 3);
@@ -69,6 +69,11 @@ test('legacy: modern configurations are left untouched', () => {
 });
 
 test('legacy: errors point at the original lines', async () => {
-  const errs = await parseErr('expire 4d\naccept for local deliver to mbox\naccept for local deliver to nowhere\nexpire 0d\n');
+  const errs = await parseErr('expire 4d\naccept for local deliver to mbox\naccept for local deliver to nowhere\nexpire 0d\n', { legacy: true });
   assert.deepEqual(errs, ['/virtual/smtpd.conf:3: syntax error', '/virtual/smtpd.conf:4: invalid ttl delay: 0d']);
+});
+
+test('legacy: off by default, as OpenSMTPD 6.8 rejects that grammar', async () => {
+  const errs = await parseErr('listen on lo\naccept for local deliver to mbox\n');
+  assert.deepEqual(errs, ['/virtual/smtpd.conf:2: syntax error', '/virtual/smtpd.conf:2: no rules, nothing to do']);
 });

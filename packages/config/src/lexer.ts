@@ -12,7 +12,7 @@ export const KEYWORDS: ReadonlySet<string> = new Set([
   'hostname', 'hostnames', 'include', 'inet4', 'inet6', 'junk', 'key', 'limit', 'listen',
   'lmtp', 'local', 'mail-from', 'maildir', 'mask-src', 'masquerade', 'match', 'max-deferred',
   'max-message-size', 'mbox', 'mda', 'mta', 'mx', 'no-dsn', 'no-verify', 'noop', 'on', 'phase',
-  'pki', 'port', 'proc', 'proc-exec', 'protocols', 'proxy-v2', 'queue', 'quit', 'rcpt-to',
+  'pki', 'port', 'proc', 'proc-exec', 'proxy-v2', 'queue', 'quit', 'rcpt-to',
   'rdns', 'received-auth', 'recipient', 'regex', 'reject', 'relay', 'report', 'rewrite', 'rset',
   'scheduler', 'senders', 'smtp', 'smtp-in', 'smtp-out', 'smtps', 'socket', 'src', 'srs',
   'sub-addr-delim', 'table', 'tag', 'tagged', 'tls', 'tls-require', 'ttl', 'user', 'userbase',
@@ -21,11 +21,14 @@ export const KEYWORDS: ReadonlySet<string> = new Set([
 
 /**
  * A token. `str` = quoted string or unquoted non-keyword word; `num` = unquoted integer;
- * `kw` = reserved word; `punct` = one of `{ } < > ! = , =>` or any other stray character;
- * `nl` = end of line (statement separator); `eof` = end of the top-level input.
+ * `kw` = reserved word; `punct` = one of `{ } < > ! = , =>` or any other stray character
+ * (`\r` included: OpenSMTPD does not treat it as white space); `nl` = end of line (statement
+ * separator); `eof` = end of the top-level input; `err` = what follows a lexical error (the
+ * lexer has skipped to the end of that line, so the parser's recovery swallows the next line,
+ * as yacc does with OpenSMTPD's ERROR token).
  */
 export interface Token {
-  readonly t: 'str' | 'num' | 'kw' | 'punct' | 'nl' | 'eof';
+  readonly t: 'str' | 'num' | 'kw' | 'punct' | 'nl' | 'eof' | 'err';
   readonly v: string;
   readonly file: string;
   readonly line: number;
@@ -96,12 +99,13 @@ export class Lexer {
 
   private error(message: string): void { this.onError({ file: this.file, line: this.tokLine, message }); }
 
-  /** Skips to the end of the line after a lexical error and returns that line end. */
+  /** Skips to the end of the line after a lexical error (consuming it) and returns `err`. */
   private findEol(): Token {
+    const tok = this.tok('err', '');
     for (;;) {
       const c = this.lgetc(false);
-      if (c === '\n') { const tok = this.tok('nl', '\n'); this.line++; return tok; }
-      if (c === EOF) return this.tok('eof', '');
+      if (c === '\n') { this.line++; return tok; }
+      if (c === EOF) return tok;
     }
   }
 
@@ -113,7 +117,7 @@ export class Lexer {
   next(): Token {
     for (;;) {
       let c = this.lgetc(false);
-      while (c === ' ' || c === '\t' || c === '\r') c = this.lgetc(false);
+      while (c === ' ' || c === '\t') c = this.lgetc(false);
       this.tokLine = this.line;
       if (c === '#') while (c !== '\n' && c !== EOF) c = this.lgetc(false);
       if (c === '$' && !this.expanding) {

@@ -9,6 +9,7 @@ import { Cursor, type Diag } from './cursor.js';
 import { remapLines, translateLegacyConfig } from './legacy.js';
 import { SmtpdConfigSchema, socketListener, type Listener, type SmtpdConfig, type SmtpdConfigInput } from './model.js';
 import { newDraft, parseStatements } from './parser.js';
+import { checkLoadedFiles } from './pki-check.js';
 import { resolveListenTarget, systemNetEnv, type NetEnv } from './resolve.js';
 import type { Draft } from './state.js';
 
@@ -20,8 +21,17 @@ export interface LoadOptions {
   serverName?: string;
   /** Network view used to resolve `listen on` targets (tests inject one). */
   net?: NetEnv;
-  /** Read the pre-6.4 grammar too (translated to the modern one, see legacy.ts); default true. */
+  /**
+   * Read the pre-6.4 grammar too (translated to the modern one, see legacy.ts). Default false:
+   * OpenSMTPD 6.8 rejects that grammar, and so do we unless asked.
+   */
   legacy?: boolean;
+  /**
+   * The caller will read a `queue encryption stdin` key from standard input (a daemon start).
+   * Default false, as `smtpd -n`: OpenSMTPD then reads no key and checks the word itself, which
+   * is invalid.
+   */
+  readsStdinKey?: boolean;
 }
 
 /** The validated configuration, or every error as `file:line: message`. */
@@ -49,13 +59,14 @@ export async function loadConfig(file: string, opts: LoadOptions = {}): Promise<
 
 /** Parses and checks configuration text as if read from `file` (includes are relative to it). */
 export async function parseConfigText(text: string, file: string, opts: LoadOptions = {}): Promise<LoadResult> {
-  const old = opts.legacy === false ? undefined : translateLegacyConfig(text, opts.macros);
+  const old = opts.legacy === true ? translateLegacyConfig(text, opts.macros) : undefined;
   const lines = old?.legacy ? old.lines : undefined;
   const cur = new Cursor(lines && old ? old.text : text, file, opts.macros);
   const d = newDraft(dirname(file));
   parseStatements(cur, d);
   finalChecks(cur, d);
   const listeners = await resolveListeners(cur, d, opts.net ?? systemNetEnv);
+  if (cur.errors.length === 0) checkLoadedFiles(cur, d, opts.readsStdinKey ?? false);
   const diags = lines ? cur.errors.map((e) => (e.file === file ? { ...e, line: lines[e.line - 1] ?? e.line } : e)) : cur.errors;
   const errors = [...diags].sort((a, b) => a.ord - b.ord).map(formatDiag);
   if (errors.length > 0) return { ok: false, errors };
@@ -69,13 +80,8 @@ export async function parseConfigText(text: string, file: string, opts: LoadOpti
 
 function formatDiag(e: Diag): string { return `${e.file}:${e.line}: ${e.message}`; }
 
-/** Checks that need the whole file: complete pki entries, and at least one rule. */
+/** Checks that need the whole file: at least one rule. */
 function finalChecks(cur: Cursor, d: Draft): void {
-  for (const p of d.pki.values()) {
-    if (p.failed) continue;
-    if (p.cert === undefined) cur.error(p.pos, `pki ${p.name}: missing certificate file`, p.pos.ord);
-    if (p.key === undefined) cur.error(p.pos, `pki ${p.name}: missing key file`, p.pos.ord);
-  }
   if (d.matches.length === 0) cur.error({ file: cur.topFile, line: cur.lastTopLine }, 'no rules, nothing to do', Number.MAX_SAFE_INTEGER);
 }
 
@@ -95,9 +101,9 @@ function assemble(d: Draft, listeners: Listener[], serverName: string): SmtpdCon
     serverName,
     tables: Object.fromEntries([...d.tables].map(([k, v]) => [k, v.def])),
     pki: Object.fromEntries([...d.pki].map(([k, p]) => [k, {
-      name: p.name, cert: p.cert ?? '', key: p.key ?? '', dhe: p.dhe ?? 'none', file: p.pos.file, line: p.pos.line,
+      name: p.name, cert: p.cert?.path ?? '', key: p.key?.path ?? '', dhe: p.dhe ?? 'none', file: p.pos.file, line: p.pos.line,
     }])),
-    ca: Object.fromEntries([...d.ca].map(([k, c]) => [k, { name: c.name, cert: c.cert ?? '', file: c.pos.file, line: c.pos.line }])),
+    ca: Object.fromEntries([...d.ca].map(([k, c]) => [k, { name: c.name, cert: c.cert?.path ?? '', file: c.pos.file, line: c.pos.line }])),
     listeners,
     actions: Object.fromEntries(d.actions),
     matches: d.matches,

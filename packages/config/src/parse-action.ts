@@ -58,7 +58,6 @@ export function parseAction(cur: Cursor, d: Draft, pos: StmtPos): void {
   const name = cur.expectString();
   if (d.actions.has(name.v)) cur.fail(name, `dispatcher already declared with that name: ${name.v}`);
   const action: Action = { name: name.v, method: { kind: 'mbox' }, file: pos.file, line: pos.line };
-  let lmtpUser = false;
   const m = cur.next();
   if (m.t !== 'kw') cur.fail(m);
   switch (m.v) {
@@ -72,7 +71,7 @@ export function parseAction(cur: Cursor, d: Draft, pos: StmtPos): void {
     case 'lmtp': {
       const dest = cur.expectString().v;
       action.method = { kind: 'lmtp', destination: dest, rcptTo: cur.acceptKw('rcpt-to') };
-      lmtpUser = true; break;
+      break;
     }
     case 'mda': action.method = { kind: 'mda', command: cur.expectString().v }; break;
     case 'relay': action.method = { kind: 'relay', backup: false, srs: false }; break;
@@ -80,10 +79,11 @@ export function parseAction(cur: Cursor, d: Draft, pos: StmtPos): void {
   }
   const method = action.method;
   for (;;) {
-    if (cur.isKw('ttl')) { parseTtl(cur, action); continue; }
-    const ok = method.kind === 'relay' ? relayOption(cur, d, pos, method) : localOption(cur, d, pos, action, lmtpUser);
+    const ok = method.kind === 'relay' ? relayOption(cur, d, pos, method) : localOption(cur, d, pos, action);
     if (!ok) break;
   }
+  // OpenSMTPD 6.8: `ttl` comes after the method's options.
+  while (cur.isKw('ttl')) parseTtl(cur, action);
   d.actions.set(name.v, action);
 }
 
@@ -103,7 +103,7 @@ function usableTable(cur: Cursor, d: Draft, pos: StmtPos, shape: 'list' | 'map',
   return item;
 }
 
-function localOption(cur: Cursor, d: Draft, pos: StmtPos, a: Action, lmtpUser: boolean): boolean {
+function localOption(cur: Cursor, d: Draft, pos: StmtPos, a: Action): boolean {
   const tok = cur.peek();
   if (tok.t !== 'kw') return false;
   const kind = a.method.kind;
@@ -113,7 +113,7 @@ function localOption(cur: Cursor, d: Draft, pos: StmtPos, a: Action, lmtpUser: b
       const u = cur.expectString();
       if (kind === 'mbox') cur.fail(u, 'user may not be specified for this dispatcher');
       if (kind === 'forward-only' || kind === 'expand-only') cur.fail(u, `user may not be specified for ${kind}`);
-      if (a.user !== undefined || lmtpUser) cur.fail(u, 'user already specified for this dispatcher');
+      if (a.user !== undefined) cur.fail(u, 'user already specified for this dispatcher');
       a.user = u.v; return true;
     }
     case 'alias': case 'virtual': {
@@ -148,25 +148,18 @@ function relayOption(cur: Cursor, d: Draft, pos: StmtPos, r: RelayMethod): boole
       cur.next(); already(r.heloSrc !== undefined, 'helo-source mapping');
       r.heloSrc = usableTable(cur, d, pos, 'map', 'addrname', 'helo-source').info.def.name; return true;
     case 'pki': case 'ca': {
+      // 6.8 checks neither name here (nor later, for `-n`).
       cur.next(); already(r[tok.v] !== undefined, tok.v);
-      const n = cur.expectString();
-      if (!(tok.v === 'pki' ? d.pki : d.ca).has(n.v.toLowerCase())) cur.fail(n, `${tok.v} name not found: ${n.v}`);
-      r[tok.v] = n.v.toLowerCase(); return true;
+      r[tok.v] = cur.expectString().v.toLowerCase(); return true;
     }
-    case 'ciphers': case 'protocols':
-      cur.next(); already(r[tok.v] !== undefined, tok.v); r[tok.v] = cur.expectString().v; return true;
     case 'src': {
       cur.next(); already(r.src !== undefined, 'source mapping');
-      const item = usableTable(cur, d, pos, 'list', 'source', 'source');
-      const bad = (item.info.keys ?? []).find((k) => isIP(k) === 0);
-      if (bad !== undefined) cur.fail(item.tok, `invalid source address: ${bad}`);
-      r.src = item.value; return true;
+      r.src = usableTable(cur, d, pos, 'list', 'source', 'source').value; return true;
     }
     case 'mail-from': cur.next(); already(r.mailFrom !== undefined, 'mail-from'); r.mailFrom = cur.expectString().v; return true;
     case 'backup':
       cur.next(); already(r.backup, 'backup');
-      if (r.host || r.hostTable) cur.fail(tok, 'backup and host are mutually exclusive');
-      if (r.domain) cur.fail(tok, 'backup and domain are mutually exclusive');
+      if (r.host || r.hostTable || r.domain) cur.fail(tok, 'backup and host are mutually exclusive');
       r.backup = true;
       if (cur.acceptKw('mx')) r.backupMx = cur.expectString().v;
       return true;
@@ -192,14 +185,12 @@ function relayHost(cur: Cursor, d: Draft, pos: StmtPos, r: RelayMethod, kw: 'hos
   const tok = cur.next();
   if (r.host || r.hostTable || r.domain) cur.fail(tok, 'host mapping already specified for this dispatcher');
   if (r.backup) cur.fail(tok, `backup and ${kw} are mutually exclusive`);
-  if (kw === 'host' && cur.peek().t === 'str') {
-    const u = cur.next();
-    const host = parseRelayUrl(u.v);
-    if (!host) cur.fail(u, `invalid relay host: ${u.v}`);
-    r.host = host;
-    return true;
-  }
   const item = usableTable(cur, d, pos, kw === 'host' ? 'list' : 'map', 'relayhost', 'host');
-  if (kw === 'host') r.hostTable = item.info.def.name; else r.domain = item.info.def.name;
+  if (kw === 'domain') { r.domain = item.info.def.name; return true; }
+  const host = typeof item.value === 'string' ? parseRelayUrl(item.value) : undefined;
+  if (host) { r.host = host; return true; }
+  // 6.8 takes any string here (it is parsed when relaying): keep it as a one-entry host table.
+  d.tables.set(item.info.def.name, item.info);
+  r.hostTable = item.info.def.name;
   return true;
 }

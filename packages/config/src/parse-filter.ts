@@ -59,13 +59,10 @@ function parseBuiltin(cur: Cursor, d: Draft, name: string, pos: StmtPos): Filter
   if (!phase) cur.fail(ph);
   cur.next();
   cur.expectKw('match');
-  const conditions: FilterCondition[] = [];
-  for (;;) {
-    const cond = parseCondition(cur, d, phase, pos);
-    if (!cond) break;
-    conditions.push(cond);
-  }
-  if (conditions.length === 0) cur.fail(cur.peek());
+  // OpenSMTPD 6.8: exactly one condition per builtin filter.
+  const cond = parseCondition(cur, d, phase, pos);
+  if (!cond) cur.fail(cur.peek());
+  const conditions: FilterCondition[] = [cond];
   const dec = cur.peek();
   const decisions: readonly FilterDecision[] = phase === 'commit'
     ? ['reject', 'disconnect', 'rewrite', 'report']
@@ -103,11 +100,10 @@ function parseCondition(cur: Cursor, d: Draft, phase: FilterPhase, pos: StmtPos)
 
 /**
  * `{ f1, f2, ... }`: names of declared non-chain filters, each once, no proc twice (a chain is
- * one pipeline through each proc).
+ * one pipeline through each proc); separators as in `{ }` tables (`Cursor.listSeparator`).
  */
 export function parseFilterList(cur: Cursor, d: Draft): string[] {
   cur.expectPunct('{');
-  cur.skipNl();
   const names: string[] = [];
   const procs = new Set<string>();
   for (;;) {
@@ -122,9 +118,8 @@ export function parseFilterList(cur: Cursor, d: Draft): string[] {
       procs.add(proc);
     }
     names.push(tok.v);
-    cur.acceptPunct(',');
-    cur.skipNl();
     if (cur.acceptPunct('}')) return names;
+    cur.listSeparator();
   }
 }
 

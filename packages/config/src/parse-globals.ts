@@ -1,12 +1,11 @@
 // Statement parsers for declarations and global options: table, pki, ca, proc, queue, smtp, mta,
 // mda, scheduler, srs, bounce, admd. Each reads one statement (without its end of line) into the
 // draft, or throws Fail. Messages follow OpenSMTPD 6.8's parse.y where it has one.
-import { accessSync, constants as fsc } from 'node:fs';
+import { accessSync, constants as fsc, existsSync, readFileSync } from 'node:fs';
 import type { Cursor, StmtPos } from './cursor.js';
 import type { Token } from './lexer.js';
-import type { TableDef } from './model.js';
 import { parseInlineTable, type Draft, type TableInfo } from './state.js';
-import { readTableFileSync } from './tables.js';
+import { readTableFileSync, type TableContent } from './tables.js';
 import { parseDuration, parseSize } from './units.js';
 
 /** `mta limit` keys (limit.c). */
@@ -30,51 +29,80 @@ export function validHostname(s: string): boolean {
   return name.split('.').every((l) => /^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$/.test(l));
 }
 
+/** Where OpenSMTPD 6.8 (Debian) looks for external table backends (`table-NAME`). */
+export const TABLE_BACKEND_DIR = '/usr/libexec/opensmtpd';
+
 /** `table NAME [type:]PATH` or `table NAME { ... }`. */
 export function parseTable(cur: Cursor, d: Draft, pos: StmtPos): void {
   cur.expectKw('table');
   const name = cur.expectString();
-  if (d.tables.has(name.v)) cur.fail(name, `table "${name.v}" already defined`);
-  let info: TableInfo;
-  if (cur.isPunct('{')) info = parseInlineTable(cur, name.v, pos);
-  else info = tableFromConfig(cur, name, cur.expectString(), pos);
-  d.tables.set(name.v, info);
+  if (cur.isPunct('{')) {
+    if (d.tables.has(name.v)) cur.fail(name, `table "${name.v}" already defined`);
+    d.tables.set(name.v, parseInlineTable(cur, name.v, pos));
+    return;
+  }
+  const spec = cur.expectString();
+  tableFromConfig(cur, d, name, spec, pos);
 }
 
-function tableFromConfig(cur: Cursor, name: Token, spec: Token, pos: StmtPos): TableInfo {
-  let backend: string;
+/**
+ * A table from a backend, as OpenSMTPD 6.8's table_create + table_config: `/path` and `file:` /
+ * `static:` are static tables read now (missing file: error; the table still exists, empty and
+ * of no type, so its uses fail too); `db:` needs a Berkeley DB file; `getpwnam` takes no
+ * parameter; `proc:` is not opened; any other backend must exist as an executable table-NAME.
+ */
+function tableFromConfig(cur: Cursor, d: Draft, name: Token, spec: Token, pos: StmtPos): void {
+  let backend = spec.v;
   let config: string | undefined;
-  if (spec.v.startsWith('/')) { backend = 'file'; config = spec.v; } else {
+  if (spec.v.startsWith('/')) { backend = 'static'; config = spec.v; } else {
     const colon = spec.v.indexOf(':');
-    backend = colon < 0 ? spec.v : spec.v.slice(0, colon);
-    config = colon < 0 ? undefined : spec.v.slice(colon + 1);
+    if (colon >= 0) { backend = spec.v.slice(0, colon); config = spec.v.slice(colon + 1); }
   }
-  if (backend === 'static') backend = 'file';
+  if (config !== undefined && !config.startsWith('/')) cur.fail(spec, `invalid backend parameter for table: ${name.v}`);
+  if (backend === 'file') backend = 'static';
+  const builtin = ['static', 'db', 'getpwnam', 'proc'].includes(backend);
+  if (!builtin && !existsSync(`${TABLE_BACKEND_DIR}/table-${backend}`)) cur.fail(spec, `table_create: backend "${backend}" does not exist`);
+  if (d.tables.has(name.v)) cur.fail(name, `table "${name.v}" already defined`);
   const base = { name: name.v, file: pos.file, line: pos.line };
-  if (backend === 'getpwnam' && (config === undefined || config === '')) {
-    return { def: { ...base, type: 'getpwnam' }, kind: 'dynamic' };
+  const set = (info: TableInfo): void => { d.tables.set(name.v, info); };
+  const bad = (): never => {
+    set({ def: { ...base, type: backend === 'db' ? 'db' : 'file', ...(config !== undefined ? { path: config } : {}) }, kind: 'none' });
+    return cur.fail(spec, `invalid configuration file ${config ?? '(null)'} for table ${name.v}`);
+  };
+  if (backend === 'static') {
+    if (config === undefined || config === '') return set({ def: { ...base, type: 'static', list: [] }, kind: 'none', keys: [] });
+    let content: TableContent;
+    try { content = readTableFileSync(config); } catch { return bad(); }
+    return set(content.kind === 'list'
+      ? { def: { ...base, type: 'file', path: config, list: content.values }, kind: 'list', keys: content.values }
+      : { def: { ...base, type: 'file', path: config, map: content.entries }, kind: 'map', keys: Object.keys(content.entries) });
   }
-  if (config === undefined || !config.startsWith('/')) cur.fail(spec, `invalid backend parameter for table: ${name.v}`);
-  const bad = (): never => cur.fail(spec, `invalid configuration file ${config} for table ${name.v}`);
-  if (backend === 'file') {
-    let def: TableDef;
-    try {
-      const content = readTableFileSync(config);
-      def = content.kind === 'list'
-        ? { ...base, type: 'file', path: config, list: content.values }
-        : { ...base, type: 'file', path: config, map: content.entries };
-      return { def, kind: content.kind, keys: content.kind === 'list' ? content.values : Object.keys(content.entries) };
-    } catch { return bad(); }
+  if (backend === 'getpwnam') {
+    if (config !== undefined) bad();
+    return set({ def: { ...base, type: 'getpwnam' }, kind: 'dynamic' });
   }
   if (backend === 'db') {
-    if (!readable(config)) bad();
-    return { def: { ...base, type: 'db', path: config }, kind: 'dynamic' };
+    if (config === undefined || !isBerkeleyDb(config)) bad();
+    return set({ def: { ...base, type: 'db', path: config }, kind: 'dynamic' });
   }
-  if (!/^[a-z0-9_-]+$/.test(backend)) cur.fail(spec, `invalid table backend: ${backend}`);
-  return { def: { ...base, type: 'proc', procName: backend, path: config }, kind: 'dynamic' };
+  const procName = builtin ? undefined : backend;
+  set({ def: { ...base, type: 'proc', ...(procName !== undefined ? { procName } : {}), ...(config !== undefined ? { path: config } : {}) }, kind: 'dynamic' });
 }
 
-/** `pki NAME [cert F] [key F] [dhe none|auto|legacy]` (may be split over several statements). */
+/** True when `path` is a readable Berkeley DB hash or btree file (what makemap writes). */
+export function isBerkeleyDb(path: string): boolean {
+  let head: Buffer;
+  try { head = readFileSync(path).subarray(0, 16); } catch { return false; }
+  if (head.length < 16) return false;
+  const magics = [0x061561, 0x053162];
+  return magics.includes(head.readUInt32LE(12)) || magics.includes(head.readUInt32BE(12));
+}
+
+/**
+ * `pki NAME [cert F] [key F] [dhe none|auto|legacy]` (may be split over several statements; a
+ * later file replaces an earlier one). The files are checked once the whole file parsed
+ * (pki-check.ts), as OpenSMTPD loads them only then.
+ */
 export function parsePki(cur: Cursor, d: Draft, pos: StmtPos): void {
   cur.expectKw('pki');
   const nameTok = cur.expectString();
@@ -82,42 +110,33 @@ export function parsePki(cur: Cursor, d: Draft, pos: StmtPos): void {
   const name = nameTok.v.toLowerCase();
   const pki = d.pki.get(name) ?? { name, pos };
   d.pki.set(name, pki);
-  const failedBefore = pki.failed ?? false;
-  pki.failed = true;
   for (;;) {
     if (cur.acceptKw('cert')) {
       const f = cur.expectString();
-      if (pki.cert !== undefined) cur.fail(f, `certificate already specified for pki ${name}`);
-      if (!readable(f.v)) cur.error(f, `pki ${name}: failed to load certificate file ${f.v}`);
-      pki.cert = f.v;
+      pki.cert = { path: f.v, at: f };
     } else if (cur.acceptKw('key')) {
       const f = cur.expectString();
-      if (pki.key !== undefined) cur.fail(f, `key already specified for pki ${name}`);
-      if (!readable(f.v)) cur.error(f, `pki ${name}: failed to load key file ${f.v}`);
-      pki.key = f.v;
+      pki.key = { path: f.v, at: f };
     } else if (cur.acceptKw('dhe')) {
       const v = cur.expectString();
       const dhe = v.v.toLowerCase();
       if (dhe !== 'none' && dhe !== 'auto' && dhe !== 'legacy') cur.fail(v, `invalid DHE keyword: ${v.v}`);
       pki.dhe = dhe;
-    } else break;
+    } else return;
   }
-  if (cur.peek().t === 'nl' || cur.peek().t === 'eof') pki.failed = failedBefore;
 }
 
-/** `ca NAME cert F`. */
+/** `ca NAME cert F` (a later file replaces an earlier one). */
 export function parseCa(cur: Cursor, d: Draft, pos: StmtPos): void {
   cur.expectKw('ca');
   const nameTok = cur.expectString();
   if (nameTok.v !== '*' && !validHostname(nameTok.v)) cur.fail(nameTok, `not a valid domain name: ${nameTok.v}`);
   const name = nameTok.v.toLowerCase();
+  const ca = d.ca.get(name) ?? { name, pos };
+  d.ca.set(name, ca);
   cur.expectKw('cert');
   const f = cur.expectString();
-  const ca = d.ca.get(name) ?? { name, pos };
-  if (ca.cert !== undefined) cur.fail(f, `certificate already specified for ca ${name}`);
-  if (!readable(f.v)) cur.error(f, `ca ${name}: failed to load certificate file ${f.v}`);
-  ca.cert = f.v;
-  d.ca.set(name, ca);
+  ca.cert = { path: f.v, at: f };
 }
 
 /** `user U`, `group G`, `chroot D` options of `proc` and `filter ... proc-exec`. */
@@ -144,15 +163,18 @@ export function parseProc(cur: Cursor, d: Draft, pos: StmtPos): void {
   d.procs.set(name.v, { name: name.v, command: cmd.v, ...opts, file: pos.file, line: pos.line });
 }
 
-/** `queue compression` / `queue encryption [KEY|stdin|-]` / `queue ttl D`. */
-export function parseQueue(cur: Cursor, d: Draft): void {
+/**
+ * `queue compression` / `queue encryption [KEY|stdin|-]` / `queue ttl D`. The key is checked
+ * after the parse (pki-check.ts), as OpenSMTPD does.
+ */
+export function parseQueue(cur: Cursor, d: Draft, pos: StmtPos): void {
   cur.expectKw('queue');
   if (cur.acceptKw('compression')) { d.queue.compression = true; return; }
   if (cur.acceptKw('encryption')) {
-    if (cur.peek().t !== 'str') { d.queue.encryption = { keySource: 'prompt' }; return; }
+    d.queueAt = pos;
+    if (cur.peek().t !== 'str') { d.queue.encryption ??= { keySource: 'prompt' }; return; }
     const k = cur.next();
     if (k.v.toLowerCase() === 'stdin' || k.v === '-') { d.queue.encryption = { keySource: 'stdin' }; return; }
-    if (k.v.length !== 32) cur.fail(k, 'invalid key for queue encryption');
     d.queue.encryption = { keySource: 'inline', key: k.v };
     return;
   }
@@ -280,11 +302,12 @@ export function parseSrs(cur: Cursor, d: Draft): void {
   const v = cur.expectString();
   const ttl = parseDuration(v.v);
   if (ttl === undefined) cur.fail(v, `ttl delay "${v.v}" is invalid`);
-  if (ttl < 86400) cur.fail(v, `ttl delay "${v.v}" is too short`);
+  // (OpenSMTPD's message shows the value without its unit.)
+  if (ttl < 86400) cur.fail(v, `ttl delay "${v.v.slice(0, -1)}" is too short`);
   d.srs.ttl = ttl;
 }
 
-/** `bounce warn-interval D[, D...]` (at most 4; replaces the default). */
+/** `bounce warn-interval D[, D...]` (the first 4 count; replaces the default). */
 export function parseBounce(cur: Cursor, d: Draft): void {
   cur.expectKw('bounce');
   cur.expectKw('warn-interval');
@@ -293,8 +316,8 @@ export function parseBounce(cur: Cursor, d: Draft): void {
     const v = cur.expectString();
     const delay = parseDuration(v.v);
     if (delay === undefined) cur.fail(v, `invalid bounce delay: ${v.v}`);
-    if (delays.length === 4) cur.fail(v, 'too many bounce warn-interval delays (at most 4)');
-    delays.push(delay);
+    // As OpenSMTPD: delays past the fourth are ignored.
+    if (delays.length < 4) delays.push(delay);
     if (!cur.acceptPunct(',')) break;
   }
   d.bounce.warnIntervals = delays;

@@ -45,10 +45,10 @@ export function parseListen(cur: Cursor, d: Draft, pos: StmtPos): void {
   l.target = target.v;
   l.port = 25;
   const seen = parseOptions(cur, d, pos, l, false);
+  // OpenSMTPD 6.8 requires tls/smtps for auth and pki, but not a pki for tls/smtps.
   const ssl = l.tls || l.smtps;
   if ((l.auth || l.authOptional) && !ssl) cur.fail(target, 'invalid listen option: auth requires tls/smtps');
   if (l.pki.length > 0 && !ssl) cur.fail(target, 'invalid listen option: pki requires tls/smtps');
-  if (l.pki.length === 0 && ssl) cur.fail(target, 'invalid listen option: pki required for tls/smtps');
   if (!seen.has('port')) l.port = l.smtps ? 465 : 25;
   d.listeners.push({ listener: l, pos });
 }
@@ -58,9 +58,9 @@ function once(cur: Cursor, seen: Set<string>, key: string, tok: Token, msg = `${
   seen.add(key);
 }
 
-function checkedTable(cur: Cursor, d: Draft, pos: StmtPos, service: Service, param: string): string {
+function checkedTable(cur: Cursor, d: Draft, pos: StmtPos, service: Service | undefined, param: string): string {
   const item = parseTables(cur, d, pos);
-  if (!tableCanServe(item.info, 'map', service)) {
+  if (service !== undefined && !tableCanServe(item.info, 'map', service)) {
     cur.fail(item.tok, `invalid use of table "${tableName(item)}" as ${param} parameter`);
   }
   return item.info.def.name;
@@ -71,7 +71,7 @@ const startsTable = (t: Token): boolean => t.t === 'str' || (t.t === 'punct' && 
 /** Reads listener options; returns the set of options seen. */
 function parseOptions(cur: Cursor, d: Draft, pos: StmtPos, l: Listener, socket: boolean): Set<string> {
   const seen = new Set<string>();
-  const socketOk = new Set(['filter', 'mask-src', 'tag', 'no-dsn']);
+  const socketOk = new Set(['filter', 'mask-src']);
   for (;;) {
     const tok = cur.peek();
     if (tok.t !== 'kw') return seen;
@@ -99,9 +99,6 @@ function parseOptions(cur: Cursor, d: Draft, pos: StmtPos, l: Listener, socket: 
         if (tok.v === 'tls-require') l.tlsRequire = true;
         if (tok.v !== 'tls' && cur.acceptKw('verify')) l.tlsVerify = true;
         break;
-      case 'ciphers': case 'protocols':
-        cur.next(); once(cur, seen, tok.v, tok);
-        l[tok.v] = cur.expectString().v; break;
       case 'pki': {
         cur.next();
         const name = cur.expectString();
@@ -118,7 +115,8 @@ function parseOptions(cur: Cursor, d: Draft, pos: StmtPos, l: Listener, socket: 
       case 'auth': case 'auth-optional':
         cur.next(); once(cur, seen, 'auth', tok);
         if (tok.v === 'auth') l.auth = true; else l.authOptional = true;
-        if (startsTable(cur.peek())) l.authTable = checkedTable(cur, d, pos, 'credentials', 'AUTH');
+        // 6.8 does not check what the table can serve here.
+        if (startsTable(cur.peek())) l.authTable = checkedTable(cur, d, pos, undefined, 'AUTH');
         break;
       case 'tag': {
         cur.next(); once(cur, seen, 'tag', tok);

@@ -4,32 +4,30 @@
 import type { Cursor, StmtPos } from './cursor.js';
 import type { Token } from './lexer.js';
 import type { Criterion, ForCriterion, FromCriterion, MatchRule } from './model.js';
-import { isNetAddr, parseTables, tableCanServe, tableName, type Draft, type Service } from './state.js';
+import { parseTables, tableCanServe, tableName, type Draft, type Service } from './state.js';
 
 const startsTable = (t: Token): boolean => t.t === 'str' || (t.t === 'punct' && (t.v === '<' || t.v === '{'));
 
 interface Operand { regex: boolean; value: Criterion['value'] }
 
-/** Reads `[regex] tables`, checking the table can serve `service` (or regex) lookups. */
-function operand(cur: Cursor, d: Draft, pos: StmtPos, service: Service, what: string): Operand {
+/** `auth <t>` serves user names (string) or credentials lookups. */
+const AUTH_SERVICES: readonly Service[] = ['string', 'credentials'];
+
+/**
+ * Reads `[regex] tables`, checking the table can serve `service` (or regex) lookups. As 6.8,
+ * the entries themselves (patterns, networks) are not checked here.
+ */
+function operand(cur: Cursor, d: Draft, pos: StmtPos, service: Service | readonly Service[], what: string): Operand {
   const regex = cur.acceptKw('regex');
   const item = parseTables(cur, d, pos);
   if (!tableCanServe(item.info, 'list', regex ? 'regex' : service)) {
     cur.fail(item.tok, `table "${tableName(item)}" may not be used for ${what} lookups`);
   }
-  if (regex) {
-    for (const k of item.info.keys ?? []) {
-      try { new RegExp(k); } catch { cur.fail(item.tok, `invalid regex: ${k}`); }
-    }
-  } else if (service === 'netaddr') {
-    const bad = (item.info.keys ?? []).find((k) => !isNetAddr(k));
-    if (bad !== undefined) cur.fail(item.tok, `invalid address or network: ${bad}`);
-  }
   return { regex, value: item.value };
 }
 
 /** Reads an optional `[regex] tables` (for `auth`, `from rdns`, `from auth`). */
-function optOperand(cur: Cursor, d: Draft, pos: StmtPos, service: Service, what: string): Operand | undefined {
+function optOperand(cur: Cursor, d: Draft, pos: StmtPos, service: Service | readonly Service[], what: string): Operand | undefined {
   return cur.isKw('regex') || startsTable(cur.peek()) ? operand(cur, d, pos, service, what) : undefined;
 }
 
@@ -59,10 +57,12 @@ export function parseMatch(cur: Cursor, d: Draft, pos: StmtPos): void {
       case 'tag': once('tag', 'tag'); r.tag = crit(negate, operand(cur, d, pos, 'string', 'tag')); break;
       case 'helo': once('helo', 'helo'); r.helo = crit(negate, operand(cur, d, pos, 'domain', 'helo')); break;
       case 'tls': once('tls', 'tls'); r.tls = crit(negate); break;
+      // As 6.8: `auth` after `from auth` (and the like for mail-from, rcpt-to) is refused, but
+      // not the other order (`from auth` overrides an earlier `auth`).
       case 'auth':
         once('auth', 'auth');
         if (r.from?.kind === 'auth') cur.fail(tok, 'auth already specified for this rule');
-        r.auth = crit(negate, optOperand(cur, d, pos, 'credentials', 'auth')); break;
+        r.auth = crit(negate, optOperand(cur, d, pos, AUTH_SERVICES, 'auth')); break;
       case 'mail-from':
         once('mailFrom', 'mail-from');
         if (r.from?.kind === 'mail-from') cur.fail(tok, 'mail-from already specified for this rule');
@@ -102,12 +102,16 @@ function parseFrom(cur: Cursor, d: Draft, pos: StmtPos, negate: boolean, r: Rule
     case 'any': case 'local': case 'socket': return { kind: k.v, negate, regex: false };
     case 'src': return { kind: 'src', ...crit(negate, operand(cur, d, pos, 'netaddr', 'from')) };
     case 'rdns': return { kind: 'rdns', ...crit(negate, optOperand(cur, d, pos, 'domain', 'rdns')) };
-    case 'auth':
-      if (r.auth) cur.fail(at, 'auth already specified for this rule');
-      return { kind: 'auth', ...crit(negate, optOperand(cur, d, pos, 'credentials', 'from')) };
-    case 'mail-from':
-      if (r.mailFrom) cur.fail(at, 'mail-from already specified for this rule');
-      return { kind: 'mail-from', ...crit(negate, operand(cur, d, pos, 'mailaddr', 'from')) };
+    case 'auth': {
+      const c = { kind: 'auth' as const, ...crit(negate, optOperand(cur, d, pos, AUTH_SERVICES, 'from')) };
+      delete r.auth;
+      return c;
+    }
+    case 'mail-from': {
+      const c = { kind: 'mail-from' as const, ...crit(negate, operand(cur, d, pos, 'mailaddr', 'from')) };
+      delete r.mailFrom;
+      return c;
+    }
     default: return cur.fail(k);
   }
 }
@@ -118,9 +122,11 @@ function parseFor(cur: Cursor, d: Draft, pos: StmtPos, negate: boolean, r: RuleD
   switch (k.v) {
     case 'any': case 'local': return { kind: k.v, negate, regex: false };
     case 'domain': return { kind: 'domain', ...crit(negate, operand(cur, d, pos, 'domain', "'for'")) };
-    case 'rcpt-to':
-      if (r.rcptTo) cur.fail(at, 'rcpt-to already specified for this rule');
-      return { kind: 'rcpt-to', ...crit(negate, operand(cur, d, pos, 'mailaddr', 'for')) };
+    case 'rcpt-to': {
+      const c = { kind: 'rcpt-to' as const, ...crit(negate, operand(cur, d, pos, 'mailaddr', 'for')) };
+      delete r.rcptTo;
+      return c;
+    }
     default: return cur.fail(k);
   }
 }

@@ -1,7 +1,6 @@
 // The statement loop: reads statements until the end of input, dispatching on the first token,
 // handling macros and `include`; on an error it records `file:line: message` and resumes at the
 // next statement, so every error of the file is reported (as OpenSMTPD's `grammar error '\n'`).
-import { dirname, resolve as resolvePath } from 'node:path';
 import { Cursor, Fail, type StmtPos } from './cursor.js';
 import { parseAction } from './parse-action.js';
 import { parseFilter } from './parse-filter.js';
@@ -50,9 +49,9 @@ export function parseStatements(cur: Cursor, d: Draft): void {
       if (tok.t === 'kw' && tok.v === 'include') {
         cur.next();
         const path = cur.expectString();
-        cur.end();
-        const full = resolvePath(dirname(path.file), path.v);
-        if (!cur.include(full, MAX_INCLUDE_DEPTH)) cur.error(path, `failed to include file ${path.v}`);
+        // As OpenSMTPD: the path is opened as written (a relative one from the working directory);
+        // the included text comes before the end of this line.
+        if (!cur.include(path.v, MAX_INCLUDE_DEPTH)) cur.fail(path, `failed to include file ${path.v}`);
         continue;
       }
       if (tok.t === 'str') {
@@ -65,7 +64,7 @@ export function parseStatements(cur: Cursor, d: Draft): void {
       cur.end();
     } catch (e) {
       if (!(e instanceof Fail)) throw e;
-      cur.error(e.tok, e.message);
+      cur.statementError(e);
       cur.recover();
     }
   }

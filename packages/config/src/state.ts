@@ -17,18 +17,19 @@ export type Service =
 /** A table known to the parser: its model entry plus its shape. */
 export interface TableInfo {
   readonly def: TableDef;
-  /** list / map for static and file tables; dynamic for db, getpwnam, proc. */
-  readonly kind: 'list' | 'map' | 'dynamic';
+  /**
+   * list / map for static and file tables; dynamic for db, getpwnam, proc; none for a table of
+   * no type (`table t static`, or a file that could not be read), which serves no lookup.
+   */
+  readonly kind: 'list' | 'map' | 'dynamic' | 'none';
   /** Entries when known (static and file tables), for validating addresses. */
   readonly keys?: readonly string[];
 }
 
-export interface PkiDraft {
-  name: string; cert?: string; key?: string; dhe?: 'none' | 'auto' | 'legacy'; pos: StmtPos;
-  /** A statement about this pki failed: skip the completeness check (avoids cascading errors). */
-  failed?: boolean;
-}
-export interface CaDraft { name: string; cert?: string; pos: StmtPos }
+/** A file named in the configuration, with where it was named. */
+export interface FileRef { path: string; at: Pick<Token, 'file' | 'line'> }
+export interface PkiDraft { name: string; cert?: FileRef; key?: FileRef; dhe?: 'none' | 'auto' | 'legacy'; pos: StmtPos }
+export interface CaDraft { name: string; cert?: FileRef; pos: StmtPos }
 export interface ListenerDraft { listener: Listener; pos: StmtPos }
 
 /** Mutable state of one parse. */
@@ -46,6 +47,8 @@ export interface Draft {
   socket?: ListenerDraft;
   dynchain: number;
   admd?: string;
+  /** Where `queue encryption` was given (its key is checked after the parse). */
+  queueAt?: StmtPos;
   smtp: SmtpOptions;
   queue: QueueOptions;
   bounce: BounceOptions;
@@ -79,42 +82,53 @@ export function parseTables(cur: Cursor, d: Draft, pos: StmtPos): TablesItem {
   return { value: s.v, info: { def, kind: 'list', keys: [s.v] }, tok };
 }
 
-function anonName(d: Draft): string { return `<dynamic:${String(++d.anonCount).padStart(8, '0')}>`; }
+/** OpenSMTPD's names for anonymous tables: `<dynamic:0>`, `<dynamic:1>`, ... */
+function anonName(d: Draft): string { return `<dynamic:${String(d.anonCount++)}>`; }
 
 /**
- * Parses `{ v1, v2 }` or `{ k1 = v1, k2 => v2 }`; separators are `,` or line ends. Keys are
+ * Parses `{ v1, v2 }` or `{ k1 = v1, k2 => v2 }` with OpenSMTPD 6.8's list rules: elements are
+ * separated by `,`, by line ends or by nothing (see `Cursor.listSeparator`), the first element
+ * follows `{` on the same line and `}` follows the last; all elements are of one kind. Keys are
  * lowercased as OpenSMTPD stores them.
  */
 export function parseInlineTable(cur: Cursor, name: string, pos: StmtPos): TableInfo {
   cur.expectPunct('{');
-  cur.skipNl();
   const list: string[] = [];
   const map = Object.create(null) as Record<string, string>;
   let kind: 'list' | 'map' | undefined;
   for (;;) {
     const key = cur.expectString();
-    let value: string | undefined;
-    if (cur.acceptPunct('=') || cur.acceptPunct('=>')) value = cur.expectString().v;
-    const k = key.v.toLowerCase();
-    kind ??= value === undefined ? 'list' : 'map';
-    if ((kind === 'map') !== (value !== undefined)) cur.fail(key, `cannot mix list and mapping entries in table ${name}`);
-    if (value === undefined) { if (!list.includes(k)) list.push(k); } else map[k] = value;
-    cur.acceptPunct(',');
-    cur.skipNl();
+    const arrow = cur.isPunct('=') || cur.isPunct('=>');
+    if ((kind ?? (arrow ? 'map' : 'list')) === 'map') {
+      kind = 'map';
+      if (!cur.acceptPunct('=')) cur.expectPunct('=>');
+      map[key.v.toLowerCase()] = cur.expectString().v;
+    } else {
+      kind = 'list';
+      const k = key.v.toLowerCase();
+      if (!list.includes(k)) list.push(k);
+    }
     if (cur.acceptPunct('}')) break;
+    cur.listSeparator();
   }
   const def: TableDef = kind === 'map'
     ? { name, type: 'static', map: { ...map }, file: pos.file, line: pos.line }
     : { name, type: 'static', list, file: pos.file, line: pos.line };
-  return { def, kind: kind ?? 'list', keys: kind === 'map' ? Object.keys(map) : list };
+  return { def, kind, keys: kind === 'map' ? Object.keys(map) : list };
 }
+
+/** Lookups a db table cannot serve (OpenSMTPD 6.8's db backend services). */
+const NOT_DB: ReadonlySet<Service> = new Set(['relayhost', 'string', 'regex']);
 
 /**
  * OpenSMTPD's table_check_use: may `info` serve `service` lookups with the given shape?
- * getpwnam tables only serve userinfo; dynamic backends have no fixed shape.
+ * getpwnam tables only serve userinfo; db and proc tables have no fixed shape; a table of no
+ * type serves nothing.
  */
-export function tableCanServe(info: TableInfo, shape: 'list' | 'map', service: Service): boolean {
-  if (info.def.type === 'getpwnam') return service === 'userinfo';
+export function tableCanServe(info: TableInfo, shape: 'list' | 'map', service: Service | readonly Service[]): boolean {
+  const services = typeof service === 'string' ? [service] : service;
+  if (info.def.type === 'getpwnam') return services.includes('userinfo');
+  if (info.def.type === 'db') return services.some((s) => !NOT_DB.has(s));
   if (info.kind === 'dynamic') return true;
   return info.kind === shape;
 }

@@ -1,19 +1,19 @@
 // Helpers for this package's tests: a fixed network view, a temp directory with files, and a
 // parse helper that returns the config or throws with the error list.
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { chmodSync, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseConfigText, type LoadOptions, type LoadResult } from './load.js';
 import type { SmtpdConfig } from './model.js';
 import type { NetEnv } from './resolve.js';
 
-/** lo (127.0.0.1, ::1), eth0 (192.0.2.2, fd00::2, fe80::1) with the default route; a few names. */
+/** lo (127.0.0.1, ::1), eth0 (192.0.2.2, fd00::2, fe80::1); a few names. */
 export const fakeNet: NetEnv = {
   interfaces: () => ({
     lo: [{ address: '127.0.0.1', family: 'IPv4' }, { address: '::1', family: 'IPv6' }],
     eth0: [{ address: '192.0.2.2', family: 'IPv4' }, { address: 'fd00::2', family: 'IPv6' }, { address: 'fe80::1', family: 'IPv6' }],
   }),
-  egress: () => ['eth0'],
   lookup: async (host, family) => {
     const names: Record<string, Array<{ address: string; family: 4 | 6 }>> = {
       localhost: [{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }],
@@ -57,4 +57,16 @@ export function tempDir(): { dir: string; put: (rel: string, content: string) =>
       return p;
     },
   };
+}
+
+/**
+ * A certificate file and a usable private key file (PEM, mode 0600) in `t`, as a pki needs them
+ * (OpenSMTPD reads the certificate but does not check its content at `-n`). The key must also
+ * belong to root: tests using it run as root (as CI does).
+ */
+export function pkiFiles(t: ReturnType<typeof tempDir>, stem = 'c'): { cert: string; key: string } {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const key = t.put(`${stem}.key`, privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+  chmodSync(key, 0o600);
+  return { cert: t.put(`${stem}.crt`, '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n'), key };
 }
