@@ -113,7 +113,11 @@ export function runActor<R extends Role>(role: R, factory: (ctx: ActorContext<R>
       if (stopped) return;
       stopped = true;
       const impl = await ready;
-      await impl.stop?.();
+      try {
+        await impl.stop?.();
+      } finally {
+        log.flush();
+      }
     },
     async ping() {
       await ready;

@@ -91,15 +91,25 @@ export class Intake {
     }
   }
 
-  async messageCommit(msgid: string): Promise<Result<MessageCommitted>> {
+  async messageCommit(msgid: string, tail?: ArrayBuffer | null): Promise<Result<MessageCommitted>> {
     const found = this.openMessage(msgid);
     if (!found.ok) return found;
     const m = found.value;
     if (m.failed !== null) return this.abandon(m, m.failed);
     if (m.envelopes.length === 0) return fail('ERR_QUEUE_NO_ENVELOPE', 'internal', `message ${msgid} has no envelope`);
     m.committing = true;
+    const last = tail && tail.byteLength > 0 ? new Uint8Array(tail) : null;
+    const seq = m.nchunks;
     try {
-      await this.q.gc.submit(() => this.q.backend.messageCommit(msgid, m.ctime, m.size, m.nchunks, m.envelopes));
+      await this.q.gc.submit(() => {
+        if (last) this.q.backend.chunkAppend(msgid, seq, m.ctime, last);
+        this.q.backend.messageCommit(msgid, m.ctime, m.size + (last?.byteLength ?? 0), seq + (last ? 1 : 0), m.envelopes);
+      });
+      if (last) {
+        m.nchunks++;
+        m.size += last.byteLength;
+        this.q.counters.chunks++;
+      }
     } catch (e) {
       return this.abandon(m, ioMessage(e));
     }

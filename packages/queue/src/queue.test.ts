@@ -189,6 +189,33 @@ test('a 5 MB body in 256 KiB chunks reads back byte-exact, in pages of about 1 M
     assert.ok(Buffer.from(concat(got)).equals(Buffer.from(body)));
   }));
 
+test('the tail sent with the commit is stored in the same transaction, after the appended chunks', (t) =>
+  withQueue(async (a) => {
+    const head = bytes(300, 3);
+    const tail = bytes(700, 4);
+    const msgid = unwrap(await a.mailbox.messageCreate());
+    unwrap(await a.mailbox.envelopesAdd(msgid, [makeEnvelope(msgid)]));
+    const hb = head.slice().buffer;
+    unwrap(await a.mailbox.bodyAppend(msgid, transfer(hb, [hb])));
+    const before = await a.handle.ctl.stats();
+    const tb = tail.slice().buffer;
+    const committed = unwrap(await a.mailbox.messageCommit(msgid, transfer(tb, [tb])));
+    const after = await a.handle.ctl.stats();
+    assert.equal(committed.size, 1000);
+    assert.equal((after['queue.commit.txn'] ?? 0) - (before['queue.commit.txn'] ?? 0), 1, 'tail and commit: one transaction');
+    const page = unwrap(await a.mailbox.bodyRead(msgid, 0));
+    assert.ok(Buffer.from(concat(page.chunks.map((c) => new Uint8Array(c)))).equals(Buffer.concat([head, tail])));
+    t.diagnostic(`chunks=${page.chunks.length}`);
+    // A message whose whole body is the tail.
+    const m2 = unwrap(await a.mailbox.messageCreate());
+    unwrap(await a.mailbox.envelopesAdd(m2, [makeEnvelope(m2)]));
+    const only = bytes(50, 5);
+    const ob = only.slice().buffer;
+    assert.equal(unwrap(await a.mailbox.messageCommit(m2, transfer(ob, [ob]))).size, 50);
+    const p2 = unwrap(await a.mailbox.bodyRead(m2, 0));
+    assert.ok(Buffer.from(concat(p2.chunks.map((c) => new Uint8Array(c)))).equals(Buffer.from(only)));
+  }));
+
 test('dispatch groups by type; tempfail updates retry, lastTry and errorline', () =>
   withQueue(async (a, rec, spool) => {
     const { envs: local } = await enqueue(a, [bytes(10)], 2);

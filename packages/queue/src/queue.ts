@@ -54,7 +54,7 @@ export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl
     messageCreate: async () => intake.messageCreate(),
     envelopesAdd: async (msgid, envelopes) => intake.envelopesAdd(msgid, envelopes),
     bodyAppend: (msgid, chunk) => intake.bodyAppend(msgid, chunk),
-    messageCommit: (msgid) => intake.messageCommit(msgid),
+    messageCommit: (msgid, tail) => intake.messageCommit(msgid, tail),
     onMessageRollback: (msgid) => intake.messageRollback(msgid),
     onEnvelopesDispatch: (items) => outbound.dispatch(items),
     onEnvelopesExpire: (evpids) => void outbound.expire(evpids),

@@ -16,7 +16,7 @@ export const CHUNK_SIZE = 256 * 1024;
 export const MAX_HEADER_BYTES = 1024 * 1024;
 export const MAX_RECEIVED = 100;
 
-type BodyOutcome = { ok: true; raw: number; stored: number } | { ok: false; reply: Reply | null; why: string };
+type BodyOutcome = { ok: true; raw: number; stored: number; tail: ArrayBuffer | null } | { ok: false; reply: Reply | null; why: string };
 
 /** The stages one message's bytes pass through, Received header already written. */
 class BodyPipeline {
@@ -63,10 +63,10 @@ class BodyPipeline {
   /** End of data: flush the stages, wait for the queue, and say how it went. */
   async end(): Promise<BodyOutcome> {
     if (this.storing) this.forward(this.filter.push(this.norm.end()).concat(this.filter.end()));
-    const failure = await this.sink.finish();
+    const { failure, tail } = await this.sink.finishTail();
     if (this.refusal) return { ok: false, reply: this.refusal, why: failure ?? 'refused' };
     if (failure !== null) return { ok: false, reply: Replies.tempFailure, why: failure };
-    return { ok: true, raw: this.raw, stored: this.sink.bytes };
+    return { ok: true, raw: this.raw, stored: this.sink.bytes, tail };
   }
 
   private forward(pieces: Buffer[]): Promise<void> | null {
@@ -108,10 +108,10 @@ function receiveBody(s: Session, tx: Transaction, msgid: string, stream: SMTPSer
 }
 
 /** Commit the stored message and log it the way OpenSMTPD does. */
-async function commit(s: Session, tx: Transaction, msgid: string): Promise<Reply> {
+async function commit(s: Session, tx: Transaction, msgid: string, tail: ArrayBuffer | null): Promise<Reply> {
   const env = s.env;
   try {
-    const r = await env.queue().messageCommit(msgid);
+    const r = await env.queue().messageCommit(msgid, tail ? transfer(tail, [tail]) : null);
     if (!r.ok) {
       env.log.warn('commit failed', { session: s.info.id, msgid, error: r.message });
       s.rollback(tx);
@@ -154,5 +154,5 @@ export async function dataReceive(s: Session, stream: SMTPServerDataStream): Pro
     s.rollback(tx);
     return null;
   }
-  return commit(s, tx, msgid);
+  return commit(s, tx, msgid, body.tail);
 }

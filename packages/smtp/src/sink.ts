@@ -40,6 +40,16 @@ export class ChunkSink {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
+  /**
+   * Wait for every append and hand back what is left instead of appending it: the caller
+   * sends it with the commit (one call and one transaction for a small message).
+   */
+  async finishTail(): Promise<{ failure: string | null; tail: ArrayBuffer | null }> {
+    while (this.inFlight.size > 0) await Promise.race(this.inFlight);
+    if (this.failure !== null) return { failure: this.failure, tail: null };
+    return { failure: null, tail: this.held > 0 ? this.take(this.held) : null };
+  }
+
   /** Send what is left and wait for every append; resolves to the failure, if any. */
   async finish(): Promise<string | null> {
     if (this.held > 0 && this.failure === null) this.send(this.take(this.held));

@@ -58,9 +58,14 @@ export function fakeQueue(): FakeQueue {
       q.bodies.set(msgid, list);
       return ok(undefined);
     },
-    async messageCommit(msgid) {
+    async messageCommit(msgid, tail) {
       if (hang.includes('messageCommit')) return never;
       if (q.fail.has('messageCommit')) return failure;
+      if (tail && tail.byteLength > 0) {
+        const list = q.bodies.get(msgid) ?? [];
+        list.push(Buffer.from(tail));
+        q.bodies.set(msgid, list);
+      }
       q.committed.push(msgid);
       return ok({ msgid, size: q.body(msgid).length });
     },

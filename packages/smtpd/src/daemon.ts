@@ -88,5 +88,6 @@ async function supervise(sup: Supervisor, specs: ActorSpec[], log: Logger, opts:
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    log.flush();
   }
 }

@@ -33,9 +33,11 @@ export interface QueueMailbox {
   bodyAppend(msgid: string, chunk: ArrayBuffer): Promise<Result<void>>;
   /**
    * Make body and envelopes durable in one commit (fsync), hand the envelopes to the
-   * scheduler, and only then answer: the caller may acknowledge with 250.
+   * scheduler, and only then answer: the caller may acknowledge with 250. `tail`, the last
+   * bytes of the body (transferred), is stored in that same transaction: a small message
+   * costs one call and one transaction.
    */
-  messageCommit(msgid: string): Promise<Result<MessageCommitted>>;
+  messageCommit(msgid: string, tail?: ArrayBuffer | null): Promise<Result<MessageCommitted>>;
   /** Drop an open message (RSET, disconnect, error). */
   onMessageRollback(msgid: string): void;
 
