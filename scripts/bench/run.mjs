@@ -58,7 +58,7 @@ async function benchUser() {
 
 /** Chooses a message count that takes about `seconds` at the rate a short probe run shows. */
 async function calibrate(target, run, opts) {
-  const probeCount = Math.max(20, run.sessions * 2);
+  const probeCount = Math.max(50, run.sessions * 4);
   const probe = await measure(target, run, probeCount, opts);
   if (!probe.ok) return { probe, count: 0 };
   const cap = run.size >= 65536 ? 5000 : 30000;

@@ -12,7 +12,7 @@ function row(cells, widths) {
 /** `ours`: measured runs; `peer`: the same runs against Postfix, or undefined; `reference(run)`. */
 export function printTable(ours, peer, reference) {
   const head = ['mode', 'sessions', 'size', 'msgs', 'accepted/s', 'delivered/s', 'postfix ref', 'ratio'];
-  if (peer) head.push('postfix live', 'ratio live');
+  if (peer) head.push('postfix live', 'delivered', 'ratio live');
   const lines = ours.map((r, i) => {
     const ref = reference(r);
     const size = r.size >= 1024 ? `${r.size / 1024} KiB` : `${r.size} B`;
@@ -21,7 +21,8 @@ export function printTable(ours, peer, reference) {
     const cells = [r.mode, r.sessions, size, r.count, accepted, delivered, ref ?? '-', ref ? `${fmt(r.accepted / ref, 2)}x` : '-'];
     if (peer) {
       const p = peer[i];
-      cells.push(p?.ok ? fmt(p.accepted) : 'failed', p?.ok ? `${fmt(r.accepted / p.accepted, 2)}x` : '-');
+      const pd = p?.delivered !== undefined ? fmt(p.delivered) : p ? `${p.deliveredCount}/${p.count}!` : '-';
+      cells.push(p?.ok ? fmt(p.accepted) : 'failed', pd, p?.ok ? `${fmt(r.accepted / p.accepted, 2)}x` : '-');
     }
     return cells;
   });
@@ -31,6 +32,6 @@ export function printTable(ours, peer, reference) {
   out.push('accepted/s: messages / smtp-source wall time; delivered/s: messages / time until the last one is in the maildir.');
   out.push('postfix ref: Postfix 3.7 -> maildir, 1 KiB, accepted msgs/s, from STACK.md section 8 (measured on this machine kind');
   out.push('  by the stack study, not in this run); ratio = tsmtpd accepted / reference. "!" = smtp-source failed or not all delivered in time.');
-  if (peer) out.push('postfix live: the same load against Postfix from .peers/ in this run (delivered to maildir).');
+  if (peer) out.push('postfix live: the same load against Postfix 3.7 from .peers/ in this run (local(8) to maildir); ratio live = tsmtpd accepted / postfix accepted.');
   process.stdout.write(out.join('\n') + '\n');
 }

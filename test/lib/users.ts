@@ -1,6 +1,6 @@
 // System users the delivery tests write to (tsmtpd-e1, ...): created when running as root
 // (idempotent, `useradd -m`); otherwise the tests that need them skip with the reason.
-import { run } from './proc.js';
+import { run, sleep } from './proc.js';
 import { isRoot } from './paths.js';
 
 export interface SystemUser {
@@ -19,17 +19,24 @@ async function lookup(name: string): Promise<SystemUser | undefined> {
   return { name, uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? '' };
 }
 
-/** Makes sure each user exists; needs root. Concurrent test files may race: re-check after useradd. */
+/**
+ * Makes sure each user exists. Not root: `ok: false` with the reason (the caller skips). Root: a
+ * user that cannot be created is an error, not a skip. Test files run in parallel and useradd
+ * fails while another holds the passwd lock, so each creation is retried (bounded).
+ */
 export async function ensureUsers(names: string[]): Promise<UsersResult> {
   if (!isRoot()) return { ok: false, reason: `not root: cannot create the system users ${names.join(', ')}` };
   const users: SystemUser[] = [];
   for (const name of names) {
     let u = await lookup(name);
-    if (!u) {
+    let lastError = '';
+    for (let attempt = 0; !u && attempt < 20; attempt++) {
       const r = await run('useradd', ['-m', '-s', '/usr/sbin/nologin', '-c', 'tsmtpd test user', name], { timeoutMs: 20_000 });
+      lastError = r.stderr.trim();
       u = await lookup(name);
-      if (!u) return { ok: false, reason: `useradd ${name} failed: ${r.stderr.trim()}` };
+      if (!u) await sleep(250 + Math.random() * 250);
     }
+    if (!u) throw new Error(`useradd ${name} failed: ${lastError}`);
     users.push(u);
   }
   return { ok: true, users };
