@@ -94,3 +94,39 @@ test('swaks --pipeline delivers a message', async () => {
   assert.ok(m, `${tag} not delivered\n${d.describe()}`);
   assert.match(m.body.toString('utf8'), /^pipelined\n/);
 });
+
+test('DSN parameters (RET, ENVID, NOTIFY, ORCPT) are accepted; a bad NOTIFY is refused', async () => {
+  const tag = uniqueTag('dsn');
+  const s = await smtpSession(d.port, [
+    { op: 'ehlo' },
+    { op: 'mail', addr: 'sender@client.test', opts: ['RET=HDRS', `ENVID=${tag}`] },
+    { op: 'rcpt', addr: rcpt, opts: ['NOTIFY=SUCCESS,FAILURE', `ORCPT=rfc822;${rcpt}`] },
+    { op: 'rcpt', addr: rcpt, opts: ['NOTIFY=SOMETIMES'] },
+    { op: 'data', b64: buildMessage([`Subject: ${tag}`], ['with dsn']).toString('base64') },
+    { op: 'quit' },
+  ]);
+  assertReply(replyOf(s.replies, 1), 250, '2.1.0');
+  assertReply(replyOf(s.replies, 2), 250, '2.1.5');
+  const bad = replyOf(s.replies, 3);
+  assert.ok(bad.code !== undefined && bad.code >= 500 && bad.code < 600, `NOTIFY=SOMETIMES: ${showReply(bad)}`);
+  assertReply(replyOf(s.replies, 4), 250, '2.0.0');
+  const m = await waitForMessage('maildir', userMaildir(dir, user), (x) => header(x, 'Subject') === tag);
+  assert.ok(m, `${tag} not delivered\n${d.describe()}`);
+});
+
+test('SMTPUTF8: a UTF-8 sender is accepted and its UTF-8 headers arrive intact', async () => {
+  const tag = uniqueTag('utf8');
+  const sender = 'jürgen.groß@bücher.example';
+  const headers = [`Subject: ${tag}`, `From: Jürgen <${sender}>`, 'X-Greeting: grüße, 日本'];
+  const s = await smtpSession(d.port, [
+    { op: 'ehlo' },
+    ...transaction(sender, [rcpt], buildMessage(headers, ['ünïcödé body']), ['SMTPUTF8', 'BODY=8BITMIME']),
+    { op: 'quit' },
+  ]);
+  assertReply(replyOf(s.replies, 1), 250, '2.1.0');
+  assertReply(replyOf(s.replies, 3), 250, '2.0.0');
+  const m = await waitForMessage('maildir', userMaildir(dir, user), (x) => header(x, 'Subject') === tag);
+  assert.ok(m, `${tag} not delivered\n${d.describe()}`);
+  for (const h of headers) assert.ok(m.raw.includes(Buffer.from(`${h}\n`, 'utf8')), `header not intact: ${h}`);
+  assert.ok(m.raw.includes(Buffer.from(`<${sender}>`, 'utf8')), 'the UTF-8 envelope sender is not in Return-Path/Received');
+});
