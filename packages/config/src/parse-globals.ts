@@ -89,13 +89,15 @@ function tableFromConfig(cur: Cursor, d: Draft, name: Token, spec: Token, pos: S
   set({ def: { ...base, type: 'proc', ...(procName !== undefined ? { procName } : {}), ...(config !== undefined ? { path: config } : {}) }, kind: 'dynamic' });
 }
 
-/** True when `path` is a readable Berkeley DB hash or btree file (what makemap writes). */
+/** Magic number of a Berkeley DB hash file (what makemap writes; 6.8 opens no other kind). */
+const DB_HASH_MAGIC = 0x061561;
+
+/** True when `path` is a readable Berkeley DB hash file. */
 export function isBerkeleyDb(path: string): boolean {
   let head: Buffer;
   try { head = readFileSync(path).subarray(0, 16); } catch { return false; }
   if (head.length < 16) return false;
-  const magics = [0x061561, 0x053162];
-  return magics.includes(head.readUInt32LE(12)) || magics.includes(head.readUInt32BE(12));
+  return head.readUInt32LE(12) === DB_HASH_MAGIC || head.readUInt32BE(12) === DB_HASH_MAGIC;
 }
 
 /**
