@@ -4,15 +4,13 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDaemon, type Daemon } from './lib/daemon.js';
-import { localMaildirConfig, userMaildir } from './lib/conf.js';
+import { deliverableUser, localMaildirConfig, userMaildir } from './lib/conf.js';
 import { header, readMailbox, smtpLoad } from './lib/python.js';
 import { countMaildir, waitMaildirs } from './lib/maildir.js';
-import { ensureUsers } from './lib/users.js';
 import { sleep } from './lib/proc.js';
 import { makeSharedDir, makeTestDir, removeTestDir } from './lib/tmp.js';
 
-const users = await ensureUsers(['tsmtpd-e4']);
-const skip = users.ok ? false : users.reason;
+const user = await deliverableUser('tsmtpd-e4');
 const dir = makeTestDir('crash');
 makeSharedDir(`${dir}/mail`);
 const daemons: Daemon[] = [];
@@ -22,8 +20,7 @@ after(async () => {
   removeTestDir(dir);
 });
 
-test('every acknowledged message is delivered after SIGKILL and a restart on the same spool', { skip, timeout: 150_000 }, async (t) => {
-  const user = 'tsmtpd-e4';
+test('every acknowledged message is delivered after SIGKILL and a restart on the same spool', { timeout: 150_000 }, async (t) => {
   const box = userMaildir(dir, user);
   const config = (ctx: { port: number; dir: string }) => localMaildirConfig(ctx);
   const first = await startDaemon({ dir, config });
