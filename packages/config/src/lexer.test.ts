@@ -51,3 +51,28 @@ test('lexer: unterminated quoted string', () => {
 test('lexer: escapes inside quotes, last line without newline', () => {
   assert.deepEqual(lex('"a\\"b\\ c" x').toks, ['str:a"b c@1', 'str:x@1', 'nl:\\n@1']);
 });
+
+test('lexer: outside quotes a backslash takes the next character and is dropped (6.8)', () => {
+  assert.deepEqual(lex('a\\b \\ c\n').toks, ['str:ab@1', 'str:c@1', 'nl:\\n@1']);
+  // `\ ` then `\` + line end: a space, then a continued line
+  assert.deepEqual(lex('a \\ \\\nb\n').toks, ['str:a@1', 'str:b@2', 'nl:\\n@2']);
+});
+
+test('lexer: a line end inside quotes is dropped, and counted', () => {
+  assert.deepEqual(lex('"a\nb" c\n').toks, ['str:ab@1', 'str:c@2', 'nl:\\n@2']);
+});
+
+test('lexer: carriage return is a token of its own (6.8 rejects CRLF files)', () => {
+  assert.deepEqual(lex('a\r\n').toks, ['str:a@1', 'punct:\r@1', 'nl:\\n@1']);
+});
+
+test('lexer: OpenSMTPD\'s buffer: quoted strings up to 8094 characters, words up to 8095', () => {
+  assert.deepEqual(lex(`"${'a'.repeat(8094)}"\n`).errors, []);
+  assert.deepEqual(lex(`"${'a'.repeat(8095)}"\n`).errors, [{ file: 'f', line: 1, message: 'string too long' }]);
+  assert.deepEqual(lex(`${'a'.repeat(8095)}\n`).errors, []);
+  assert.deepEqual(lex(`${'a'.repeat(8096)}\n`).errors, [{ file: 'f', line: 1, message: 'string too long' }]);
+});
+
+test('lexer: after a lexical error the rest of the line is skipped and an error token returned', () => {
+  assert.deepEqual(lex('a $nope b\nc\n').toks, ['str:a@1', 'err:@1', 'str:c@2', 'nl:\\n@2']);
+});

@@ -38,6 +38,10 @@ export interface Token {
 /** A lexical error (reported as `file:line: message`, the lexer then skips to end of line). */
 export interface LexError { readonly file: string; readonly line: number; readonly message: string }
 
+/** OpenSMTPD's lexer buffer (8096 bytes): the longest quoted string and word it takes. */
+const MAX_QUOTED = 8095;
+const MAX_WORD = 8096;
+
 const START_EXPAND = '\u0001';
 const DONE_EXPAND = '\u0002';
 const EOF = '';
@@ -87,7 +91,8 @@ export class Lexer {
     let c = this.igetc();
     while (c === '\\') {
       const next = this.igetc();
-      if (next !== '\n') { if (next !== EOF) this.unget.push(next); break; }
+      // As OpenSMTPD: outside quotes a backslash takes the next character as it is (and is dropped).
+      if (next !== '\n') { c = next; break; }
       this.line++;
       c = this.igetc();
     }
@@ -166,7 +171,7 @@ export class Lexer {
         this.error('reached end of file while parsing quoted string');
         return this.tok('eof', '');
       }
-      if (c === '\n') { this.line++; buf += c; continue; }
+      if (c === '\n') { this.line++; continue; } // (OpenSMTPD drops it)
       if (c === '\\') {
         const next = this.lgetc(true);
         if (next === q || next === ' ' || next === '\t') c = next;
@@ -178,6 +183,7 @@ export class Lexer {
         this.error('syntax error');
         return this.findEol();
       }
+      if (buf.length + 1 >= MAX_QUOTED) { this.error('string too long'); return this.findEol(); }
       buf += c;
     }
   }
@@ -201,7 +207,11 @@ export class Lexer {
   private word(first: string): Token {
     let buf = first;
     let c = this.lgetc(false);
-    while (inWord(c)) { buf += c; c = this.lgetc(false); }
+    while (inWord(c)) {
+      buf += c;
+      if (buf.length >= MAX_WORD) { this.error('string too long'); return this.findEol(); }
+      c = this.lgetc(false);
+    }
     this.ungetc(c);
     return this.tok(KEYWORDS.has(buf) ? 'kw' : 'str', buf);
   }

@@ -142,3 +142,9 @@ test('listen: tables that cannot serve the option', async () => {
   assert.deepEqual(await parseErr(`${base}listen on lo hostnames <lst>\n`), E('invalid use of table "lst" as HOSTNAMES parameter'));
   assert.deepEqual(await parseErr(`${base}listen on lo hostnames <nope>\n`), E('no such table: nope'));
 });
+
+test('listen: pki and ca names are looked up only for a listener with addresses (as 6.8)', async () => {
+  // ::1 with inet4: no address, so no lookup and no error
+  assert.deepEqual((await listener('inet4 tls pki nope ca nope', '::1')).addresses, []);
+  assert.deepEqual(await parseErr('listen on lo tls pki nope\n'), ['/virtual/smtpd.conf:1: pki name not found: nope']);
+});

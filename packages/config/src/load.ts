@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
-import { Cursor, type Diag } from './cursor.js';
+import { Cursor, type Diag, type StmtPos } from './cursor.js';
 import { remapLines, translateLegacyConfig } from './legacy.js';
 import { SmtpdConfigSchema, socketListener, type Listener, type SmtpdConfig, type SmtpdConfigInput } from './model.js';
 import { newDraft, parseStatements } from './parser.js';
@@ -91,9 +91,17 @@ async function resolveListeners(cur: Cursor, d: Draft, net: NetEnv): Promise<Lis
     const target = listener.target ?? '';
     const addrs = await resolveListenTarget(target, listener.family, net);
     if (!addrs) cur.error(pos, `invalid virtual ip or interface: ${target}`, pos.ord);
+    // As OpenSMTPD, the pki and ca names are looked up for each address listened on.
+    else if (addrs.length > 0) namesDeclared(cur, d, listener, pos);
     return { ...listener, addresses: addrs ?? [] };
   }));
   return [socket, ...inet];
+}
+
+function namesDeclared(cur: Cursor, d: Draft, l: Listener, pos: StmtPos): void {
+  const pki = l.pki.find((p) => !d.pki.has(p));
+  if (pki !== undefined) cur.error(pos, `pki name not found: ${pki}`, pos.ord);
+  else if (l.ca !== undefined && !d.ca.has(l.ca)) cur.error(pos, `ca name not found: ${l.ca}`, pos.ord);
 }
 
 function assemble(d: Draft, listeners: Listener[], serverName: string): SmtpdConfigInput {

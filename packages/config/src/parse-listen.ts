@@ -103,14 +103,12 @@ function parseOptions(cur: Cursor, d: Draft, pos: StmtPos, l: Listener, socket: 
         cur.next();
         const name = cur.expectString();
         if (l.pki.length === 32) cur.fail(name, 'too many pki specified');
-        if (!d.pki.has(name.v.toLowerCase())) cur.fail(name, `pki name not found: ${name.v}`);
+        // (the name is looked up once the listener has addresses: load.ts)
         l.pki.push(name.v.toLowerCase()); break;
       }
       case 'ca': {
         cur.next(); once(cur, seen, 'ca', tok);
-        const name = cur.expectString();
-        if (!d.ca.has(name.v.toLowerCase())) cur.fail(name, `ca name not found: ${name.v}`);
-        l.ca = name.v.toLowerCase(); break;
+        l.ca = cur.expectString().v.toLowerCase(); break;
       }
       case 'auth': case 'auth-optional':
         cur.next(); once(cur, seen, 'auth', tok);
