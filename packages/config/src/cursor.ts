@@ -17,15 +17,10 @@ export interface StmtPos { readonly file: string; readonly line: number; readonl
 
 interface Macro { value: string; persist: boolean }
 
-/** yacc reports a syntax error only once this many tokens were shifted since the last error. */
-const YACC_ERROR_QUIET = 3;
-
 export class Cursor {
   private readonly lexers: Lexer[] = [];
   private la: Token | undefined;
   private ord = 0;
-  /** Tokens consumed since the last error (yacc's yyerrflag countdown, inverted). */
-  private sinceError = YACC_ERROR_QUIET;
   readonly errors: Diag[] = [];
   private readonly macros = new Map<string, Macro>();
   /** Lines seen in the top file (for errors about the whole configuration). */
@@ -76,7 +71,6 @@ export class Cursor {
   next(): Token {
     const tok = this.peek();
     this.la = undefined;
-    this.sinceError++;
     return tok;
   }
 
@@ -87,14 +81,13 @@ export class Cursor {
   }
 
   /**
-   * Records the error that abandoned a statement, as yacc does: a plain syntax error is reported
-   * only when at least three tokens were accepted since the previous error (so the line after a
-   * failed line, failing on its first or second token, adds nothing); a message of a rule's
-   * own check is always reported.
+   * Records the error that abandoned a statement. Every one is reported: OpenSMTPD's yacc parser
+   * stays quiet about a syntax error within three tokens of the previous error (e.g. on the
+   * first or second word of the very next line); we do not, so we may list more errors than it
+   * does, never fewer, and always its first.
    */
   statementError(e: Fail): void {
-    if (e.message !== 'syntax error' || this.sinceError >= YACC_ERROR_QUIET) this.error(e.tok, e.message);
-    this.sinceError = 0;
+    this.error(e.tok, e.message);
   }
 
   /**
@@ -106,7 +99,7 @@ export class Cursor {
       const tok = this.peek();
       if (tok.t === 'eof') return;
       this.la = undefined;
-      if (tok.t === 'nl') { this.sinceError = 1; return; }
+      if (tok.t === 'nl') return;
     }
   }
 

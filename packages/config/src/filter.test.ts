@@ -72,6 +72,7 @@ test('filter: errors', async () => {
   // 6.8: exactly one condition per builtin filter
   assert.deepEqual(await parseErr('filter a phase connect match !rdns src { 10.0.0.1 } junk\n'), [E(1, 'syntax error')]);
   // 6.8 list separators: a line end may separate names, but not follow a comma, `{` or precede `}`
-  assert.deepEqual(await parseErr('filter a phase connect match rdns bypass\nfilter b phase connect match rdns junk\nfilter c chain { a,\n b }\n'), [E(3, 'syntax error')]);
-  assert.deepEqual(await parseErr('filter a phase connect match rdns bypass\nfilter c chain {\n a }\n'), [E(2, 'syntax error')]);
+  // (the line after is then a broken statement of its own)
+  assert.deepEqual(await parseErr('filter a phase connect match rdns bypass\nfilter b phase connect match rdns junk\nfilter c chain { a,\n b }\n'), [E(3, 'syntax error'), E(4, 'syntax error')]);
+  assert.deepEqual(await parseErr('filter a phase connect match rdns bypass\nfilter c chain {\n a }\n'), [E(2, 'syntax error'), E(3, 'syntax error')]);
 });

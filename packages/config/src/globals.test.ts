@@ -125,7 +125,7 @@ test('line continuation and multi-line braces keep line numbers right', async ()
   assert.deepEqual(c.tables['u']?.list, ['c', 'd']);
   assert.deepEqual(await parseErr('table t { \\\n a,\\\n b \\\n}\nqueue ttl 0d\n'), ['/virtual/smtpd.conf:5: invalid ttl delay: 0d']);
   // 6.8 (before 7.5): no line end right after `{`, after a comma, or before `}`
-  assert.deepEqual(await parseErr('table t {\n a }\n'), ['/virtual/smtpd.conf:1: syntax error']);
-  assert.deepEqual(await parseErr('table t { a,\n b }\n'), ['/virtual/smtpd.conf:1: syntax error']);
+  assert.deepEqual(await parseErr('table t {\n a }\n'), ['/virtual/smtpd.conf:1: syntax error', '/virtual/smtpd.conf:2: syntax error']);
+  assert.deepEqual(await parseErr('table t { a,\n b }\n'), ['/virtual/smtpd.conf:1: syntax error', '/virtual/smtpd.conf:2: syntax error']);
   assert.deepEqual(await parseErr('table t { a\n}\n'), ['/virtual/smtpd.conf:2: syntax error']);
 });
