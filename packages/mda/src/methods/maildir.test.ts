@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, statSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { openMaildir, maildirHostname, type MaildirJob } from './maildir.js';
+import { openMaildir, maildirHostname, maildirCounters, type MaildirJob } from './maildir.js';
 import { chunks, deliverParts, pythonRead, tempDir } from '../test-util.js';
 
 const MSG = 'Return-Path: <bob@x.org>\nDelivered-To: alice@y.org\nSubject: hello\n\nline one\n.dot line\nFrom me\n';
@@ -38,6 +38,24 @@ test('two deliveries get two distinct files', async () => {
   try {
     for (let i = 0; i < 2; i++) assert.equal((await deliverParts(openMaildir(job(d.path)), [MSG])).status, 'ok');
     assert.equal(pythonRead('maildir', d.path).length, 2);
+  } finally {
+    d.remove();
+  }
+});
+
+test('concurrent deliveries into one maildir share directory fsyncs, and every file is there', async (t) => {
+  const d = tempDir('maildir-group');
+  try {
+    await deliverParts(openMaildir(job(d.path)), [MSG]);
+    const before = maildirCounters.dirSyncs;
+    const N = 20;
+    const outs = await Promise.all(Array.from({ length: N }, () => deliverParts(openMaildir(job(d.path)), [MSG])));
+    assert.ok(outs.every((o) => o.status === 'ok'));
+    const syncs = maildirCounters.dirSyncs - before;
+    t.diagnostic(`${N} deliveries, ${syncs} directory fsyncs`);
+    assert.ok(syncs >= 1 && syncs < N, `${syncs} directory fsyncs for ${N} concurrent deliveries`);
+    assert.equal(readdirSync(join(d.path, 'new')).length, N + 1);
+    assert.equal(pythonRead('maildir', d.path).length, N + 1);
   } finally {
     d.remove();
   }

@@ -84,13 +84,62 @@ async function createTmpFile(folder: string, hostname: string): Promise<{ name: 
   }
 }
 
+/** Directory fsyncs made (tests check that concurrent deliveries share them). */
+export const maildirCounters = { dirSyncs: 0 };
+
 async function fsyncDir(dir: string): Promise<void> {
+  maildirCounters.dirSyncs++;
   const fh = await fsp.open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
     await fh.sync();
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * One directory fsync shared by the deliveries that linked into the same folder meanwhile
+ * (group commit for a maildir): a caller waits for an fsync that *starts after* its call, so
+ * its link is covered; concurrent deliveries to one mailbox then cost one directory fsync.
+ */
+class DirSync {
+  private running: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
+
+  constructor(
+    private readonly dir: string,
+    private readonly onIdle: () => void,
+  ) {}
+
+  sync(): Promise<void> {
+    if (!this.running) return this.start();
+    this.queued ??= this.running.catch(() => {}).then(() => {
+      this.queued = null;
+      return this.start();
+    });
+    return this.queued;
+  }
+
+  private start(): Promise<void> {
+    const p: Promise<void> = fsyncDir(this.dir).finally(() => {
+      if (this.running === p) this.running = null;
+      if (!this.running && !this.queued) this.onIdle();
+    });
+    this.running = p;
+    return p;
+  }
+}
+
+const dirSyncs = new Map<string, DirSync>();
+
+/** fsync `dir`, sharing the call with concurrent deliveries into it. */
+export function syncDirShared(dir: string): Promise<void> {
+  let d = dirSyncs.get(dir);
+  if (!d) {
+    d = new DirSync(dir, () => dirSyncs.delete(dir));
+    dirSyncs.set(dir, d);
+  }
+  return d.sync();
 }
 
 /** Move tmp/name into new/ without ever replacing an existing file (link, then unlink). */
@@ -106,7 +155,7 @@ async function publish(folder: string, name: string): Promise<void> {
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV') throw e;
     await fsp.rename(from, to);
   }
-  await fsyncDir(join(folder, 'new'));
+  await syncDirShared(join(folder, 'new'));
 }
 
 export async function writeAll(fh: fsp.FileHandle, chunk: Uint8Array): Promise<void> {
