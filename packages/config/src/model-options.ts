@@ -1,11 +1,12 @@
 // Global option schemas of the configuration model (smtp, queue, bounce, mta, mda, scheduler,
-// srs) with OpenSMTPD's defaults (REFERENCE 1.9 / 6.2). Re-exported by model.ts.
+// srs) with OpenSMTPD's defaults (REFERENCE 1.9 / 6.2). Re-exported by model.ts. Limits are any
+// integer, as OpenSMTPD 6.8 takes them (`smtp limit max-rcpt 0`, `mta max-deferred -1` load).
 import { z } from 'zod';
 
 export const SmtpOptionsSchema = z.object({
   maxMessageSize: z.number().int().nonnegative().default(36_700_160),
-  maxRcpt: z.number().int().positive().default(1000),
-  maxMails: z.number().int().positive().default(100),
+  maxRcpt: z.number().int().default(1000),
+  maxMails: z.number().int().default(100),
   ciphers: z.string().default('HIGH:!aNULL:!MD5'),
   subAddrDelim: z.string().length(1).default('+'),
 });
@@ -35,12 +36,12 @@ export type BounceOptions = z.infer<typeof BounceOptionsSchema>;
 export const MtaLimitSchema = z.object({
   domain: z.string().optional(),
   family: z.enum(['inet4', 'inet6']).optional(),
-  values: z.record(z.string(), z.number().int().nonnegative()),
+  values: z.record(z.string(), z.number().int()),
 });
 export type MtaLimit = z.infer<typeof MtaLimitSchema>;
 
 export const MtaOptionsSchema = z.object({
-  maxDeferred: z.number().int().nonnegative().default(100),
+  maxDeferred: z.number().int().default(100),
   limits: z.array(MtaLimitSchema).default([]),
 });
 export type MtaOptions = z.infer<typeof MtaOptionsSchema>;
@@ -49,21 +50,21 @@ export const MdaOptionsSchema = z.object({
   /** `mda wrapper NAME "cmd"`. */
   wrappers: z.record(z.string(), z.string()).default({}),
   limits: z.object({
-    maxSession: z.number().int().positive().default(50),
-    maxSessionPerUser: z.number().int().positive().default(7),
-    taskHiwat: z.number().int().positive().default(50),
-    taskLowat: z.number().int().positive().default(30),
-    taskRelease: z.number().int().positive().default(10),
+    maxSession: z.number().int().default(50),
+    maxSessionPerUser: z.number().int().default(7),
+    taskHiwat: z.number().int().default(50),
+    taskLowat: z.number().int().default(30),
+    taskRelease: z.number().int().default(10),
   }).prefault({}),
 });
 export type MdaOptions = z.infer<typeof MdaOptionsSchema>;
 
 export const SchedulerOptionsSchema = z.object({
   limits: z.object({
-    maxInflight: z.number().int().positive().default(5000),
-    maxEvpBatchSize: z.number().int().positive().default(256),
-    maxMsgBatchSize: z.number().int().positive().default(1024),
-    maxSchedule: z.number().int().positive().default(10),
+    maxInflight: z.number().int().default(5000),
+    maxEvpBatchSize: z.number().int().default(256),
+    maxMsgBatchSize: z.number().int().default(1024),
+    maxSchedule: z.number().int().default(10),
   }).prefault({}),
 });
 export type SchedulerOptions = z.infer<typeof SchedulerOptionsSchema>;
