@@ -1,7 +1,6 @@
 // The configuration being built while parsing (the draft), and table helpers shared by the
 // statement parsers: `<name>` references, inline `{ }` tables, literal strings, and the check that
 // a table can serve a lookup (OpenSMTPD table_check_use: list vs mapping, backend services).
-import { isIP } from 'node:net';
 import type { Cursor, StmtPos } from './cursor.js';
 import type { Token } from './lexer.js';
 import type {
@@ -135,17 +134,3 @@ export function tableCanServe(info: TableInfo, shape: 'list' | 'map', service: S
 
 /** Table name for messages (the anonymous name for literals and inline tables). */
 export function tableName(item: TablesItem): string { return item.info.def.name; }
-
-/** True for an IPv4/IPv6 address or CIDR network (IPv6 optionally in brackets). */
-export function isNetAddr(s: string): boolean {
-  let addr = s;
-  let prefix: string | undefined;
-  const slash = s.lastIndexOf('/');
-  if (slash >= 0) { addr = s.slice(0, slash); prefix = s.slice(slash + 1); }
-  if (addr.startsWith('[') && addr.endsWith(']')) addr = addr.slice(1, -1);
-  const fam = isIP(addr);
-  if (fam === 0) return false;
-  if (prefix === undefined) return true;
-  if (!/^\d{1,3}$/.test(prefix)) return false;
-  return Number(prefix) <= (fam === 4 ? 32 : 128);
-}
