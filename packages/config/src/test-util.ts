@@ -1,7 +1,7 @@
 // Helpers for this package's tests: a fixed network view, a temp directory with files, and a
 // parse helper that returns the config or throws with the error list.
 import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseConfigText, type LoadOptions, type LoadResult } from './load.js';
@@ -46,8 +46,15 @@ export async function parseErr(text: string, opts: LoadOptions = {}, file = CONF
 }
 
 /** A temp directory; `put(rel, content)` writes a file in it and returns the absolute path. */
+const madeDirs: string[] = [];
+process.once('exit', () => {
+  for (const d of madeDirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** A temporary directory for one test's files, removed when the test process exits. */
 export function tempDir(): { dir: string; put: (rel: string, content: string) => string } {
   const dir = mkdtempSync(join(tmpdir(), 'tsmtpd-config-'));
+  madeDirs.push(dir);
   return {
     dir,
     put: (rel, content) => {

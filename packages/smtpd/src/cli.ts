@@ -1,6 +1,8 @@
 // `smtpd` command line (DESIGN.md section 8): -f FILE, -n, -d, -v, -D name=value,
 // --spool DIR (else $SMTPD_SPOOL, else /var/spool/smtpd).
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { translateLegacyConfig } from '@tsmtpd/config';
 import { checkConfig, runDaemon } from './daemon.js';
 
 export const DEFAULT_CONFIG = '/etc/mail/smtpd.conf';
@@ -18,6 +20,12 @@ function milliseconds(value: string): number {
   return n;
 }
 
+/** With -n and --old-grammar: the modern form of an old configuration, for migrating it. */
+function printTranslation(file: string, macros: Record<string, string>): void {
+  const t = translateLegacyConfig(readFileSync(file, 'utf8'), macros);
+  if (t.legacy) process.stdout.write(t.text.endsWith('\n') ? t.text : t.text + '\n');
+}
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('smtpd')
     .description('tsmtpd mail server')
@@ -29,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--spool <dir>', 'spool directory (default $SMTPD_SPOOL or /var/spool/smtpd)')
     .option('--greeting-delay <ms>', 'early-talker wait before the banner, ms (default 0)', milliseconds)
     .option('--no-reverse-dns', 'do not look up the reverse DNS of clients')
+    .option('--old-grammar', 'also read the pre-6.4 grammar (accept/reject ...); with -n, print the translation')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   try {
@@ -37,10 +46,12 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
     throw e;
   }
-  const o = program.opts<{ f: string; n?: boolean; d?: boolean; v?: boolean; D: Record<string, string>; spool?: string; greetingDelay?: number; reverseDns: boolean }>();
+  const o = program.opts<{ f: string; n?: boolean; d?: boolean; v?: boolean; D: Record<string, string>; spool?: string; greetingDelay?: number; reverseDns: boolean; oldGrammar?: boolean }>();
+  const legacy = o.oldGrammar === true;
   if (o.n) {
-    const config = await checkConfig(o.f, o.D, (line) => process.stderr.write(line + '\n'));
+    const config = await checkConfig(o.f, o.D, (line) => process.stderr.write(line + '\n'), legacy);
     if (!config) return 1;
+    if (legacy) printTranslation(o.f, o.D);
     process.stderr.write('configuration OK\n');
     return 0;
   }
@@ -49,6 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     macros: o.D,
     spool: o.spool ?? process.env.SMTPD_SPOOL ?? DEFAULT_SPOOL,
     verbose: o.v === true,
+    legacy,
     settings: { ...(o.greetingDelay !== undefined ? { greetingDelayMs: o.greetingDelay } : {}), reverseDns: o.reverseDns },
   });
 }

@@ -101,6 +101,23 @@ test('-D defines a macro', async () => {
   }
 });
 
+test('the pre-6.4 grammar is refused as OpenSMTPD 6.8 refuses it, and translated with --old-grammar', async () => {
+  const dir = tmp();
+  try {
+    const file = join(dir, 'old.conf');
+    writeFileSync(file, 'listen on 127.0.0.1\naccept from any for domain "example.org" deliver to maildir\n');
+    const plain = spawnSync(process.execPath, [bin, '-n', '-f', file], { encoding: 'utf8' });
+    assert.equal(plain.status, 1);
+    assert.match(plain.stderr, new RegExp(`^${file}:2: syntax error`, 'm'));
+    const old = spawnSync(process.execPath, [bin, '-n', '--old-grammar', '-f', file], { encoding: 'utf8' });
+    assert.equal(old.status, 0, old.stderr);
+    assert.match(old.stdout, /^action "maildir" maildir$/m);
+    assert.match(old.stdout, /^match from any for domain "?example\.org"? action "maildir"$/m);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('starts, greets, and stops on SIGTERM with status 0 within 5 s', async () => {
   const dir = tmp();
   const port = await freePort();

@@ -16,13 +16,15 @@ export interface DaemonOptions {
   spool: string;
   verbose: boolean;
   settings: Partial<Settings>;
+  /** Also read the pre-6.4 grammar (translated to the modern one). */
+  legacy?: boolean;
   /** Called once every actor has started (tests, benchmarks). */
   onReady?: (sup: Supervisor) => void;
 }
 
 /** Load and check a configuration; on failure the errors are already printed. */
-export async function checkConfig(file: string, macros: Record<string, string>, log: (line: string) => void): Promise<SmtpdConfig | null> {
-  const r = await loadConfig(file, { macros });
+export async function checkConfig(file: string, macros: Record<string, string>, log: (line: string) => void, legacy = false): Promise<SmtpdConfig | null> {
+  const r = await loadConfig(file, { macros, legacy });
   if (!r.ok) {
     for (const e of r.errors) log(e);
     return null;
@@ -33,7 +35,7 @@ export async function checkConfig(file: string, macros: Record<string, string>, 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const log = createLogger('smtpd', { verbose: opts.verbose });
   const errLine = (line: string) => process.stderr.write(line + '\n');
-  const config = await checkConfig(opts.configFile, opts.macros, errLine);
+  const config = await checkConfig(opts.configFile, opts.macros, errLine, opts.legacy === true);
   if (!config) return 1;
   const missing = unimplementedFeatures(config);
   if (missing.length > 0) {
