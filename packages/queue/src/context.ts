@@ -4,6 +4,7 @@ import type { Logger, Remote } from '@tsmtpd/actor';
 import type { MdaMailbox, MtaMailbox, SchedulerMailbox } from '@tsmtpd/proto';
 import type { QueueBackend } from './backend.js';
 import type { GroupCommit, TickBatcher } from './group-commit.js';
+import type { CommitNotice } from './intake.js';
 
 /** Peers are wired after the actor's factory ran: these look them up at each use. */
 export interface QueuePeers {
@@ -39,8 +40,8 @@ export function newCounters(): QueueCounters {
 export interface QueueShared {
   backend: QueueBackend;
   gc: GroupCommit;
-  /** scheduler.messagesCommit, batched per event-loop turn. */
-  commits: TickBatcher<string>;
+  /** Durable messages for the scheduler, batched per event-loop turn (intake.commitBatcher). */
+  commits: TickBatcher<CommitNotice>;
   peers: QueuePeers;
   log: Logger;
   counters: QueueCounters;

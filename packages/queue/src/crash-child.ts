@@ -38,7 +38,7 @@ async function one(): Promise<void> {
   if (!created.ok) throw new Error(created.message);
   const msgid = created.value;
   const env = makeEnvelope(msgid);
-  await a.mailbox.envelopesAdd(msgid, [env]);
+  void a.mailbox.onEnvelopesAdd(msgid, [env]);
   const mySeed = ++seed;
   const size = 100 + (mySeed % 7) * 9000;
   const body = bytes(size, mySeed);

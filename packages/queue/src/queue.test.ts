@@ -18,7 +18,7 @@ interface Rec {
   outcomes: OutcomeReport[][];
   delivered: Envelope[][];
   relayed: Envelope[][];
-  /** Called inside scheduler.messagesCommit, before it answers. */
+  /** Called inside scheduler.messagesCommit, before it answers (the queue does not wait for it). */
   onCommit?: (msgids: string[]) => void | Promise<void>;
 }
 
@@ -58,7 +58,7 @@ function unwrap<T>(r: { ok: true; value: T } | { ok: false; code: string; messag
 async function enqueue(a: TestActor<'queue'>, body: Uint8Array[], n = 1, over: Partial<Envelope> = {}) {
   const msgid = unwrap(await a.mailbox.messageCreate());
   const envs = Array.from({ length: n }, () => makeEnvelope(msgid, over));
-  unwrap(await a.mailbox.envelopesAdd(msgid, envs));
+  void a.mailbox.onEnvelopesAdd(msgid, envs);
   for (const part of body) {
     const buf = part.slice().buffer;
     unwrap(await a.mailbox.bodyAppend(msgid, transfer(buf, [buf])));
@@ -91,9 +91,11 @@ async function withQueue(fn: (a: TestActor<'queue'>, rec: Rec, spool: string) =>
   }
 }
 
-test('commit: durable before the scheduler hears of it, and answered after it', () =>
+test('commit: durable before the scheduler hears of it, answered without waiting for it', () =>
   withQueue(async (a, rec, spool) => {
     const seenDurable: boolean[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
     rec.onCommit = async (msgids) => {
       const db = readDb(spool);
       for (const m of msgids) {
@@ -102,49 +104,56 @@ test('commit: durable before the scheduler hears of it, and answered after it', 
         seenDurable.push(state === 'committed' && envs === 2);
       }
       db.close();
-      await new Promise((r) => setTimeout(r, 50));
+      // The scheduler answers only once the commit was answered: a queue waiting for it hangs.
+      await gate;
     };
-    const t0 = Date.now();
     const { msgid, envs, committed } = await enqueue(a, [bytes(300)], 2);
-    assert.ok(Date.now() - t0 >= 50, 'the answer waited for the scheduler');
+    release();
+    await until(() => rec.commits.length === 1);
     assert.deepEqual(committed, { msgid, size: 300 });
     assert.deepEqual(seenDurable, [true]);
     assert.deepEqual(rec.commits, [[msgid]]);
-    assert.deepEqual(rec.inserts.flat().map((e) => e.evpid), envs.map((e) => e.id));
+    assert.deepEqual(rec.inserts.flat().map((e) => e.evpid), envs.map((e) => e.id), 'the envelopes came with the commit');
     const stats = await a.handle.ctl.stats();
     assert.equal(stats['queue.message'], 1);
     assert.equal(stats['queue.envelope'], 2);
     assert.equal(stats['queue.db.synchronous'], 2, 'synchronous is FULL in the actor');
   }));
 
-test('rollback: rows gone, scheduler told, the msgid is dead', () =>
+test('rollback: rows gone, the scheduler never heard of it, the msgid is dead', () =>
   withQueue(async (a, rec, spool) => {
     const msgid = unwrap(await a.mailbox.messageCreate());
-    unwrap(await a.mailbox.envelopesAdd(msgid, [makeEnvelope(msgid)]));
+    void a.mailbox.onEnvelopesAdd(msgid, [makeEnvelope(msgid)]);
     const buf = bytes(1000).buffer as ArrayBuffer;
     unwrap(await a.mailbox.bodyAppend(msgid, transfer(buf, [buf])));
     const db = readDb(spool);
     assert.equal(db.prepare('SELECT count(*) FROM chunk WHERE msgid = ?').pluck().get(msgid), 1, 'chunk written as it came');
     await a.mailbox.onMessageRollback(msgid);
-    await until(() => rec.rollbacks.length === 1);
     await a.handle.ctl.ping();
     await until(() => db.prepare('SELECT count(*) FROM chunk WHERE msgid = ?').pluck().get(msgid) === 0);
     assert.equal(db.prepare('SELECT count(*) FROM message WHERE msgid = ?').pluck().get(msgid), 0);
     db.close();
-    assert.deepEqual(rec.rollbacks, [msgid]);
     const r = await a.mailbox.messageCommit(msgid);
     assert.equal(r.ok, false);
-    assert.equal(rec.commits.length, 0);
+    assert.deepEqual([rec.inserts, rec.commits, rec.rollbacks], [[], [], []]);
   }));
 
-test('envelopes that do not belong to the message are refused', () =>
-  withQueue(async (a) => {
+test('envelopes that do not belong to the message, or are invalid, are refused and fail the commit', () =>
+  withQueue(async (a, rec) => {
+    const bads = [makeEnvelope('0badc0de'), { rcpt: 'a\r\nb' }];
+    for (const bad of bads) {
+      const msgid = unwrap(await a.mailbox.messageCreate());
+      const good = makeEnvelope(msgid);
+      void a.mailbox.onEnvelopesAdd(msgid, [good]);
+      void a.mailbox.onEnvelopesAdd(msgid, [{ ...makeEnvelope(msgid), ...bad }]);
+      const r = await a.mailbox.messageCommit(msgid);
+      assert.deepEqual(r.ok ? null : r.kind, 'temp');
+    }
+    assert.deepEqual([rec.inserts, rec.commits], [[], []]);
+    // The same calls with good envelopes only commit.
     const msgid = unwrap(await a.mailbox.messageCreate());
-    const other = makeEnvelope('0badc0de');
-    const r = await a.mailbox.envelopesAdd(msgid, [other]);
-    assert.equal(r.ok, false);
-    const bad = await a.mailbox.envelopesAdd(msgid, [{ ...makeEnvelope(msgid), rcpt: 'a\r\nb' }]);
-    assert.equal(bad.ok, false);
+    void a.mailbox.onEnvelopesAdd(msgid, [makeEnvelope(msgid)]);
+    unwrap(await a.mailbox.messageCommit(msgid));
   }));
 
 test('concurrent commits in one tick share transactions', (t) =>
@@ -152,7 +161,7 @@ test('concurrent commits in one tick share transactions', (t) =>
     const N = 20;
     const opened = await Promise.all(Array.from({ length: N }, () => a.mailbox.messageCreate()));
     const ids = opened.map(unwrap);
-    await Promise.all(ids.map((m) => a.mailbox.envelopesAdd(m, [makeEnvelope(m)])));
+    for (const m of ids) void a.mailbox.onEnvelopesAdd(m, [makeEnvelope(m)]);
     await Promise.all(ids.map((m) => {
       const buf = bytes(200).buffer as ArrayBuffer;
       return a.mailbox.bodyAppend(m, transfer(buf, [buf]));
@@ -194,7 +203,7 @@ test('the tail sent with the commit is stored in the same transaction, after the
     const head = bytes(300, 3);
     const tail = bytes(700, 4);
     const msgid = unwrap(await a.mailbox.messageCreate());
-    unwrap(await a.mailbox.envelopesAdd(msgid, [makeEnvelope(msgid)]));
+    void a.mailbox.onEnvelopesAdd(msgid, [makeEnvelope(msgid)]);
     const hb = head.slice().buffer;
     unwrap(await a.mailbox.bodyAppend(msgid, transfer(hb, [hb])));
     const before = await a.handle.ctl.stats();
@@ -208,7 +217,7 @@ test('the tail sent with the commit is stored in the same transaction, after the
     t.diagnostic(`chunks=${page.chunks.length}`);
     // A message whose whole body is the tail.
     const m2 = unwrap(await a.mailbox.messageCreate());
-    unwrap(await a.mailbox.envelopesAdd(m2, [makeEnvelope(m2)]));
+    void a.mailbox.onEnvelopesAdd(m2, [makeEnvelope(m2)]);
     const only = bytes(50, 5);
     const ob = only.slice().buffer;
     assert.equal(unwrap(await a.mailbox.messageCommit(m2, transfer(ob, [ob]))).size, 50);
@@ -285,7 +294,7 @@ test('restart: committed envelopes reach onEnvelopesLoad, uncommitted ones are p
     const kept = await enqueue(a1, [bytes(50)], 3);
     const kept2 = await enqueue(a1, [bytes(50)], 1, { type: 'mta' });
     const open = unwrap(await a1.mailbox.messageCreate());
-    unwrap(await a1.mailbox.envelopesAdd(open, [makeEnvelope(open)]));
+    void a1.mailbox.onEnvelopesAdd(open, [makeEnvelope(open)]);
     const buf = bytes(64).buffer as ArrayBuffer;
     unwrap(await a1.mailbox.bodyAppend(open, transfer(buf, [buf])));
     await a1.stop();

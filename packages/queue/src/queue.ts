@@ -1,15 +1,15 @@
 // The queue actor: serves QueueMailbox to smtp (intake), scheduler (dispatch, expiry) and
-// mda/mta (bodies, outcomes). The single SQLite writer. Talks to: scheduler (changesets,
-// commits, loads, outcomes), mda (onDeliver), mta (onRelay).
+// mda/mta (bodies, outcomes). The single SQLite writer. Talks to: scheduler (durable messages'
+// envelopes and commits, loads, outcomes), mda (onDeliver), mta (onRelay).
 import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
 import type { ActorInit, ActorStats, QueueMailbox } from '@tsmtpd/proto';
 import type { SmtpdConfig } from '@tsmtpd/config';
 import type { QueueBackend } from './backend.js';
 import { SqliteQueueBackend } from './sqlite-backend.js';
 import { RamQueueBackend } from './ram-backend.js';
-import { GroupCommit, TickBatcher } from './group-commit.js';
+import { GroupCommit } from './group-commit.js';
 import { newCounters, type QueueShared } from './context.js';
-import { Intake } from './intake.js';
+import { Intake, commitBatcher } from './intake.js';
 import { Outbound } from './outbound.js';
 import { loadIntoScheduler, purgeAndCount } from './loader.js';
 
@@ -35,7 +35,7 @@ export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl
   const q: QueueShared = {
     backend,
     gc: new GroupCommit(backend, { windowMs: init.groupCommitWindowMs ?? 0 }),
-    commits: new TickBatcher<string>((msgids) => ctx.peer('scheduler').messagesCommit(msgids)),
+    commits: commitBatcher(() => ctx.peer('scheduler')),
     peers: {
       scheduler: () => ctx.peer('scheduler'),
       mda: () => (ctx.hasPeer('mda') ? ctx.peer('mda') : null),
@@ -52,7 +52,10 @@ export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl
 
   const mailbox: QueueMailbox = {
     messageCreate: async () => intake.messageCreate(),
-    envelopesAdd: async (msgid, envelopes) => intake.envelopesAdd(msgid, envelopes),
+    onEnvelopesAdd: (msgid, envelopes) => {
+      const r = intake.envelopesAdd(msgid, envelopes);
+      if (!r.ok) ctx.log.warn('envelopes refused', { msgid, error: r.message });
+    },
     bodyAppend: (msgid, chunk) => intake.bodyAppend(msgid, chunk),
     messageCommit: (msgid, tail) => intake.messageCommit(msgid, tail),
     onMessageRollback: (msgid) => intake.messageRollback(msgid),

@@ -59,20 +59,25 @@ test('lka never answers: 451 4.3.0 at RCPT, the transaction goes on', async () =
   c.close();
 });
 
-test('queue.envelopesAdd never answers: 421 4.3.0, disconnect, rollback', async () => {
+test('queue refuses the envelopes (one-way): 451 4.3.0 after DATA, rollback, session usable', async () => {
   const c = await WireClient.open(t.port);
   await c.reply();
   await c.cmd('EHLO client.example');
   await c.cmd('MAIL FROM:<a@example.org>');
   const msgid = t.queue.created.at(-1) ?? '';
-  t.queue.hang.add('envelopesAdd');
+  t.queue.fail.add('onEnvelopesAdd');
   try {
-    assert.equal(await c.cmd('RCPT TO:<alice@example.org>'), '421 4.3.0 Temporary Error');
-    assert.ok(await c.waitClosed());
-    assert.ok(await eventually(() => t.queue.rolledBack.includes(msgid)));
+    assert.equal(await c.cmd('RCPT TO:<alice@example.org>'), '250 2.1.5 Destination address valid: Recipient ok');
+    assert.equal(await c.cmd('DATA'), '354 Enter mail, end with "." on a line by itself');
+    c.write('Subject: x\r\n\r\nbody\r\n.\r\n');
+    assert.equal((await c.reply(5000)).raw[0], '451 4.3.0 Temporary failure');
   } finally {
-    t.queue.hang.delete('envelopesAdd');
+    t.queue.fail.delete('onEnvelopesAdd');
   }
+  assert.ok(await eventually(() => t.queue.rolledBack.includes(msgid)));
+  assert.ok(!t.queue.committed.includes(msgid));
+  assert.equal(await c.cmd('MAIL FROM:<a@example.org>'), '250 2.1.0 Ok');
+  c.close();
 });
 
 for (const method of ['bodyAppend', 'messageCommit'] as const) {

@@ -185,6 +185,8 @@ test('DSN parameters reach the envelope; a repeated recipient gets one envelope'
   assert.equal(await c.cmd('RCPT TO:<carol@example.org> NOTIFY=NEVER,SUCCESS'), '501 5.5.4 NOTIFY=NEVER cannot be combined with other values');
   assert.equal(await c.cmd('RCPT TO:<carol@example.org> ORCPT=rfc822;not-an-address'), '501 5.1.3 ORCPT address syntax error');
   assert.equal(await c.cmd('RCPT TO:<list@example.org>'), '250 2.1.5 Destination address valid: Recipient ok');
+  // The envelopes travel one-way: they reach the queue shortly after the replies.
+  assert.ok(await eventually(() => (t.queue.envelopes.get(msgid) ?? []).length >= 4));
   const envs = t.queue.envelopes.get(msgid) ?? [];
   assert.equal(envs.length, 4);
   const [alice, bob, l1, l2] = envs;

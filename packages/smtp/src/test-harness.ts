@@ -36,6 +36,7 @@ export function fakeQueue(): FakeQueue {
   const never = new Promise<never>(() => undefined);
   const failure = fail('ERR_TEST', 'temp', 'injected failure');
   const hang = { includes: (m: keyof QueueMailbox) => q.hang.has(m) };
+  const refused = new Set<string>();
   q.fake = {
     async messageCreate() {
       if (hang.includes('messageCreate')) return never;
@@ -44,11 +45,10 @@ export function fakeQueue(): FakeQueue {
       q.created.push(msgid);
       return ok(msgid);
     },
-    async envelopesAdd(msgid, envs) {
-      if (hang.includes('envelopesAdd')) return never;
-      if (q.fail.has('envelopesAdd')) return failure;
-      q.envelopes.set(msgid, [...(q.envelopes.get(msgid) ?? []), ...envs]);
-      return ok(undefined);
+    onEnvelopesAdd(msgid, envs) {
+      // Refused envelopes fail the message, as the queue does: its commit fails.
+      if (q.fail.has('onEnvelopesAdd')) refused.add(msgid);
+      else q.envelopes.set(msgid, [...(q.envelopes.get(msgid) ?? []), ...envs]);
     },
     async bodyAppend(msgid, chunk) {
       if (hang.includes('bodyAppend')) return never;
@@ -60,7 +60,7 @@ export function fakeQueue(): FakeQueue {
     },
     async messageCommit(msgid, tail) {
       if (hang.includes('messageCommit')) return never;
-      if (q.fail.has('messageCommit')) return failure;
+      if (q.fail.has('messageCommit') || refused.has(msgid)) return failure;
       if (tail && tail.byteLength > 0) {
         const list = q.bodies.get(msgid) ?? [];
         list.push(Buffer.from(tail));

@@ -1,5 +1,5 @@
 // MAIL FROM and RCPT TO: open a message in the queue, resolve each recipient with lka,
-// and hand the resulting envelopes to the queue (DESIGN 1, steps 1-2). Every failure of
+// and hand the resulting envelopes to the queue, one-way (DESIGN 1, steps 1-2). Every failure of
 // a peer (a Result failure, a timeout, a dead worker) becomes a 4xx, never a hang.
 import { EnvelopeSchema, Replies, newEvpid, type Envelope, type Reply, type ResolvedRecipient } from '@tsmtpd/proto';
 import { errorInfo } from '@tsmtpd/actor';
@@ -70,7 +70,7 @@ export async function rcptTo(s: Session, addr: SMTPServerAddress): Promise<Verdi
   return addEnvelopes(s, tx, tx.msgid, p, recipients);
 }
 
-async function addEnvelopes(s: Session, tx: Transaction, msgid: string, p: RcptParams, recipients: ResolvedRecipient[]): Promise<Verdict> {
+function addEnvelopes(s: Session, tx: Transaction, msgid: string, p: RcptParams, recipients: ResolvedRecipient[]): Verdict {
   const env = s.env;
   const envelopes: Envelope[] = [];
   for (const r of recipients) {
@@ -81,21 +81,15 @@ async function addEnvelopes(s: Session, tx: Transaction, msgid: string, p: RcptP
     }
     envelopes.push(parsed.data);
   }
-  let failure: string | null = null;
+  // One-way: no round trip per RCPT. Envelopes the queue refuses fail the message, so the
+  // commit fails (451 after DATA) and nothing is acknowledged that is not stored.
   try {
-    const r = await env.queue().envelopesAdd(msgid, envelopes);
-    if (!r.ok) failure = r.message;
+    void env.queue().onEnvelopesAdd(msgid, envelopes);
   } catch (e) {
-    failure = errorInfo(e).message;
-  }
-  if (failure !== null) {
-    // Whether the queue holds some of these envelopes is unknown: the transaction cannot
-    // go on, so the session ends (REFERENCE 7.3: 421 after an envelope creation failure).
-    env.log.warn('envelopes add failed', { session: s.info.id, msgid, error: failure });
+    env.log.warn('envelopes add failed', { session: s.info.id, msgid, error: errorInfo(e).message });
     s.rollback(tx);
     return Replies.queueFailure;
   }
-  if (s.closed || s.tx !== tx) return Replies.tempFailure;
   tx.rcpts.set(p.rcpt.toLowerCase(), { rcpt: p.rcpt, evpids: envelopes.map((e) => e.id) });
   tx.envelopes += envelopes.length;
   count(env, 'smtp.rcpt');

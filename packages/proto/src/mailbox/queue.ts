@@ -24,8 +24,11 @@ export interface DispatchItem {
 export interface QueueMailbox {
   /** Allocate a new message (MAIL FROM). */
   messageCreate(): Promise<Result<string>>;
-  /** Add the envelopes of accepted recipients to an open message (RCPT). */
-  envelopesAdd(msgid: string, envelopes: Envelope[]): Promise<Result<void>>;
+  /**
+   * Add the envelopes of accepted recipients to an open message (RCPT). One-way: envelopes the
+   * queue refuses (invalid, not of this message) make the message fail, and its commit with it.
+   */
+  onEnvelopesAdd(msgid: string, envelopes: Envelope[]): void;
   /**
    * Append a chunk of the body (DATA). Chunks are written as they arrive so a large
    * message never sits whole in memory; they become visible only with the commit.

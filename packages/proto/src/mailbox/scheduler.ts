@@ -1,6 +1,7 @@
 // scheduler: every envelope's schedule, in memory. Served to queue and control.
 // Envelopes of a message in transit sit in a per-message changeset until the message
-// commits (merged into the run queue) or rolls back (dropped).
+// commits (merged into the run queue) or rolls back (dropped). The queue sends a durable
+// message's envelopes and its commit in the same tick (one postMessage).
 import type { ScheduleEntry } from '../envelope.js';
 
 export type Outcome = 'ok' | 'permfail' | 'loop' | 'tempfail' | 'removed' | 'expired';
