@@ -37,7 +37,9 @@ test('the greeting comes at once (no 100 ms early-talker wait) and names us', as
     const g = await c.reply();
     const ms = performance.now() - t0;
     assert.equal(g.raw[0], '220 mx.test.example ESMTP tsmtpd');
-    assert.ok(ms < 50, `greeting after ${ms.toFixed(1)} ms`);
+    // Not a speed target (those live in scripts/bench): below the library's fixed 100 ms wait
+    // is what shows that wait is gone, with room for a loaded machine.
+    assert.ok(ms < 90, `greeting after ${ms.toFixed(1)} ms`);
     c.close();
   }
 });
