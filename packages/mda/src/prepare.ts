@@ -76,7 +76,7 @@ function maildirPlan(env: Envelope, user: UserInfo, m: MethodOf<'maildir'>, ctx:
     plan: {
       user,
       method: 'maildir',
-      open: (info) => runFileJob(ctx, user, { kind: 'maildir', root, junk: junk && info.spam, extension: env.mdaSubaddress ?? null, hostname: ctx.hostname }),
+      open: (info) => runFileJob(ctx, user, { kind: 'maildir', root, junk: junk && info.spam, extension: env.mdaSubaddress ?? null, hostname: ctx.hostname, envelope: { ctime: env.ctime, id: env.id } }),
     },
   };
 }

@@ -14,6 +14,7 @@ export const FileJobSchema = z.discriminatedUnion('kind', [
     junk: z.boolean(),
     extension: z.string().max(255).regex(/^[^\0/]*$/).nullable(),
     hostname: z.string().min(1).max(255).regex(/^[^\0/]*$/),
+    envelope: z.object({ ctime: z.number().int().nonnegative(), id: z.string().regex(/^[0-9a-f]{16}$/) }).optional(),
   }),
   z.object({
     kind: z.literal('mbox'),

@@ -61,6 +61,27 @@ test('concurrent deliveries into one maildir share directory fsyncs, and every f
   }
 });
 
+test('an envelope delivered again (after a crash) lands once; a leftover tmp file of it is replaced', async () => {
+  const d = tempDir('maildir-idem');
+  try {
+    const envelope = { ctime: 1795000000, id: '0123456789abcdef' };
+    const name = `${envelope.ctime}.E${envelope.id}.mx.example`;
+    mkdirSync(join(d.path, 'tmp'), { recursive: true });
+    writeFileSync(join(d.path, 'tmp', name), 'half a message from a dead attempt');
+    for (let i = 0; i < 2; i++) assert.equal((await deliverParts(openMaildir(job(d.path, { envelope })), [MSG])).status, 'ok');
+    assert.deepEqual(readdirSync(join(d.path, 'new')), [name]);
+    assert.deepEqual(readdirSync(join(d.path, 'tmp')), []);
+    const msgs = pythonRead('maildir', d.path);
+    assert.equal(msgs.length, 1);
+    assert.equal(msgs[0]!.body, 'line one\n.dot line\nFrom me\n');
+    // Another envelope of the same message is another file.
+    assert.equal((await deliverParts(openMaildir(job(d.path, { envelope: { ...envelope, id: '0123456789abcdee' } })), [MSG])).status, 'ok');
+    assert.equal(readdirSync(join(d.path, 'new')).length, 2);
+  } finally {
+    d.remove();
+  }
+});
+
 test('a sub-address delivers into .<extension> when that folder exists, else into INBOX', async () => {
   const d = tempDir('maildir-ext');
   try {

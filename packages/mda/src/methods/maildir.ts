@@ -17,6 +17,12 @@ export interface MaildirJob {
   /** Sub-address of the recipient, if any. */
   extension: string | null;
   hostname: string;
+  /**
+   * The envelope being delivered: its file is then named `<ctime>.<evpid>.<host>`, the same at
+   * every attempt, so an attempt repeated after a crash finds the file of the first one in
+   * new/ and does not deliver the message twice.
+   */
+  envelope?: { ctime: number; id: string } | undefined;
 }
 
 const SUBDIRS = ['cur', 'new', 'tmp'] as const;
@@ -72,8 +78,16 @@ export function maildirHostname(host: string): string {
   return host.replace(/\//g, '\\057').replace(/:/g, '\\072') || 'localhost';
 }
 
-async function createTmpFile(folder: string, hostname: string): Promise<{ name: string; fh: fsp.FileHandle }> {
+async function createTmpFile(folder: string, hostname: string, envelope?: { ctime: number; id: string } | undefined): Promise<{ name: string; fh: fsp.FileHandle }> {
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+  if (envelope) {
+    const name = `${envelope.ctime}.E${envelope.id}.${maildirHostname(hostname)}`;
+    const path = join(folder, 'tmp', name);
+    // A file of that name in tmp/ is the leftover of an attempt that died (one attempt per
+    // envelope runs at a time): remove it and start again.
+    await fsp.unlink(path).catch(() => {});
+    return { name, fh: await fsp.open(path, flags, 0o600) };
+  }
   for (let i = 0; ; i++) {
     const name = `${Math.floor(Date.now() / 1000)}.${randomBytes(4).toString('hex')}.${maildirHostname(hostname)}`;
     try {
@@ -142,8 +156,11 @@ export function syncDirShared(dir: string): Promise<void> {
   return d.sync();
 }
 
-/** Move tmp/name into new/ without ever replacing an existing file (link, then unlink). */
-async function publish(folder: string, name: string): Promise<void> {
+/**
+ * Move tmp/name into new/ without ever replacing an existing file (link, then unlink). A file
+ * already there under an envelope's name is this envelope delivered by an earlier attempt.
+ */
+async function publish(folder: string, name: string, envelopeNamed: boolean): Promise<void> {
   const from = join(folder, 'tmp', name);
   const to = join(folder, 'new', name);
   try {
@@ -151,6 +168,10 @@ async function publish(folder: string, name: string): Promise<void> {
     await fsp.unlink(from);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' && envelopeNamed) {
+      await fsp.unlink(from);
+      return;
+    }
     // Filesystems without hard links: rename (the name is unique, O_EXCL made sure).
     if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV') throw e;
     await fsp.rename(from, to);
@@ -174,7 +195,7 @@ export async function openMaildir(job: MaildirJob): Promise<SinkOpen> {
   try {
     await ensureMaildir(job.root);
     folder = await chooseFolder(job);
-    tmp = await createTmpFile(folder, job.hostname);
+    tmp = await createTmpFile(folder, job.hostname, job.envelope);
   } catch (e) {
     return { ok: false, outcome: fsFailure(`maildir ${job.root}`, e) };
   }
@@ -206,7 +227,7 @@ export async function openMaildir(job: MaildirJob): Promise<SinkOpen> {
         await tmp.fh.sync();
         closed = true;
         await tmp.fh.close();
-        await publish(folder, tmp.name);
+        await publish(folder, tmp.name, job.envelope !== undefined);
         return delivered();
       } catch (e) {
         await discard();
