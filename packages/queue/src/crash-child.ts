@@ -3,10 +3,8 @@
 // acknowledged ("commit <msgid> <evpid> <size> <seed>") and per message left open on purpose
 // ("open <msgid>"). The parent SIGKILLs it at a random moment. Bounded: it stops after 20 s.
 import { startTestActor, transfer } from '@tsmtpd/actor';
-import { defaultConfig } from '@tsmtpd/config';
-import { DEFAULT_SETTINGS } from '@tsmtpd/proto';
 import { workerUrl } from './index.js';
-import { bytes, makeEnvelope } from './test-helpers.js';
+import { bytes, makeEnvelope, queueInit } from './test-helpers.js';
 
 const spool = process.argv[2];
 if (!spool) throw new Error('usage: crash-child SPOOL');
@@ -14,7 +12,7 @@ if (!spool) throw new Error('usage: crash-child SPOOL');
 const a = await startTestActor({
   role: 'queue',
   entry: workerUrl,
-  init: { config: defaultConfig(), spool, settings: DEFAULT_SETTINGS },
+  init: queueInit(spool),
   deadlineMs: 10_000,
   fakes: {
     scheduler: {

@@ -4,11 +4,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { startTestActor, transfer, type TestActor } from '@tsmtpd/actor';
-import { defaultConfig } from '@tsmtpd/config';
-import { DEFAULT_SETTINGS, type Envelope, type OutcomeReport, type ScheduleEntry } from '@tsmtpd/proto';
+import { type Envelope, type OutcomeReport, type ScheduleEntry } from '@tsmtpd/proto';
 import { workerUrl } from './index.js';
 import { queueDbPath } from './schema.js';
-import { bytes, concat, makeEnvelope, tempSpool } from './test-helpers.js';
+import { bytes, concat, makeEnvelope, queueInit, tempSpool } from './test-helpers.js';
 
 interface Rec {
   inserts: ScheduleEntry[][];
@@ -30,7 +29,7 @@ async function startQueue(spool: string, rec: Rec, opts: { mta?: boolean } = {})
   return startTestActor({
     role: 'queue',
     entry: workerUrl,
-    init: { config: defaultConfig(), spool, settings: DEFAULT_SETTINGS },
+    init: queueInit(spool),
     deadlineMs: 10_000,
     fakes: {
       scheduler: {

@@ -2,7 +2,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { newEvpid, type Envelope } from '@tsmtpd/proto';
+import { defaultConfig, type SmtpdConfig } from '@tsmtpd/config';
+import { DEFAULT_SETTINGS, newEvpid, type ActorInit, type Envelope } from '@tsmtpd/proto';
 
 export function makeEnvelope(msgid: string, over: Partial<Envelope> = {}): Envelope {
   return {
@@ -54,4 +55,9 @@ export function concat(parts: Uint8Array[]): Uint8Array {
     o += p.byteLength;
   }
   return out;
+}
+
+/** The queue actor's init for tests: default configuration on `spool`. */
+export function queueInit(spool: string): ActorInit<SmtpdConfig> {
+  return { config: defaultConfig(), spool, settings: DEFAULT_SETTINGS };
 }
