@@ -3,7 +3,7 @@
 // every request's shape and addresses before use. No peers are called: lookups are local.
 import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
 import type { SmtpdConfig } from '@tsmtpd/config';
-import { parseAddress, replyWith, type ActorInit, type LkaMailbox, type MailAddress, type RcptResolution, type UserLookup } from '@tsmtpd/proto';
+import { parseAddress, replyWith, type ActorInit, type LkaMailbox, type MailAddress, type RcptResolution, type TableLookup, type UserLookup } from '@tsmtpd/proto';
 import { z } from 'zod';
 import { expandRecipient, type ExpandContext } from './expand.js';
 import { localHosts, localNames, machineIdentity, type MachineIdentity } from './localnames.js';
@@ -97,6 +97,28 @@ export class Lka {
     return this.userbase.lookup(name, userbase);
   }
 
+  /** A value lookup for the mta (credentials, relayhost, addrname): the raw value or null. */
+  async tableLookup(table: unknown, service: unknown, key: unknown): Promise<TableLookup> {
+    if (typeof table !== 'string' || typeof key !== 'string' || typeof service !== 'string' || key.length > 1024) {
+      return { ok: false, message: 'invalid request' };
+    }
+    const t = this.tables.get(table);
+    if (!t) return { ok: false, message: `no table named ${table}` };
+    const r = await t.lookup(key);
+    if ('error' in r) return { ok: false, message: r.error };
+    return { ok: true, value: r.found ? r.value : null };
+  }
+
+  /** Every entry of a table: a list's values, a mapping's keys, in file order. */
+  async tableFetch(table: unknown): Promise<{ ok: true; values: string[] } | { ok: false; message: string }> {
+    if (typeof table !== 'string') return { ok: false, message: 'invalid request' };
+    const t = this.tables.get(table);
+    const content = t?.backend.content();
+    if (!t) return { ok: false, message: `no table named ${table}` };
+    if (!content) return { ok: false, message: `table ${table} cannot be listed` };
+    return { ok: true, values: content.kind === 'list' ? [...content.values] : Object.keys(content.entries) };
+  }
+
   async tableUpdate(name: unknown): Promise<boolean> {
     if (typeof name !== 'string') return false;
     const r = await this.tables.update(name);
@@ -133,6 +155,8 @@ export async function createLka(ctx: ActorContext<'lka'>): Promise<ActorImpl<Lka
     rcptResolve: (req) => lka.rcptResolve(req),
     userLookup: (name, userbase) => lka.userLookup(name, userbase),
     tableUpdate: (name) => lka.tableUpdate(name),
+    tableLookup: (table, service, key) => lka.tableLookup(table, service, key),
+    tableFetch: (table) => lka.tableFetch(table),
   };
   return { mailbox, start: () => lka.start(), stats: () => lka.stats() };
 }

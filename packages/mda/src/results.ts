@@ -5,13 +5,13 @@ import type { Logger } from '@tsmtpd/actor';
 import { toErrorLine, type DeliveryResult, type DeliveryStatus, type Envelope } from '@tsmtpd/proto';
 import type { DeliveryOutcome } from './deliver.js';
 
-const RESULT_NAME: Record<DeliveryStatus, string> = { ok: 'Ok', tempfail: 'TempFail', permfail: 'PermFail', loop: 'PermFail' };
+const RESULT_NAME: Record<DeliveryStatus, string> = { ok: 'Ok', tempfail: 'TempFail', permfail: 'PermFail', loop: 'PermFail', hold: 'Hold' };
 const MAX_BATCH = 256;
 
 export class ResultReporter {
   private batch: DeliveryResult[] = [];
   private scheduled = false;
-  readonly counts: Record<DeliveryStatus, number> = { ok: 0, tempfail: 0, permfail: 0, loop: 0 };
+  readonly counts: Record<DeliveryStatus, number> = { ok: 0, tempfail: 0, permfail: 0, loop: 0, hold: 0 };
 
   constructor(
     private readonly send: (results: DeliveryResult[]) => void,

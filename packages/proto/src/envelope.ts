@@ -8,6 +8,34 @@ const singleLine = z.string().regex(/^[^\r\n\0]*$/, 'must be a single line');
 export const EnvelopeTypeSchema = z.enum(['mda', 'mta', 'bounce']);
 export type EnvelopeType = z.infer<typeof EnvelopeTypeSchema>;
 
+/** What a delivery status notification reports (RFC 3464 Action). */
+export const BounceKindSchema = z.enum(['failed', 'delayed', 'delivered', 'relayed']);
+export type BounceKind = z.infer<typeof BounceKindSchema>;
+
+/**
+ * A bounce envelope's report on one recipient of the original message (RFC 3464 section 2.3).
+ * Carried by an envelope of type `bounce` under the original msgid, so the original body stays
+ * until the report is sent. Every text is one line of data.
+ */
+export const BounceReportSchema = z.object({
+  kind: BounceKindSchema,
+  /** Enhanced status code X.Y.Z (RFC 3463). */
+  status: z.string().regex(/^[245]\.\d{1,3}\.\d{1,3}$/),
+  /** The remote's or the delivery agent's own words. */
+  diagnostic: singleLine.max(1024),
+  /** 'smtp' when `diagnostic` is a remote SMTP reply, else 'x-local'. */
+  diagnosticType: z.enum(['smtp', 'x-local']),
+  /** The remote MTA's name (Remote-MTA: dns; NAME), when one answered. */
+  remoteMta: singleLine.max(255).optional(),
+  /** Epoch seconds of the last delivery attempt. */
+  lastAttempt: z.number().int(),
+  /** Epoch seconds the original message arrived (Arrival-Date). */
+  arrival: z.number().int(),
+  /** For delays: epoch seconds until which delivery is still tried (Will-Retry-Until). */
+  retryUntil: z.number().int().optional(),
+});
+export type BounceReport = z.infer<typeof BounceReportSchema>;
+
 /** DSN NOTIFY bits (RFC 3461 4.1), as OpenSMTPD stores them. */
 export const DsnNotify = { success: 1, failure: 2, delay: 4, never: 8 } as const;
 
@@ -51,6 +79,8 @@ export const EnvelopeSchema = z.object({
   dsnOrcpt: singleLine.max(500).optional(),
   /** Last error, one line. */
   errorline: singleLine.optional(),
+  /** For bounce envelopes: what is reported about the original recipient. */
+  report: z.lazy(() => BounceReportSchema).optional(),
 });
 export type Envelope = z.infer<typeof EnvelopeSchema>;
 
@@ -70,7 +100,11 @@ export const ScheduleEntrySchema = z.object({
 });
 export type ScheduleEntry = z.infer<typeof ScheduleEntrySchema>;
 
-export type DeliveryStatus = 'ok' | 'tempfail' | 'permfail' | 'loop';
+/**
+ * Outcome of one attempt. `hold`: the mta has enough work for this envelope's relay; the
+ * scheduler parks it in the hold queue `holdq` until the mta releases it (REFERENCE 5.6).
+ */
+export type DeliveryStatus = 'ok' | 'tempfail' | 'permfail' | 'loop' | 'hold';
 
 /** What mda/mta report for one envelope after an attempt. */
 export interface DeliveryResult {
@@ -78,4 +112,15 @@ export interface DeliveryResult {
   status: DeliveryStatus;
   /** One line: the reason, with its SMTP/enhanced code when there is one. */
   errorline: string;
+  /** True when `errorline` is a remote server's reply (Diagnostic-Code: smtp; ...). */
+  remote?: boolean;
+  /** Name of the remote MTA that answered (Remote-MTA), when one did. */
+  remoteMta?: string;
+  /**
+   * `ok` only: relayed to a server that does not offer DSN while the sender asked NOTIFY=SUCCESS,
+   * so this server reports "relayed" itself (RFC 3461 section 4.1).
+   */
+  relayed?: boolean;
+  /** `hold` only: the hold queue (the mta's relay key). */
+  holdq?: string;
 }

@@ -26,6 +26,7 @@ export interface QueueCounters {
   permfail: number;
   loop: number;
   expired: number;
+  hold: number;
   bounceSkipped: number;
   corrupt: number;
 }
@@ -33,7 +34,7 @@ export interface QueueCounters {
 export function newCounters(): QueueCounters {
   return {
     messages: 0, envelopes: 0, committed: 0, rolledBack: 0, chunks: 0, dispatched: 0,
-    ok: 0, tempfail: 0, permfail: 0, loop: 0, expired: 0, bounceSkipped: 0, corrupt: 0,
+    ok: 0, tempfail: 0, permfail: 0, loop: 0, expired: 0, hold: 0, bounceSkipped: 0, corrupt: 0,
   };
 }
 

@@ -19,7 +19,7 @@ interface Settle {
   errorline: string;
 }
 
-const RESULT_WORD: Record<SettleStatus, string> = { ok: 'Ok', tempfail: 'TempFail', permfail: 'PermFail', loop: 'Loop', expired: 'Expired' };
+const RESULT_WORD: Record<SettleStatus, string> = { ok: 'Ok', tempfail: 'TempFail', permfail: 'PermFail', loop: 'Loop', expired: 'Expired', hold: 'Hold' };
 
 interface LogRecord {
   evpid: string;

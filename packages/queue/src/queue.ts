@@ -63,6 +63,9 @@ export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl
     onEnvelopesExpire: (evpids) => void outbound.expire(evpids),
     bodyRead: async (msgid, from) => outbound.bodyRead(msgid, from),
     onDeliveryResults: (results) => void outbound.results(results),
+    onHoldRelease: (holdq, count) => {
+      if (typeof holdq === 'string' && Number.isInteger(count) && count > 0) void q.peers.scheduler().onHoldRelease(holdq, count);
+    },
   };
 
   let sweeper: NodeJS.Timeout | null = null;

@@ -39,7 +39,7 @@ export class RamSchedulerBackend implements SchedulerBackend {
   private nInflight = 0;
   private nSuspended = 0;
   private readonly counters = {
-    ok: 0, permfail: 0, tempfail: 0, loop: 0, expired: 0, removed: 0, updated: 0, dispatched: 0,
+    ok: 0, permfail: 0, tempfail: 0, loop: 0, expired: 0, removed: 0, updated: 0, dispatched: 0, hold: 0,
   };
   readonly now: () => number;
 

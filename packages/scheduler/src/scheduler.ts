@@ -40,6 +40,9 @@ export async function createScheduler(ctx: ActorContext<'scheduler'>): Promise<A
       backend.outcomes(reports);
       runner.wake();
     },
+    onHoldRelease(_holdq: string, _count: number) {
+      runner.wake();
+    },
   };
 
   return {

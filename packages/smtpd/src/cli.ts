@@ -61,6 +61,19 @@ export async function main(argv: string[]): Promise<number> {
     spool: o.spool ?? process.env.SMTPD_SPOOL ?? DEFAULT_SPOOL,
     verbose: o.v === true,
     legacy,
-    settings: { ...(o.greetingDelay !== undefined ? { greetingDelayMs: o.greetingDelay } : {}), reverseDns: o.reverseDns },
+    settings: {
+      ...(o.greetingDelay !== undefined ? { greetingDelayMs: o.greetingDelay } : {}),
+      ...nameserversFromEnv(process.env.SMTPD_NAMESERVERS),
+      reverseDns: o.reverseDns,
+    },
   });
+}
+
+/**
+ * `SMTPD_NAMESERVERS=ip[:port],...` replaces /etc/resolv.conf's servers for every lookup the
+ * daemon makes (tests point it at a DNS server on loopback). IPv6 with a port: `[::1]:5353`.
+ */
+export function nameserversFromEnv(value: string | undefined): { dnsServers?: string[] } {
+  const list = (value ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return list.length > 0 ? { dnsServers: list } : {};
 }

@@ -12,6 +12,7 @@ export const TOPOLOGY: Topology = [
   ['queue', 'mda'],
   ['queue', 'mta'],
   ['queue', 'control'],
+  ['queue', 'lka'],
   ['scheduler', 'control'],
   ['mda', 'lka'],
   ['mda', 'control'],

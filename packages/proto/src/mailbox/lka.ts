@@ -55,7 +55,17 @@ export interface UserInfo {
 
 export type UserLookup = { ok: true; user: UserInfo } | { ok: false; kind: 'temp' | 'perm'; message: string };
 
+/** A table value lookup: the raw value, not found, or a temporary error. */
+export type TableLookup = { ok: true; value: string | null } | { ok: false; message: string };
+
+/** Services of a value lookup (REFERENCE 11): credentials (label), relayhost (domain), addrname (source address), mailaddrmap. */
+export type LookupService = 'credentials' | 'relayhost' | 'addrname' | 'mailaddrmap' | 'alias' | 'userinfo';
+
 export interface LkaMailbox {
+  /** Look up `key` in a declared table (the mta's auth, relay domain and helo-src tables). */
+  tableLookup(table: string, service: LookupService, key: string): Promise<TableLookup>;
+  /** Every entry of a list table (`src <t>`, `host <t>`), in order. */
+  tableFetch(table: string): Promise<{ ok: true; values: string[] } | { ok: false; message: string }>;
   /** Run the ruleset and expansion for one recipient (first match wins). */
   rcptResolve(req: RcptRequest): Promise<RcptResolution>;
   /** Look up a local user for delivery: the action's userbase table, else the system. */

@@ -52,4 +52,6 @@ export interface QueueMailbox {
   bodyRead(msgid: string, from: number): Promise<Result<{ chunks: ArrayBuffer[]; next: number | null }>>;
   /** mda/mta: outcomes of delivery attempts. */
   onDeliveryResults(results: DeliveryResult[]): void;
+  /** mta: a relay drained below its low-water mark; passed on to the scheduler. */
+  onHoldRelease(holdq: string, count: number): void;
 }

@@ -4,7 +4,7 @@
 // message's envelopes and its commit in the same tick (one postMessage).
 import type { ScheduleEntry } from '../envelope.js';
 
-export type Outcome = 'ok' | 'permfail' | 'loop' | 'tempfail' | 'removed' | 'expired';
+export type Outcome = 'ok' | 'permfail' | 'loop' | 'tempfail' | 'removed' | 'expired' | 'hold';
 
 export interface OutcomeReport {
   evpid: string;
@@ -12,6 +12,8 @@ export interface OutcomeReport {
   /** For tempfail: the envelope's retry count and last try after the update. */
   retry?: number;
   lastTry?: number;
+  /** For hold: the hold queue to park it in. */
+  holdq?: string;
 }
 
 export interface SchedulerMailbox {
@@ -25,4 +27,6 @@ export interface SchedulerMailbox {
   onEnvelopesLoad(entries: ScheduleEntry[]): void;
   /** Outcomes of dispatched envelopes, after the queue updated its storage. */
   onOutcomes(reports: OutcomeReport[]): void;
+  /** The mta can take more for this relay: make up to `count` held envelopes due now. */
+  onHoldRelease(holdq: string, count: number): void;
 }
