@@ -53,6 +53,13 @@ export interface QueueBackend {
   envelopeUpdate(envelope: Envelope): void;
   /** Delete an envelope; its message and body go with the last one. */
   envelopeDelete(evpid: string): EnvelopeDeleted;
+  /**
+   * Inside a batch: copy every chunk of committed message `from` into uncommitted message `to`
+   * (which must already have its chunk 0), numbered from `seqOffset` on. A bounce returning the
+   * full original this way costs no body bytes in JS. Returns the chunks copied and their size
+   * in bytes as the original was stored (its message size); null when `from` is not committed.
+   */
+  chunkCopy(from: string, to: string, seqOffset: number): { count: number; bytes: number } | null;
   /** Chunks of a committed message from index `from`, up to about `maxBytes`; null if no such message. */
   bodyRead(msgid: string, from: number, maxBytes: number): ChunkPage | null;
   /** Committed envelopes with evpid > `after`, in evpid order, at most `limit` rows. */

@@ -50,6 +50,19 @@ export class RamQueueBackend implements QueueBackend {
     m.chunks.push(data);
   }
 
+  chunkCopy(from: string, to: string, seqOffset: number): { count: number; bytes: number } | null {
+    const src = this.messages.get(from);
+    const dst = this.messages.get(to);
+    if (!src || !src.committed) return null;
+    if (!dst || dst.committed || dst.chunks.length !== seqOffset) throw new ActorError('ERR_QUEUE_STATE', 'internal', `chunk copy into ${to} out of order`);
+    let bytes = 0;
+    for (const c of src.chunks) {
+      dst.chunks.push(c);
+      bytes += c.byteLength;
+    }
+    return { count: src.chunks.length, bytes };
+  }
+
   messageCommit(msgid: string, _ctime: number, _size: number, nchunks: number, envelopes: Envelope[]): void {
     const m = this.messages.get(msgid) ?? { committed: false, chunks: [], evpids: new Set<string>() };
     if (m.committed) throw new ActorError('ERR_QUEUE_STATE', 'internal', `message ${msgid} is already committed`);

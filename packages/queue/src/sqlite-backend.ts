@@ -22,6 +22,8 @@ function prepareAll(db: Database.Database) {
     chunkCount: p('SELECT count(*) FROM chunk WHERE msgid = ?').pluck(),
     chunkRange: p('SELECT data FROM chunk WHERE msgid = ? AND seq >= ? ORDER BY seq').pluck(),
     chunkDelete: p('DELETE FROM chunk WHERE msgid = ?'),
+    chunkCopy: p('INSERT INTO chunk (msgid, seq, data) SELECT ?, seq + ?, data FROM chunk WHERE msgid = ? ORDER BY seq'),
+    msgSize: p(`SELECT nchunks, size FROM message WHERE msgid = ? AND state = 'committed'`),
     envInsert: p('INSERT INTO envelope (evpid, msgid, type, json) VALUES (?, ?, ?, ?)'),
     envSelect: p('SELECT json FROM envelope WHERE evpid = ?').pluck(),
     envUpdate: p('UPDATE envelope SET type = ?, json = ? WHERE evpid = ?'),
@@ -123,6 +125,14 @@ export class SqliteQueueBackend implements QueueBackend {
     this.s.chunkDelete.run(msgid);
     this.s.msgDelete.run(msgid);
     return { deleted: true, messageDeleted: true };
+  }
+
+  chunkCopy(from: string, to: string, seqOffset: number): { count: number; bytes: number } | null {
+    const m = this.s.msgSize.get(from) as { nchunks: number; size: number } | undefined;
+    if (!m) return null;
+    const copied = this.s.chunkCopy.run(to, seqOffset, from).changes;
+    if (copied !== m.nchunks) throw new ActorError('ERR_QUEUE_CORRUPT', 'internal', `message ${from}: ${copied} of ${m.nchunks} chunks copied`);
+    return { count: copied, bytes: m.size };
   }
 
   bodyRead(msgid: string, from: number, maxBytes: number): ChunkPage | null {
