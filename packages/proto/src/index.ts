@@ -6,3 +6,4 @@ export * from './envelope.js';
 export type * from './mailbox/index.js';
 export * from './roles.js';
 export * from './init.js';
+export * from './srs.js';
