@@ -4,7 +4,7 @@
 // the user name, `alias`, the sub-address delimiter and the userbase into mda recipients.
 // Breadth first, depth limit 10, duplicates collapsed. Talks to nothing: tables only.
 import type { Action, SmtpdConfig } from '@tsmtpd/config';
-import { formatAddress, replyWith, type MailAddress, type RcptResolution, type Reply, type ResolvedRecipient, type SessionInfo } from '@tsmtpd/proto';
+import { formatAddress, parseAddress, replyWith, srsDecode, type MailAddress, type RcptResolution, type Reply, type ResolvedRecipient, type SessionInfo } from '@tsmtpd/proto';
 import { parseAliasValue, type AliasTarget } from './aliases.js';
 import type { Ruleset } from './ruleset.js';
 import { LOCALNAMES, type TableSet } from './tables/registry.js';
@@ -128,8 +128,27 @@ class Expansion {
     }
   }
 
+  /**
+   * A bounce (null sender) to one of our SRS0/SRS1 addresses goes to the address it stands for,
+   * as an internal (forwarded) recipient; one that does not decode is left as it is.
+   */
+  private srsDecoded(n: Node & { kind: 'address' }): boolean {
+    const srs = this.ctx.config.srs;
+    if (srs.key === undefined || this.req.sender !== '' || !/^srs[01]=/i.test(n.address.local)) return false;
+    const keys = { key: srs.key, ttl: srs.ttl, ...(srs.keyBackup !== undefined ? { backup: srs.keyBackup } : {}) };
+    const decoded = srsDecode(formatAddress(n.address), keys);
+    const parsed = decoded === null ? null : parseAddress(decoded, { utf8: true });
+    if (!parsed?.ok) {
+      this.ctx.warn?.('SRS failed to decode', { rcpt: formatAddress(n.address) });
+      return false;
+    }
+    n.address = parsed.address;
+    return true;
+  }
+
   private async processAddress(n: Node & { kind: 'address' }): Promise<Reply | undefined> {
-    const d = this.ctx.ruleset.match({ session: this.req.session, internal: n.parent !== null, sender: this.req.sender, dest: n.address });
+    const internal = this.srsDecoded(n) || n.parent !== null;
+    const d = this.ctx.ruleset.match({ session: this.req.session, internal, sender: this.req.sender, dest: n.address });
     if (d.kind === 'error') return replyWith('tempLookup');
     if (d.kind === 'none' || d.rule.reject || d.rule.action === undefined) return this.refuse(n, d.kind === 'match');
     const def = this.ctx.config.actions[d.rule.action];

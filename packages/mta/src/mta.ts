@@ -1,19 +1,185 @@
-// The mta actor: relaying to other exchangers. Not built yet: the parent refuses any
-// configuration with a `relay` action, so envelopes reach this actor only through a bug;
-// they are answered as temporary failures so nothing is lost.
+// The mta actor: relaying to other exchangers (REFERENCE 6). Takes batches of due envelopes
+// from the queue (MtaMailbox.onRelay), hands them to the engine (relays, routes, sessions,
+// limits: engine.ts) and reports outcomes to the queue in batches; `hold` and hold releases
+// are the back-pressure towards the scheduler. Talks to queue (bodies, results, hold releases)
+// and lka (relay tables). TLS material (`pki`, `ca`) is read once at start.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
-import type { Envelope, MtaMailbox } from '@tsmtpd/proto';
+import type { SmtpdConfig } from '@tsmtpd/config';
+import { EnvelopeSchema, toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type Envelope, type MtaMailbox } from '@tsmtpd/proto';
+import type { ClientFactory, ClientSession } from './client/types.js';
+import { CachingDns, type MtaDns } from './dns.js';
+import { Engine, type TlsMaterial } from './engine.js';
+import { ResultReporter } from './results.js';
 
-export async function createMta(ctx: ActorContext<'mta'>): Promise<ActorImpl<MtaMailbox>> {
-  let refused = 0;
-  const mailbox: MtaMailbox = {
-    onRelay(envelopes: Envelope[]) {
-      refused += envelopes.length;
-      ctx.log.warn('relay not implemented', { envelopes: envelopes.length });
-      void ctx.peer('queue').onDeliveryResults(
-        envelopes.map((e) => ({ evpid: e.id, status: 'tempfail' as const, errorline: '451 4.3.0 relaying is not implemented yet' })),
-      );
+const STOP_GRACE_MS = 5000;
+
+/** Run-time settings the mta reads beyond proto's `Settings` (tests). */
+interface MtaSettings {
+  dnsServers?: string[];
+  mtaConnectTimeoutMs?: number;
+  mtaCommandTimeoutMs?: number;
+}
+
+/** Options of `createMta` for actor tests: a client and DNS of their own. */
+export interface MtaOverrides {
+  client?: ClientFactory;
+  dns?: MtaDns;
+}
+
+/** `pki` and `ca` files, read at start: a missing file is a start failure, not a relay failure. */
+export function loadTls(config: SmtpdConfig): TlsMaterial {
+  const pki = new Map<string, { cert: string; key: string }>();
+  const ca = new Map<string, string>();
+  const used = Object.values(config.actions).flatMap((a) => (a.method.kind === 'relay' ? [a.method] : []));
+  for (const r of used) {
+    if (r.pki !== undefined && !pki.has(r.pki)) {
+      const p = config.pki[r.pki];
+      if (!p) throw new Error(`pki ${r.pki} is not declared`);
+      pki.set(r.pki, { cert: readFileSync(p.cert, 'utf8'), key: readFileSync(p.key, 'utf8') });
+    }
+    if (r.ca !== undefined && !ca.has(r.ca)) {
+      const c = config.ca[r.ca];
+      if (!c) throw new Error(`ca ${r.ca} is not declared`);
+      ca.set(r.ca, readFileSync(c.cert, 'utf8'));
+    }
+  }
+  return { pki, ca };
+}
+
+let clientModule: Promise<ClientFactory> | null = null;
+
+/**
+ * The real client (client/index.ts), loaded at the first connection: a daemon without relay
+ * actions never needs it. A session whose client cannot load fails temporarily.
+ */
+export const lazyClient: ClientFactory = (opts) => {
+  clientModule ??= (async () => {
+    const path = './client/index.js';
+    const m = (await import(path)) as { createClientSession: ClientFactory };
+    return m.createClientSession;
+  })();
+  let inner: ClientSession | null = null;
+  return {
+    get usable() {
+      return inner?.usable ?? false;
     },
+    async connect() {
+      try {
+        inner = (await clientModule!)(opts);
+      } catch (e) {
+        return { ok: false, status: 'tempfail', reply: `4.3.0 relay client unavailable: ${(e as Error).message}` };
+      }
+      return inner.connect();
+    },
+    send: (tx) => inner!.send(tx),
+    quit: async () => inner?.quit(),
+    close: () => inner?.close(),
   };
-  return { mailbox, stats: () => ({ 'mta.refused': refused }) };
+};
+
+class Mta {
+  private readonly reporter: ResultReporter;
+  private readonly sending = new Set<Promise<unknown>>();
+  readonly engine: Engine;
+  private stopping = false;
+  private refused = 0;
+  private readonly config: SmtpdConfig;
+
+  constructor(private readonly ctx: ActorContext<'mta'>, client: ClientFactory, dns: MtaDns | undefined) {
+    const init = ctx.init as ActorInit<SmtpdConfig>;
+    const config = init.config;
+    this.config = config;
+    const settings = (init.settings ?? {}) as MtaSettings;
+    this.reporter = new ResultReporter((r) => this.sendResults(r), ctx.log);
+    const names = new Set([config.serverName.toLowerCase(), hostname().toLowerCase()]);
+    this.engine = new Engine({
+      config,
+      dns: dns ?? new CachingDns(settings.dnsServers ? { servers: settings.dnsServers } : {}),
+      client,
+      lka: () => (ctx.hasPeer('lka') ? ctx.peer('lka') : null),
+      bodyRead: (msgid, from) => ctx.peer('queue').bodyRead(msgid, from),
+      reporter: this.reporter,
+      holdRelease: (holdq, n) => {
+        if (ctx.hasPeer('queue')) void ctx.peer('queue').onHoldRelease(holdq, n);
+      },
+      log: ctx.log,
+      tls: loadTls(config),
+      ourNames: names,
+      connectTimeoutMs: settings.mtaConnectTimeoutMs ?? 30_000,
+      commandTimeoutMs: settings.mtaCommandTimeoutMs ?? 300_000,
+    });
+  }
+
+  private sendResults(results: DeliveryResult[]): void {
+    if (!this.ctx.hasPeer('queue')) {
+      this.ctx.log.warn('no queue to report delivery results to', { count: results.length });
+      return;
+    }
+    const p: Promise<unknown> = this.ctx.peer('queue').onDeliveryResults(results).catch(() => {});
+    this.sending.add(p);
+    void p.finally(() => this.sending.delete(p));
+  }
+
+  private refuse(evpid: string, errorline: string): void {
+    this.refused++;
+    this.ctx.log.warn('relay refused', { evpid, stat: errorline });
+    this.sendResults([{ evpid, status: 'permfail', errorline: toErrorLine(errorline) }]);
+  }
+
+  /** MtaMailbox.onRelay: validate, then hand to the engine. */
+  relay(envelopes: Envelope[]): void {
+    if (this.stopping || !Array.isArray(envelopes)) return;
+    const ok: Envelope[] = [];
+    for (const raw of envelopes) {
+      const parsed = EnvelopeSchema.safeParse(raw);
+      const id = (raw as { id?: unknown } | null)?.id;
+      if (!parsed.success) {
+        if (typeof id === 'string' && /^[0-9a-f]{16}$/.test(id)) this.refuse(id, '5.3.0 internal error: invalid envelope');
+        else this.ctx.log.warn('invalid envelope without an id dropped');
+        continue;
+      }
+      const env = parsed.data;
+      const action = this.config.actions[env.dispatcher];
+      if (env.type !== 'mta') this.refuse(env.id, `5.3.0 not a relay delivery (type ${env.type})`);
+      else if (!action) {
+        // The configuration changed since it was queued: keep it until an action exists again.
+        this.sendResults([{ evpid: env.id, status: 'tempfail', errorline: `4.3.0 no action named ${env.dispatcher}` }]);
+      } else if (action.method.kind !== 'relay') this.refuse(env.id, `5.3.0 action ${env.dispatcher} does not relay`);
+      else if (!env.dest.includes('@')) this.refuse(env.id, '5.1.3 destination has no domain');
+      else ok.push(env);
+    }
+    if (ok.length > 0) this.engine.submit(ok);
+  }
+
+  stats(): ActorStats {
+    const c = this.reporter.counts;
+    return {
+      ...this.engine.stats(),
+      'mta.delivery.ok': c.ok,
+      'mta.delivery.tempfail': c.tempfail,
+      'mta.delivery.permfail': c.permfail,
+      'mta.delivery.hold': c.hold,
+      'mta.refused': this.refused,
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.engine.stop();
+    this.reporter.flush();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all([...this.sending]), new Promise((r) => (timer = setTimeout(r, STOP_GRACE_MS)))]);
+    clearTimeout(timer);
+  }
+}
+
+export async function createMta(ctx: ActorContext<'mta'>, overrides: MtaOverrides = {}): Promise<ActorImpl<MtaMailbox>> {
+  const mta = new Mta(ctx, overrides.client ?? lazyClient, overrides.dns);
+  return {
+    mailbox: { onRelay: (envelopes) => mta.relay(envelopes) },
+    stats: () => mta.stats(),
+    stop: () => mta.stop(),
+  };
 }
