@@ -49,6 +49,8 @@ export const Replies = {
   tempFailure: r(451, '4.3.0', 'Temporary failure'),
   tempLookup: r(451, '4.3.0', 'Temporary lookup failure'),
   queueFailure: r(421, '4.3.0', 'Temporary Error'),
+  /** The spool's file system is (nearly) full (RFC 5321 452, RFC 3463 X.3.1 mail system full). */
+  storageFull: r(452, '4.3.1', 'Insufficient system storage'),
   shuttingDown: r(421, '4.3.2', 'Service shutting down'),
   paused: r(421, '4.3.2', 'Service temporarily unavailable'),
   timeout: r(421, '4.4.2', 'Timeout'),

@@ -18,9 +18,19 @@ interface OpenMessage {
   touched: number;
   /** Set when a chunk write failed or envelopes were refused: the message cannot commit. */
   failed: string | null;
+  failedCode?: 'ERR_QUEUE_FULL' | 'ERR_QUEUE_IO';
 }
 
 const MSGID_ATTEMPTS = 100;
+
+/**
+ * A failed write as a temporary failure; a full disk (SQLite's SQLITE_FULL, ENOSPC beneath it)
+ * gets its own code, so that smtp answers 452 4.3.1 instead of 451 4.3.0.
+ */
+function writeFailure(e: unknown): { code: 'ERR_QUEUE_FULL' | 'ERR_QUEUE_IO'; message: string } {
+  const code = (e as { code?: unknown } | null)?.code;
+  return { code: code === 'SQLITE_FULL' || code === 'ENOSPC' ? 'ERR_QUEUE_FULL' : 'ERR_QUEUE_IO', message: ioMessage(e) };
+}
 
 export function scheduleEntry(e: Envelope): ScheduleEntry {
   return { evpid: e.id, type: e.type, ctime: e.ctime, ttl: e.ttl, retry: e.retry, lastTry: e.lastTry };
@@ -102,7 +112,7 @@ export class Intake {
     const found = this.openMessage(msgid);
     if (!found.ok) return found;
     const m = found.value;
-    if (m.failed !== null) return fail('ERR_QUEUE_IO', 'temp', m.failed);
+    if (m.failed !== null) return fail(m.failedCode ?? 'ERR_QUEUE_IO', 'temp', m.failed);
     if (chunk.byteLength === 0) return ok(undefined);
     const seq = m.nchunks++;
     m.size += chunk.byteLength;
@@ -113,8 +123,10 @@ export class Intake {
       this.q.counters.chunks++;
       return ok(undefined);
     } catch (e) {
-      m.failed = ioMessage(e);
-      return fail('ERR_QUEUE_IO', 'temp', m.failed);
+      const w = writeFailure(e);
+      m.failed = w.message;
+      m.failedCode = w.code;
+      return fail(w.code, 'temp', m.failed);
     }
   }
 
@@ -122,7 +134,7 @@ export class Intake {
     const found = this.openMessage(msgid);
     if (!found.ok) return found;
     const m = found.value;
-    if (m.failed !== null) return this.abandon(m, m.failed);
+    if (m.failed !== null) return this.abandon(m, m.failed, m.failedCode);
     if (m.envelopes.length === 0) return fail('ERR_QUEUE_NO_ENVELOPE', 'internal', `message ${msgid} has no envelope`);
     m.committing = true;
     const last = tail && tail.byteLength > 0 ? new Uint8Array(tail) : null;
@@ -138,7 +150,8 @@ export class Intake {
         this.q.counters.chunks++;
       }
     } catch (e) {
-      return this.abandon(m, ioMessage(e));
+      const w = writeFailure(e);
+      return this.abandon(m, w.message, w.code);
     }
     this.open.delete(msgid);
     const c = this.q.counters;
@@ -178,10 +191,10 @@ export class Intake {
   }
 
   /** A commit that cannot happen: drop the message everywhere and fail temporarily. */
-  private abandon(m: OpenMessage, reason: string): Result<never> {
-    this.q.log.warn('message commit failed', { msgid: m.msgid, error: reason });
+  private abandon(m: OpenMessage, reason: string, code: 'ERR_QUEUE_FULL' | 'ERR_QUEUE_IO' = 'ERR_QUEUE_IO'): Result<never> {
+    this.q.log.warn('message commit failed', { msgid: m.msgid, code, error: reason });
     this.drop(m);
-    return fail('ERR_QUEUE_IO', 'temp', reason);
+    return fail(code, 'temp', reason);
   }
 
   private drop(m: OpenMessage): void {

@@ -2,7 +2,7 @@
 // the header filter into queue.bodyAppend (chunks ≤ 256 KiB, transferred), our Received
 // header first; then queue.messageCommit and only then 250 (DESIGN 1, step 3). A message
 // over the size limit, a loop or a broken queue is drained to its end, refused and rolled
-// back, and the session stays usable.
+// back (452 4.3.1 when the spool's disk is full, else 451 4.3.0), and the session stays usable.
 import { Replies, type Reply } from '@tsmtpd/proto';
 import { errorInfo, transfer } from '@tsmtpd/actor';
 import type { SMTPServerDataStream } from 'smtp-server';
@@ -10,6 +10,7 @@ import { HeaderFilter, LfNormalizer } from './body.js';
 import { newMessageId, receivedHeader, rfc5322Date } from './received.js';
 import { ChunkSink } from './sink.js';
 import { LocalReplies, acceptedReply } from './replies.js';
+import { storageFailureReply } from './storage.js';
 import { count, type Session, type Transaction } from './session.js';
 
 export const CHUNK_SIZE = 256 * 1024;
@@ -26,7 +27,7 @@ class BodyPipeline {
   private readonly norm = new LfNormalizer();
   private readonly filter: HeaderFilter;
 
-  constructor(s: Session, tx: Transaction, msgid: string) {
+  constructor(private readonly s: Session, tx: Transaction, msgid: string) {
     const env = s.env;
     const now = new Date();
     this.sink = new ChunkSink((ab) => env.queue().bodyAppend(msgid, transfer(ab, [ab])), { chunkSize: CHUNK_SIZE, maxInFlight: 2 });
@@ -65,7 +66,8 @@ class BodyPipeline {
     if (this.storing) this.forward(this.filter.push(this.norm.end()).concat(this.filter.end()));
     const { failure, tail } = await this.sink.finishTail();
     if (this.refusal) return { ok: false, reply: this.refusal, why: failure ?? 'refused' };
-    if (failure !== null) return { ok: false, reply: Replies.tempFailure, why: failure };
+    // The sink's failure reads "CODE: message" (sink.ts): the queue's code comes first.
+    if (failure !== null) return { ok: false, reply: await storageFailureReply(this.s.env.space, failure.split(':')[0] ?? '', failure), why: failure };
     return { ok: true, raw: this.raw, stored: this.sink.bytes, tail };
   }
 
@@ -113,9 +115,9 @@ async function commit(s: Session, tx: Transaction, msgid: string, tail: ArrayBuf
   try {
     const r = await env.queue().messageCommit(msgid, tail ? transfer(tail, [tail]) : null);
     if (!r.ok) {
-      env.log.warn('commit failed', { session: s.info.id, msgid, error: r.message });
+      env.log.warn('commit failed', { session: s.info.id, msgid, code: r.code, error: r.message });
       s.rollback(tx);
-      return Replies.tempFailure;
+      return storageFailureReply(env.space, r.code, r.message);
     }
     s.committed(tx);
     const esmtp = s.esmtp ? 'ESMTP' : 'SMTP';
@@ -128,9 +130,10 @@ async function commit(s: Session, tx: Transaction, msgid: string, tail: ArrayBuf
   } catch (e) {
     // A timeout leaves the commit's fate unknown; the rollback asks the queue to drop the
     // message if it has not committed it (the client will retry on 451).
-    env.log.warn('commit failed', { session: s.info.id, msgid, error: errorInfo(e).message });
+    const info = errorInfo(e);
+    env.log.warn('commit failed', { session: s.info.id, msgid, code: info.code, error: info.message });
     s.rollback(tx);
-    return Replies.tempFailure;
+    return storageFailureReply(env.space, info.code, info.message);
   }
 }
 

@@ -4,6 +4,7 @@
 import type { Listener, SmtpdConfig } from '@tsmtpd/config';
 import type { LkaMailbox, QueueMailbox, SessionInfo, Settings } from '@tsmtpd/proto';
 import type { Logger, Remote } from '@tsmtpd/actor';
+import type { SpoolSpace } from './storage.js';
 
 /** Everything the session layer needs from the actor. */
 export interface SmtpEnv {
@@ -12,6 +13,8 @@ export interface SmtpEnv {
   log: Logger;
   lka(): Remote<LkaMailbox>;
   queue(): Remote<QueueMailbox>;
+  /** Free space of the spool's file system (a full disk is refused at MAIL). */
+  space: SpoolSpace;
   /** New sessions are refused with 421 while paused. */
   paused(): boolean;
   /** Live sessions by smtp-server connection id. */

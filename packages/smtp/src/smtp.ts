@@ -6,6 +6,7 @@ import type { ActorInit, SmtpMailbox } from '@tsmtpd/proto';
 import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
 import { Listeners } from './listeners.js';
 import type { SmtpEnv } from './session.js';
+import { SpoolSpace } from './storage.js';
 
 export async function createSmtp(ctx: ActorContext<'smtp'>): Promise<ActorImpl<SmtpMailbox>> {
   const init = ctx.init as ActorInit<SmtpdConfig>;
@@ -17,6 +18,7 @@ export async function createSmtp(ctx: ActorContext<'smtp'>): Promise<ActorImpl<S
     log: ctx.log,
     lka: () => ctx.peer('lka'),
     queue: () => ctx.peer('queue'),
+    space: new SpoolSpace(init.spool),
     paused: () => paused,
     sessions: new Map(),
     counters,

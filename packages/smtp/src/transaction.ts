@@ -19,6 +19,11 @@ export async function mailFrom(s: Session, addr: SMTPServerAddress): Promise<Ver
   const tx = s.begin(p.sender, p.smtputf8);
   if (p.dsnRet !== undefined) tx.dsnRet = p.dsnRet;
   if (p.dsnEnvid !== undefined) tx.dsnEnvid = p.dsnEnvid;
+  const room = await spoolRoom(s, declaredSize(addr));
+  if (room !== null) {
+    s.rollback(tx);
+    return room;
+  }
   try {
     const r = await env.queue().messageCreate();
     if (!r.ok) {
@@ -39,6 +44,26 @@ export async function mailFrom(s: Session, addr: SMTPServerAddress): Promise<Ver
   }
   s.mails++;
   return null;
+}
+
+/** RFC 1870 SIZE= of the MAIL command, 0 when absent. */
+function declaredSize(addr: SMTPServerAddress): number {
+  const args = addr.args as Record<string, string> | false;
+  const n = args ? Number(args['SIZE']) : 0;
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
+}
+
+/**
+ * 452 4.3.1 when the spool's file system is below the free-space floor, or has less room than
+ * the size the client declared (RFC 1870 6.1); null when there is room. Refusing here costs the
+ * client no body; a write that fails anyway is caught at the end of DATA.
+ */
+async function spoolRoom(s: Session, size: number): Promise<Verdict> {
+  const space = await s.env.space.check();
+  if (space.ok && size <= space.freeBytes) return null;
+  s.env.log.warn('spool full', { session: s.info.id, why: space.ok ? `${size} bytes declared, ${space.freeBytes} free` : space.why });
+  count(s.env, 'smtp.refused.storage');
+  return Replies.storageFull;
 }
 
 export async function rcptTo(s: Session, addr: SMTPServerAddress): Promise<Verdict> {
