@@ -49,6 +49,8 @@ export interface QueueBackend {
   messageDelete(msgid: string): void;
   /** A committed envelope, null when absent; throws ERR_QUEUE_CORRUPT when its row is invalid. */
   envelopeLoad(evpid: string): Envelope | null;
+  /** Add an envelope to a committed message (a bounce report under its original); throws if the message is not committed. */
+  envelopeAdd(envelope: Envelope): void;
   /** Replace a stored envelope (after a temporary failure); throws if absent. */
   envelopeUpdate(envelope: Envelope): void;
   /** Delete an envelope; its message and body go with the last one. */

@@ -1,7 +1,7 @@
 // What the queue's parts share: storage, the group committer, handles on the peers, the logger
 // and the counters. Built once by createQueue (queue.ts); intake.ts and outbound.ts use it.
 import type { Logger, Remote } from '@tsmtpd/actor';
-import type { MdaMailbox, MtaMailbox, SchedulerMailbox } from '@tsmtpd/proto';
+import type { LkaMailbox, MdaMailbox, MtaMailbox, SchedulerMailbox } from '@tsmtpd/proto';
 import type { QueueBackend } from './backend.js';
 import type { GroupCommit, TickBatcher } from './group-commit.js';
 import type { CommitNotice } from './intake.js';
@@ -12,6 +12,8 @@ export interface QueuePeers {
   /** null when that edge is not wired (a test, or a configuration without it). */
   mda(): Remote<MdaMailbox> | null;
   mta(): Remote<MtaMailbox> | null;
+  /** Routes bounces (the ruleset); null when not wired. */
+  lka(): Remote<LkaMailbox> | null;
 }
 
 export interface QueueCounters {
@@ -27,6 +29,7 @@ export interface QueueCounters {
   loop: number;
   expired: number;
   hold: number;
+  bounces: number;
   bounceSkipped: number;
   corrupt: number;
 }
@@ -34,7 +37,7 @@ export interface QueueCounters {
 export function newCounters(): QueueCounters {
   return {
     messages: 0, envelopes: 0, committed: 0, rolledBack: 0, chunks: 0, dispatched: 0,
-    ok: 0, tempfail: 0, permfail: 0, loop: 0, expired: 0, hold: 0, bounceSkipped: 0, corrupt: 0,
+    ok: 0, tempfail: 0, permfail: 0, loop: 0, expired: 0, hold: 0, bounces: 0, bounceSkipped: 0, corrupt: 0,
   };
 }
 
@@ -48,6 +51,10 @@ export interface QueueShared {
   counters: QueueCounters;
   /** Epoch seconds. */
   now(): number;
+  /** Our name: Reporting-MTA and MAILER-DAEMON of the notifications. */
+  serverName: string;
+  /** `bounce warn-interval`, seconds after arrival (at most 4). */
+  warnIntervals: readonly number[];
 }
 
 /** A storage error as a Result failure: temporary, so the client retries (4xx). */

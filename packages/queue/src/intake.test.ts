@@ -22,10 +22,12 @@ function setup(backend = new RamQueueBackend()) {
     backend,
     gc: new GroupCommit(backend),
     commits: commitBatcher(() => scheduler),
-    peers: { scheduler: () => scheduler, mda: () => null, mta: () => null },
+    peers: { scheduler: () => scheduler, mda: () => null, mta: () => null, lka: () => null },
     log: createLogger('queue', { quiet: true }),
     counters: newCounters(),
     now: () => clock.t,
+    serverName: 'mx.test',
+    warnIntervals: [14_400],
   };
   return { intake: new Intake(q), q, calls, clock, backend };
 }

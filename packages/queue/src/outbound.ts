@@ -1,22 +1,25 @@
-// The queue's delivery side: load dispatched envelopes and hand them to mda/mta, serve bodies,
-// and settle outcomes (delete, or update retry/lastTry/errorline) in group-committed
-// transactions before telling the scheduler. Bounces are not generated yet (a later issue):
-// permanent failures are logged as such and deleted; bounce envelopes are retried.
+// The queue's delivery side: load dispatched envelopes and hand them to mda/mta (bounce
+// envelopes to the BounceBuilder), serve bodies, and settle outcomes in group-committed
+// transactions before telling the scheduler. Settling stores, in the same transaction, the
+// bounce envelope a failure, expiry, delay or requested success report needs (bounce/reports.ts).
 import { transfer } from '@tsmtpd/actor';
 import { fail, ok, toErrorLine } from '@tsmtpd/proto';
-import type { DeliveryResult, DeliveryStatus, DispatchItem, Envelope, OutcomeReport, Result } from '@tsmtpd/proto';
+import type { DeliveryResult, DispatchItem, Envelope, OutcomeReport, Result, ScheduleEntry } from '@tsmtpd/proto';
 import { ownArrayBuffer } from './backend.js';
 import { ioMessage, type QueueShared } from './context.js';
+import { scheduleEntry } from './intake.js';
+import { BounceBuilder } from './bounce/builder.js';
+import { bounceEnvelope, delayWarningDue, reportFor, reportKind, type Attempt, type NoReport } from './bounce/reports.js';
 
 /** About this much body per bodyRead answer. */
 export const BODY_PAGE_BYTES = 1 << 20;
 
-type SettleStatus = DeliveryStatus | 'expired';
+type SettleStatus = Attempt['status'] | 'hold';
 
-interface Settle {
+interface Settle extends Omit<Attempt, 'status'> {
   evpid: string;
   status: SettleStatus;
-  errorline: string;
+  holdq?: string;
 }
 
 const RESULT_WORD: Record<SettleStatus, string> = { ok: 'Ok', tempfail: 'TempFail', permfail: 'PermFail', loop: 'Loop', expired: 'Expired', hold: 'Hold' };
@@ -26,15 +29,25 @@ interface LogRecord {
   env: Envelope | null;
   status: SettleStatus;
   errorline: string;
+  bounce?: Envelope;
+  noReport?: NoReport;
 }
 
 export class Outbound {
-  constructor(private readonly q: QueueShared) {}
+  readonly bounces: BounceBuilder;
+
+  constructor(private readonly q: QueueShared, bounceWindowMs?: number) {
+    this.bounces = new BounceBuilder(
+      q,
+      () => q.peers.lka(),
+      (evpids, status, errorline) => void this.settle(evpids.map((evpid) => ({ evpid, status, errorline: toErrorLine(errorline) }))),
+      bounceWindowMs,
+    );
+  }
 
   dispatch(items: DispatchItem[]): void {
     const byType: Record<'mda' | 'mta', Envelope[]> = { mda: [], mta: [] };
     const gone: OutcomeReport[] = [];
-    const retry: Settle[] = [];
     for (const item of items) {
       let env: Envelope | null;
       try {
@@ -45,18 +58,25 @@ export class Outbound {
         env = null;
       }
       if (!env) gone.push({ evpid: item.evpid, outcome: 'removed' });
-      else if (env.type === 'bounce') retry.push({ evpid: env.id, status: 'tempfail', errorline: '4.3.0 bounce delivery not implemented' });
+      else if (env.type === 'bounce') this.bounces.add(env);
       else byType[env.type].push(env);
     }
     this.q.counters.dispatched += byType.mda.length + byType.mta.length;
     this.handOver('mda', byType.mda);
     this.handOver('mta', byType.mta);
     if (gone.length > 0) void this.q.peers.scheduler().onOutcomes(gone);
-    if (retry.length > 0) void this.settle(retry);
   }
 
   results(results: DeliveryResult[]): Promise<void> {
-    return this.settle(results.map((r) => ({ evpid: r.evpid, status: r.status, errorline: toErrorLine(r.errorline) })));
+    return this.settle(results.map((r) => ({
+      evpid: r.evpid,
+      status: r.status,
+      errorline: toErrorLine(r.errorline),
+      ...(r.remote !== undefined ? { remote: r.remote } : {}),
+      ...(r.remoteMta !== undefined ? { remoteMta: toErrorLine(r.remoteMta, 255) } : {}),
+      ...(r.relayed !== undefined ? { relayed: r.relayed } : {}),
+      ...(r.holdq !== undefined ? { holdq: toErrorLine(r.holdq, 512) } : {}),
+    })));
   }
 
   expire(evpids: string[]): Promise<void> {
@@ -94,14 +114,17 @@ export class Outbound {
   private async settle(items: Settle[]): Promise<void> {
     const now = this.q.now();
     const logs: LogRecord[] = [];
+    const born: ScheduleEntry[] = [];
     let reports: OutcomeReport[];
     try {
       // Outcomes need no fsync of their own: if a power loss undid one, the envelope would be
-      // tried again (a duplicate at worst, never a loss); the next durable commit syncs them.
+      // tried again (a duplicate at worst, never a loss); a report stored with its outcome is
+      // undone with it. The next durable commit syncs them.
       reports = await this.q.gc.submit(
         () => {
           logs.length = 0;
-          return items.map((it) => this.apply(it, now, logs));
+          born.length = 0;
+          return items.map((it) => this.apply(it, now, logs, born));
         },
         { durable: false },
       );
@@ -110,35 +133,62 @@ export class Outbound {
       this.q.log.warn('outcome update failed', { count: items.length, error: ioMessage(e) });
       reports = items.map((it) => ({ evpid: it.evpid, outcome: 'tempfail' }));
       logs.length = 0;
+      born.length = 0;
     }
     for (const r of logs) this.logOutcome(r, now);
     if (reports.length > 0) void this.q.peers.scheduler().onOutcomes(reports);
+    if (born.length > 0) void this.q.peers.scheduler().onEnvelopesLoad(born);
   }
 
   /** One outcome, inside the group transaction. */
-  private apply(it: Settle, now: number, logs: LogRecord[]): OutcomeReport {
+  private apply(it: Settle, now: number, logs: LogRecord[], born: ScheduleEntry[]): OutcomeReport {
+    if (it.status === 'hold') {
+      this.q.counters.hold++;
+      return { evpid: it.evpid, outcome: 'hold', ...(it.holdq !== undefined ? { holdq: it.holdq } : {}) };
+    }
     let env: Envelope | null = null;
     try {
       env = this.q.backend.envelopeLoad(it.evpid);
     } catch {
       this.q.counters.corrupt++;
     }
-    logs.push({ evpid: it.evpid, env, status: it.status, errorline: it.errorline });
+    const log: LogRecord = { evpid: it.evpid, env, status: it.status, errorline: it.errorline };
+    logs.push(log);
+    if (!env) {
+      // An unreadable envelope cannot be retried or reported: it leaves the schedule.
+      return { evpid: it.evpid, outcome: it.status === 'tempfail' ? 'removed' : it.status };
+    }
+    const attempt: Attempt = { ...it, status: it.status };
     if (it.status === 'tempfail') {
-      if (!env) return { evpid: it.evpid, outcome: 'removed' };
       const updated: Envelope = { ...env, retry: env.retry + 1, lastTry: now, errorline: it.errorline };
+      if (delayWarningDue(env, now, this.q.warnIntervals)) {
+        log.bounce = this.addBounce(env, reportFor(env, 'delayed', attempt, now), now, born);
+        updated.lastBounce = now;
+      }
       this.q.backend.envelopeUpdate(updated);
       return { evpid: it.evpid, outcome: 'tempfail', retry: updated.retry, lastTry: now };
     }
+    const { kind, why } = reportKind(env, attempt);
+    if (kind) log.bounce = this.addBounce(env, reportFor(env, kind, attempt, now), now, born);
+    else if (why) log.noReport = why;
     const del = this.q.backend.envelopeDelete(it.evpid);
     if (del.deleted) this.q.counters.envelopes--;
     if (del.messageDeleted) this.q.counters.messages--;
     return { evpid: it.evpid, outcome: it.status };
   }
 
+  /** Store a bounce envelope under `env`'s message (before `env` may be deleted). */
+  private addBounce(env: Envelope, report: NonNullable<Envelope['report']>, now: number, born: ScheduleEntry[]): Envelope {
+    const b = bounceEnvelope(env, report, now, (id) => this.q.backend.envelopeLoad(id) !== null);
+    this.q.backend.envelopeAdd(b);
+    this.q.counters.envelopes++;
+    born.push(scheduleEntry(b));
+    return b;
+  }
+
   private logOutcome(r: LogRecord, now: number): void {
     const c = this.q.counters;
-    c[r.status]++;
+    if (r.status !== 'hold') c[r.status]++;
     const e = r.env;
     this.q.log.info('delivery', {
       evpid: r.evpid,
@@ -149,9 +199,12 @@ export class Outbound {
       result: RESULT_WORD[r.status],
       stat: r.errorline,
     });
-    if (r.status === 'permfail' || r.status === 'loop' || r.status === 'expired') {
+    if (r.bounce) {
+      this.q.log.info('bounce scheduled', { evpid: r.evpid, bounce: r.bounce.id, kind: r.bounce.report?.kind, status: r.bounce.report?.status });
+    } else if (r.noReport) {
       c.bounceSkipped++;
-      this.q.log.warn('bounce not implemented', { evpid: r.evpid, sender: e ? `<${e.sender}>` : undefined, reason: r.errorline });
+      if (r.noReport === 'double-bounce') this.q.log.warn('bounce failed, not reported', { evpid: r.evpid, result: RESULT_WORD[r.status], stat: r.errorline });
+      else this.q.log.info('no bounce', { evpid: r.evpid, reason: r.noReport });
     }
   }
 }

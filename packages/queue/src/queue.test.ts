@@ -246,9 +246,9 @@ test('dispatch groups by type; tempfail updates retry, lastTry and errorline', (
     assert.equal(stored.errorline, '421 4.4.2 busy Injected: x');
   }));
 
-test('ok deletes the envelope, and the message with its last one; expiry deletes too', () =>
+test('ok deletes the envelope, and the message with its last one; expiry of a null sender deletes too', () =>
   withQueue(async (a, rec, spool) => {
-    const { msgid, envs } = await enqueue(a, [bytes(10)], 2);
+    const { msgid, envs } = await enqueue(a, [bytes(10)], 2, { sender: '' });
     const [e1, e2] = envs as [Envelope, Envelope];
     await a.mailbox.onDeliveryResults([{ evpid: e1.id, status: 'ok', errorline: '250 2.0.0 delivered' }]);
     await until(() => rec.outcomes.length === 1);
@@ -268,7 +268,7 @@ test('ok deletes the envelope, and the message with its last one; expiry deletes
     assert.equal(stats['queue.envelope.expired'], 1);
   }));
 
-test('a vanished envelope is reported removed; bounces and unwired mta come back as tempfail', () =>
+test('a vanished envelope is reported removed, a bounce without a report dropped, an unwired mta a tempfail', () =>
   withQueue(async (a, rec) => {
     const { envs: [bounce] } = await enqueue(a, [bytes(10)], 1, { type: 'bounce' });
     const { envs: [relay] } = await enqueue(a, [bytes(10)], 1, { type: 'mta' });
@@ -281,9 +281,34 @@ test('a vanished envelope is reported removed; bounces and unwired mta come back
     await until(() => rec.outcomes.flat().length === 3);
     const byId = new Map(rec.outcomes.flat().map((o) => [o.evpid, o]));
     assert.equal(byId.get('abcdef0112345678')?.outcome, 'removed');
-    assert.equal(byId.get(bounce.id)?.outcome, 'tempfail');
+    assert.equal(byId.get(bounce.id)?.outcome, 'permfail');
     assert.equal(byId.get(relay.id)?.outcome, 'tempfail');
   }, { mta: false }));
+
+test('a permanent failure is replaced by a bounce envelope under the same message, in the same commit', () =>
+  withQueue(async (a, rec, spool) => {
+    const { msgid, envs } = await enqueue(a, [bytes(10)], 2);
+    const [e1, e2] = envs as [Envelope, Envelope];
+    await a.mailbox.onDeliveryResults([
+      { evpid: e1.id, status: 'permfail', errorline: '550 5.1.1 no such user\r\nX-Injected: 1', remote: true, remoteMta: 'mx.remote.test' },
+      { evpid: e2.id, status: 'tempfail', errorline: '451 later' },
+    ]);
+    await until(() => rec.outcomes.length === 1 && rec.loads.length === 1);
+    const [born] = rec.loads[0] as ScheduleEntry[];
+    assert.equal(born?.type, 'bounce');
+    assert.ok(born?.evpid.startsWith(msgid));
+    const db = readDb(spool);
+    const rows = db.prepare('SELECT evpid, type, json FROM envelope WHERE msgid = ? ORDER BY type').all(msgid) as { evpid: string; type: string; json: string }[];
+    db.close();
+    assert.deepEqual(rows.map((r) => r.type), ['bounce', 'mda'], 'the failed envelope is gone, its report and the deferred one stay');
+    const stored = JSON.parse(rows[0]!.json) as Envelope;
+    assert.equal(stored.report?.kind, 'failed');
+    assert.equal(stored.report?.status, '5.1.1');
+    assert.equal(stored.report?.diagnosticType, 'smtp');
+    assert.equal(stored.report?.remoteMta, 'mx.remote.test');
+    assert.equal(stored.report?.diagnostic, '550 5.1.1 no such user X-Injected: 1', 'one line of data');
+    assert.equal(stored.sender, e1.sender);
+  }));
 
 test('restart: committed envelopes reach onEnvelopesLoad, uncommitted ones are purged', async () => {
   const t = tempSpool();

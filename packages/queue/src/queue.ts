@@ -23,6 +23,8 @@ export interface QueueInitExtras {
   queueBackend?: 'sqlite' | 'ram';
   /** Group-commit window in ms; 0 (default) = one event-loop turn. */
   groupCommitWindowMs?: number;
+  /** How long reports on one message wait for each other before one notification goes (tests). */
+  bounceGroupWindowMs?: number;
 }
 
 function openBackend(init: ActorInit<SmtpdConfig> & QueueInitExtras): QueueBackend {
@@ -40,15 +42,18 @@ export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl
       scheduler: () => ctx.peer('scheduler'),
       mda: () => (ctx.hasPeer('mda') ? ctx.peer('mda') : null),
       mta: () => (ctx.hasPeer('mta') ? ctx.peer('mta') : null),
+      lka: () => (ctx.hasPeer('lka') ? ctx.peer('lka') : null),
     },
     log: ctx.log,
     counters: newCounters(),
     now: () => Math.floor(Date.now() / 1000),
+    serverName: init.config.serverName,
+    warnIntervals: init.config.bounce.warnIntervals,
   };
   // Purge before the mailbox is served, so no new message can be caught by it.
   purgeAndCount(q);
   const intake = new Intake(q);
-  const outbound = new Outbound(q);
+  const outbound = new Outbound(q, init.bounceGroupWindowMs);
 
   const mailbox: QueueMailbox = {
     messageCreate: async () => intake.messageCreate(),
@@ -78,6 +83,7 @@ export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl
     },
     stop() {
       if (sweeper) clearInterval(sweeper);
+      outbound.bounces.stop();
       q.gc.flush();
       backend.close();
     },
@@ -107,6 +113,8 @@ function queueStats(q: QueueShared, intake: Intake): ActorStats {
     'queue.delivery.permfail': c.permfail,
     'queue.delivery.loop': c.loop,
     'queue.bounce.skipped': c.bounceSkipped,
+    'queue.bounce.sent': c.bounces,
+    'queue.delivery.hold': c.hold,
   };
   if (q.backend instanceof SqliteQueueBackend && q.backend.db.open) {
     s['queue.db.synchronous'] = q.backend.db.pragma('synchronous', { simple: true }) as number;

@@ -89,6 +89,14 @@ export class RamQueueBackend implements QueueBackend {
     return json === undefined ? null : parseStoredEnvelope(evpid, json);
   }
 
+  envelopeAdd(envelope: Envelope): void {
+    const m = this.messages.get(envelope.msgid);
+    if (!m || !m.committed) throw new ActorError('ERR_QUEUE_STATE', 'internal', `message ${envelope.msgid} is not committed`);
+    if (this.envelopes.has(envelope.id)) throw new ActorError('ERR_QUEUE_STATE', 'internal', `envelope ${envelope.id} exists`);
+    this.envelopes.set(envelope.id, JSON.stringify(envelope));
+    m.evpids.add(envelope.id);
+  }
+
   envelopeUpdate(envelope: Envelope): void {
     if (!this.envelopes.has(envelope.id)) throw new ActorError('ERR_QUEUE_STATE', 'internal', `envelope ${envelope.id} is not stored`);
     this.envelopes.set(envelope.id, JSON.stringify(envelope));

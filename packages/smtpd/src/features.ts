@@ -20,7 +20,6 @@ export function unimplementedFeatures(config: SmtpdConfig): string[] {
     if (l.receivedAuth) no(l, 'listener option received-auth');
   }
   for (const a of Object.values(config.actions)) {
-    if (a.method.kind === 'relay') no(a, `action "${a.name}": relay delivery`);
     if (a.wrapper !== undefined) no(a, `action "${a.name}": mda wrapper`);
   }
   for (const t of Object.values(config.tables)) {
@@ -31,6 +30,5 @@ export function unimplementedFeatures(config: SmtpdConfig): string[] {
   for (const p of Object.values(config.procs)) no(p, `proc "${p.name}"`);
   if (config.queue.compression) out.push('queue compression is not implemented yet');
   if (config.queue.encryption) out.push('queue encryption is not implemented yet');
-  if (JSON.stringify(config.bounce.warnIntervals) !== '[14400]') out.push('bounce warn-interval (delay warnings) is not implemented yet');
   return out;
 }
