@@ -77,6 +77,8 @@ export const EnvelopeSchema = z.object({
   dsnRet: z.enum(['FULL', 'HDRS']).optional(),
   dsnEnvid: singleLine.max(100).optional(),
   dsnOrcpt: singleLine.max(500).optional(),
+  /** The message was submitted with SMTPUTF8 (RFC 6531): relaying it needs a server offering it. */
+  smtputf8: z.boolean().optional(),
   /** Last error, one line. */
   errorline: singleLine.optional(),
   /** For bounce envelopes: what is reported about the original recipient. */

@@ -149,5 +149,6 @@ function buildEnvelope(s: Session, tx: Transaction, msgid: string, p: RcptParams
     ...(tx.dsnRet !== undefined ? { dsnRet: tx.dsnRet } : {}),
     ...(tx.dsnEnvid !== undefined ? { dsnEnvid: tx.dsnEnvid } : {}),
     ...(p.dsnOrcpt !== undefined ? { dsnOrcpt: p.dsnOrcpt } : {}),
+    ...(tx.smtputf8 ? { smtputf8: true } : {}),
   };
 }

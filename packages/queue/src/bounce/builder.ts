@@ -135,7 +135,7 @@ export class BounceBuilder {
       reportingMta: this.q.serverName, kind: report.kind, to: first.sender,
       ...(first.dsnEnvid !== undefined ? { envid: first.dsnEnvid } : {}),
       arrival: report.arrival, recipients: envs.map(toDsnRecipient), returnContent: full ? 'full' : 'headers',
-      now, messageId: newSessionId(),
+      now, messageId: newSessionId(), ...(first.smtputf8 ? { smtputf8: true } : {}),
     });
     b.chunkAppend(msgid, 0, now, dsn.head);
     let seq = 1;
@@ -155,7 +155,9 @@ export class BounceBuilder {
     }
     b.chunkAppend(msgid, seq++, now, dsn.tail);
     size += dsn.tail.byteLength;
-    const envelopes = recipients.map((r) => notificationEnvelope(msgid, r, first.sender, this.q.serverName, now));
+    // A report in UTF-8 (RFC 6533) needs SMTPUTF8 on its way, as its original did.
+    const utf8 = first.smtputf8 === true || /[^\x00-\x7f]/.test(first.sender);
+    const envelopes = recipients.map((r) => ({ ...notificationEnvelope(msgid, r, first.sender, this.q.serverName, now), ...(utf8 ? { smtputf8: true } : {}) }));
     b.messageCommit(msgid, now, size, seq, envelopes);
     const c = this.q.counters;
     c.messages++;
