@@ -117,16 +117,17 @@ export class Outbound {
     const born: ScheduleEntry[] = [];
     let reports: OutcomeReport[];
     try {
-      // Outcomes need no fsync of their own: if a power loss undid one, the envelope would be
-      // tried again (a duplicate at worst, never a loss); a report stored with its outcome is
-      // undone with it. The next durable commit syncs them.
+      // A success needs no fsync of its own: if a power loss undid it, the envelope would be
+      // tried again (a duplicate at worst, never a loss) and the next durable commit syncs it.
+      // Anything else (retry count, last error, a report) is on disk before the scheduler acts.
+      const durable = items.some((it) => it.status !== 'ok' && it.status !== 'hold');
       reports = await this.q.gc.submit(
         () => {
           logs.length = 0;
           born.length = 0;
           return items.map((it) => this.apply(it, now, logs, born));
         },
-        { durable: false },
+        { durable },
       );
     } catch (e) {
       // Nothing changed on disk: the envelopes stay, the scheduler tries them again later.
