@@ -10,6 +10,9 @@ export const TYPE_NAMES: readonly EnvelopeType[] = ['mda', 'mta', 'bounce'];
 /** Retry base in seconds by type code: 10 s local and bounce, 400 s relay. */
 export const RETRY_BASE: readonly number[] = [10, 400, 10];
 
+/** Grid base in seconds after a hold-queue overflow (REFERENCE 5.3), retry count unchanged. */
+export const OVERFLOW_BASE = 3;
+
 export function typeCode(type: EnvelopeType): number {
   return TYPE_CODES[type];
 }

@@ -148,3 +148,23 @@ test('scheduleNow, suspend and resume by evpid and by msgid', () => {
   assert.equal(b.resume(m), 2);
   assert.equal(b.takeDue(10).dispatch.length, 1);
 });
+
+test('listings page through committed messages and envelopes in id order, incoming left out', () => {
+  const { clock, b } = setup();
+  const ms = [testMsgid(), testMsgid(), testMsgid()];
+  for (const m of ms) b.load([3, 1, 2].map((n) => entry(m, n, { ctime: clock.t })));
+  const open = testMsgid();
+  b.insert([entry(open, 1)]);
+  assert.deepEqual(b.messages('', 2), ms.slice(0, 2));
+  assert.deepEqual(b.messages(ms[1] ?? '', 2), [ms[2]]);
+  assert.deepEqual(b.messages(ms[2] ?? '', 2), []);
+  const all: string[] = [];
+  for (let page = b.envelopes('', 4); page.length > 0; page = b.envelopes(page[page.length - 1]?.evpid ?? '', 4)) {
+    assert.ok(page.length <= 4);
+    all.push(...page.map((e) => e.evpid));
+  }
+  assert.equal(all.length, 9);
+  assert.deepEqual(all, [...all].sort());
+  assert.ok(!all.some((e) => e.startsWith(open)));
+  assert.equal(b.envelopes('', 1)[0]?.state, 'pending');
+});

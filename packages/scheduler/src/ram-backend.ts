@@ -1,31 +1,15 @@
 // RamSchedulerBackend: every envelope's schedule in memory, as OpenSMTPD's ramqueue (REFERENCE 5):
-// per-message changesets, a run queue ordered by due time (intrusive binary heap), in-flight and
-// suspended records. Records hold numbers and the evpid string only (target < 300 bytes each).
+// per-message changesets, a run queue ordered by due time (intrusive binary heap), in-flight,
+// suspended and held records (hold queues: hold.ts). One compact record per envelope (records.ts).
 import type { DispatchItem, OutcomeReport, ScheduleEntry } from '@tsmtpd/proto';
-import { evpidMsgid } from '@tsmtpd/proto';
-import type { DueWork, SchedulerBackend } from './backend.js';
+import type { DueWork, EnvelopeState, SchedulerBackend } from './backend.js';
 import { MinHeap } from './heap.js';
-import { RETRY_BASE, nextAttempt, typeCode, typeName } from './backoff.js';
+import { HoldQueues } from './hold.js';
+import { smallestAfter } from './listing.js';
+import { EvpRec, HELD, INCOMING, INFLIGHT, PENDING, SUSPENDED } from './records.js';
+import { OVERFLOW_BASE, RETRY_BASE, nextAttempt, typeCode, typeName } from './backoff.js';
 
-const INCOMING = 0;
-const PENDING = 1;
-const INFLIGHT = 2;
-const SUSPENDED = 3;
-
-/** One envelope's schedule. A class so every record shares one hidden class. */
-class EvpRec {
-  /** Due time: min(next attempt, expiry), integer seconds. */
-  at = 0;
-  heapIdx = -1;
-  constructor(
-    readonly evpid: string,
-    readonly type: number,
-    readonly ctime: number,
-    readonly expiry: number,
-    public retry: number,
-    public state: number,
-  ) {}
-}
+const STATE_NAMES = ['incoming', 'pending', 'inflight', 'suspended', 'held'] as const;
 
 export interface RamSchedulerOptions {
   /** Clock in epoch seconds (fractional allowed); default the real one. Tests inject a fake. */
@@ -36,10 +20,12 @@ export class RamSchedulerBackend implements SchedulerBackend {
   private readonly recs = new Map<string, EvpRec>();
   private readonly changesets = new Map<string, EvpRec[]>();
   private readonly runq = new MinHeap<EvpRec>();
+  private readonly holds = new HoldQueues();
   private nInflight = 0;
   private nSuspended = 0;
   private readonly counters = {
-    ok: 0, permfail: 0, tempfail: 0, loop: 0, expired: 0, removed: 0, updated: 0, dispatched: 0, hold: 0,
+    ok: 0, permfail: 0, tempfail: 0, loop: 0, expired: 0, removed: 0, updated: 0, dispatched: 0,
+    hold: 0, holdOverflow: 0, holdTimeout: 0, released: 0,
   };
   readonly now: () => number;
 
@@ -56,7 +42,7 @@ export class RamSchedulerBackend implements SchedulerBackend {
     for (const e of entries) {
       if (this.recs.has(e.evpid)) continue;
       const rec = this.newRec(e, INCOMING);
-      const msgid = evpidMsgid(e.evpid);
+      const msgid = e.evpid.slice(0, 8);
       const cs = this.changesets.get(msgid);
       if (cs) cs.push(rec);
       else this.changesets.set(msgid, [rec]);
@@ -86,6 +72,7 @@ export class RamSchedulerBackend implements SchedulerBackend {
     const now = this.nowSec();
     let n = 0;
     for (const e of entries) {
+      // Known already: a commit or an outcome got here first, and is newer than this copy.
       if (this.recs.has(e.evpid)) continue;
       const rec = this.newRec(e, PENDING);
       // After a restart, resume the grid after the last attempt: what would have happened anyway.
@@ -101,6 +88,7 @@ export class RamSchedulerBackend implements SchedulerBackend {
       const rec = this.recs.get(r.evpid);
       if (!rec || rec.state === INCOMING) continue;
       if (r.outcome === 'tempfail') this.reschedule(rec, r);
+      else if (r.outcome === 'hold') this.hold(rec, r.holdq);
       else {
         this.forget(rec);
         this.counters[r.outcome]++;
@@ -108,8 +96,18 @@ export class RamSchedulerBackend implements SchedulerBackend {
     }
   }
 
+  release(holdq: string, count: number): number {
+    if (!(count > 0)) return 0;
+    const now = this.nowSec();
+    const recs = this.holds.release(holdq, Math.floor(count));
+    for (const rec of recs) this.enqueue(rec, now);
+    this.counters.released += recs.length;
+    return recs.length;
+  }
+
   takeDue(limit: number): DueWork {
     const now = this.nowSec();
+    this.holdTimeouts(now);
     const dispatch: DispatchItem[] = [];
     const expire: string[] = [];
     while (dispatch.length + expire.length < limit) {
@@ -126,12 +124,20 @@ export class RamSchedulerBackend implements SchedulerBackend {
   }
 
   nextDue(): number | null {
-    return this.runq.peek()?.at ?? null;
+    const run = this.runq.peek()?.at ?? null;
+    const held = this.holds.nextDeadline();
+    if (run === null) return held;
+    return held === null ? run : Math.min(run, held);
   }
 
   scheduleNow(id: string): number {
     const now = this.nowSec();
     return this.each(id, (rec) => {
+      if (rec.state === HELD) {
+        this.holds.unpark(rec);
+        this.enqueue(rec, now);
+        return true;
+      }
       if (rec.state !== PENDING) return false;
       this.runq.remove(rec);
       rec.at = now;
@@ -141,9 +147,14 @@ export class RamSchedulerBackend implements SchedulerBackend {
   }
 
   suspend(id: string): number {
+    const now = this.nowSec();
     return this.each(id, (rec) => {
-      if (rec.state !== PENDING) return false;
-      this.runq.remove(rec);
+      if (rec.state === HELD) {
+        // It was only waiting for its relay: on resume it is due at once.
+        this.holds.unpark(rec);
+        rec.at = now;
+      } else if (rec.state === PENDING) this.runq.remove(rec);
+      else return false;
       rec.state = SUSPENDED;
       this.nSuspended++;
       return true;
@@ -159,6 +170,17 @@ export class RamSchedulerBackend implements SchedulerBackend {
       if (rec.at < now) rec.at = now;
       this.runq.push(rec);
       return true;
+    });
+  }
+
+  messages(after: string, limit: number): string[] {
+    return smallestAfter(this.committedIds((evpid) => evpid.slice(0, 8)), after, limit);
+  }
+
+  envelopes(after: string, limit: number): EnvelopeState[] {
+    return smallestAfter(this.committedIds((evpid) => evpid), after, limit).map((evpid) => {
+      const rec = this.recs.get(evpid) as EvpRec;
+      return { evpid, type: typeName(rec.type), state: STATE_NAMES[rec.state] ?? 'pending', at: rec.at, retry: rec.retry, expiry: rec.expiry };
     });
   }
 
@@ -179,8 +201,14 @@ export class RamSchedulerBackend implements SchedulerBackend {
       'scheduler.delivery.permfail': c.permfail,
       'scheduler.delivery.tempfail': c.tempfail,
       'scheduler.delivery.loop': c.loop,
+      'scheduler.delivery.hold': c.hold,
       'scheduler.ramqueue.envelope': this.runq.size,
       'scheduler.ramqueue.update': this.changesets.size,
+      'scheduler.ramqueue.hold': this.holds.held,
+      'scheduler.ramqueue.holdq': this.holds.count,
+      'scheduler.ramqueue.hold-overflow': c.holdOverflow,
+      'scheduler.ramqueue.hold-timeout': c.holdTimeout,
+      'scheduler.ramqueue.hold-released': c.released,
     };
   }
 
@@ -201,33 +229,63 @@ export class RamSchedulerBackend implements SchedulerBackend {
     this.runq.push(rec);
   }
 
-  private reschedule(rec: EvpRec, r: OutcomeReport): void {
-    const now = this.nowSec();
+  /** Take a committed record out of wherever it is (run queue, hold queue, counts). */
+  private detach(rec: EvpRec): void {
     if (rec.state === INFLIGHT) this.nInflight--;
     else if (rec.state === SUSPENDED) this.nSuspended--;
-    this.runq.remove(rec);
+    else if (rec.state === HELD) this.holds.unpark(rec);
+    else if (rec.state === PENDING) this.runq.remove(rec);
+  }
+
+  private reschedule(rec: EvpRec, r: OutcomeReport): void {
+    this.detach(rec);
     rec.retry = r.retry ?? rec.retry + 1;
     this.counters.tempfail++;
     this.counters.updated++;
     // Past expiry the record comes due at once and the next pass hands it out as expired.
-    this.enqueue(rec, nextAttempt(rec.ctime, RETRY_BASE[rec.type] ?? 10, rec.retry, now));
+    this.enqueue(rec, nextAttempt(rec.ctime, RETRY_BASE[rec.type] ?? 10, rec.retry, this.nowSec()));
+  }
+
+  /** Outcome `hold` (not an attempt: retry unchanged). Only an envelope in flight can be held. */
+  private hold(rec: EvpRec, holdq: string | undefined): void {
+    if (rec.state !== INFLIGHT) return;
+    this.detach(rec);
+    const now = this.nowSec();
+    if (typeof holdq === 'string' && holdq !== '' && this.holds.park(rec, holdq, now)) {
+      this.counters.hold++;
+      return;
+    }
+    // The relay's hold queue is full: try again on the 3 s grid (OpenSMTPD's BACKOFF_OVERFLOW).
+    this.counters.holdOverflow++;
+    this.enqueue(rec, nextAttempt(rec.ctime, OVERFLOW_BASE, 0, now));
+  }
+
+  /** Held records past their deadline go back to the run queue, due at that deadline. */
+  private holdTimeouts(now: number): void {
+    for (const rec of this.holds.timedOut(now)) {
+      this.counters.holdTimeout++;
+      this.enqueue(rec, rec.at);
+    }
   }
 
   private forget(rec: EvpRec): void {
-    if (rec.state === INFLIGHT) this.nInflight--;
-    else if (rec.state === SUSPENDED) this.nSuspended--;
-    this.runq.remove(rec);
+    this.detach(rec);
     this.recs.delete(rec.evpid);
+  }
+
+  /** Ids (mapped by `key`) of committed records: the listing's input. */
+  private *committedIds(key: (evpid: string) => string): Iterable<string> {
+    for (const rec of this.recs.values()) if (rec.state !== INCOMING) yield key(rec.evpid);
   }
 
   /** Apply `fn` to one envelope (16 hex) or every committed envelope of a message (8 hex). */
   private each(id: string, fn: (rec: EvpRec) => boolean): number {
     if (id.length === 16) {
       const rec = this.recs.get(id);
-      return rec && fn(rec) ? 1 : 0;
+      return rec && rec.state !== INCOMING && fn(rec) ? 1 : 0;
     }
     let n = 0;
-    for (const rec of this.recs.values()) if (evpidMsgid(rec.evpid) === id && fn(rec)) n++;
+    for (const rec of this.recs.values()) if (rec.state !== INCOMING && rec.evpid.startsWith(id) && fn(rec)) n++;
     return n;
   }
 }

@@ -1,14 +1,23 @@
-// The scheduler's runner: one timer that sleeps until the next due time, and scheduling passes
-// that hand due envelopes to the queue in batches (onEnvelopesDispatch / onEnvelopesExpire),
-// respecting the in-flight limit. Idle, with no timer, when nothing is pending.
+// The scheduler's runner: one timer that sleeps until the next due time, and scheduling ticks
+// that hand due envelopes to the queue (onEnvelopesDispatch / onEnvelopesExpire) under the
+// `scheduler limit` keys. Idle, with no timer, when nothing is pending or max-inflight is reached.
+//
+// As in OpenSMTPD's scheduler_timeout: one tick takes at most max-schedule envelopes, and while
+// work remains the next tick follows at once (setImmediate here, a zero evtimer there), so the
+// actor serves its mailbox between ticks however large the backlog. What a tick takes is not sent
+// per tick: it collects in an outbox sent in messages of max-evp-batch-size envelopes, and
+// whatever is left when the ticks stop. A message to another thread costs more than a tick, so a
+// small max-schedule bounds latency without cutting throughput.
 import type { DispatchItem } from '@tsmtpd/proto';
 import type { SchedulerBackend } from './backend.js';
 
 export interface RunnerLimits {
   /** Envelopes in flight at most (REFERENCE 5.5, default 5000). */
   maxInflight: number;
-  /** Envelopes per dispatch call at most. */
+  /** Envelopes per message to the queue at most (default 256). */
   maxEvpBatchSize: number;
+  /** Envelopes per scheduling tick at most (default 10). */
+  maxSchedule: number;
 }
 
 /** Where the runner sends work: the queue's mailbox, or a test's recorder. */
@@ -17,8 +26,6 @@ export interface RunnerSink {
   expire(evpids: string[]): void;
 }
 
-/** Envelopes handed out per pass before yielding to the event loop. */
-const PASS_BUDGET = 4096;
 /** setTimeout's ceiling (about 24.8 days). */
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
@@ -27,7 +34,10 @@ export class Runner {
   private timerAt = 0;
   private immediate: NodeJS.Immediate | null = null;
   private stopped = false;
-  passes = 0;
+  private outDispatch: DispatchItem[] = [];
+  private outExpire: string[] = [];
+  ticks = 0;
+  messages = 0;
 
   constructor(
     private readonly backend: SchedulerBackend,
@@ -51,10 +61,7 @@ export class Runner {
     const delayMs = Math.ceil((due - this.backend.now()) * 1000);
     if (delayMs <= 0) {
       this.clearTimer();
-      this.immediate = setImmediate(() => {
-        this.immediate = null;
-        this.pass();
-      });
+      this.nextTick();
       return;
     }
     if (this.timer && this.timerAt === due) return;
@@ -62,7 +69,7 @@ export class Runner {
     this.timerAt = due;
     this.timer = setTimeout(() => {
       this.timer = null;
-      this.pass();
+      this.tick();
     }, Math.min(delayMs, MAX_DELAY_MS));
   }
 
@@ -73,20 +80,47 @@ export class Runner {
     this.immediate = null;
   }
 
-  /** Hand out due work in batches until nothing is due, the in-flight limit or the budget. */
-  pass(): void {
+  /** One tick: take up to max-schedule due envelopes; go on next turn while a tick comes back full. */
+  tick(): void {
     if (this.stopped) return;
-    this.passes++;
-    let budget = Math.min(PASS_BUDGET, this.limits.maxInflight - this.backend.inflight);
-    while (budget > 0) {
-      const work = this.backend.takeDue(Math.min(budget, this.limits.maxEvpBatchSize));
-      const n = work.dispatch.length + work.expire.length;
-      if (n === 0) break;
-      if (work.dispatch.length > 0) this.sink.dispatch(work.dispatch);
-      if (work.expire.length > 0) this.sink.expire(work.expire);
-      budget -= n;
+    this.ticks++;
+    const room = this.limits.maxInflight - this.backend.inflight;
+    const want = Math.min(Math.max(1, this.limits.maxSchedule), room);
+    let took = 0;
+    if (want > 0) {
+      const work = this.backend.takeDue(want);
+      took = work.dispatch.length + work.expire.length;
+      for (const d of work.dispatch) this.outDispatch.push(d);
+      for (const e of work.expire) this.outExpire.push(e);
+      this.flush(false);
     }
+    if (took > 0 && took === want && want < room) {
+      this.nextTick();
+      return;
+    }
+    this.flush(true);
     this.wake();
+  }
+
+  /** Send full batches; with `all`, the remainder too. */
+  private flush(all: boolean): void {
+    const size = Math.max(1, this.limits.maxEvpBatchSize);
+    while (this.outDispatch.length >= size || (all && this.outDispatch.length > 0)) {
+      this.messages++;
+      this.sink.dispatch(this.outDispatch.splice(0, size));
+    }
+    while (this.outExpire.length >= size || (all && this.outExpire.length > 0)) {
+      this.messages++;
+      this.sink.expire(this.outExpire.splice(0, size));
+    }
+  }
+
+  private nextTick(): void {
+    if (this.immediate || this.stopped) return;
+    this.immediate = setImmediate(() => {
+      this.immediate = null;
+      this.tick();
+    });
   }
 
   private clearTimer(): void {

@@ -149,3 +149,27 @@ test('dispatch batches respect maxEvpBatchSize and maxInflight', async () => {
     await a.stop();
   }
 });
+
+test('a held envelope waits for onHoldRelease, then is dispatched again; stats show the heap', async () => {
+  const { a, rec } = await start();
+  try {
+    const m = testMsgid();
+    const es = [1, 2, 3].map((n) => entry(m, n, { ctime: nowSec(), type: 'mta' }));
+    await a.mailbox.onEnvelopesLoad(es);
+    await until(() => rec.dispatched.flatMap((d) => d.items).length === 3);
+    await a.mailbox.onOutcomes(es.map((e) => ({ evpid: e.evpid, outcome: 'hold' as const, holdq: 'relay-1' })));
+    let stats = await a.handle.ctl.stats();
+    assert.equal(stats['scheduler.ramqueue.hold'], 3);
+    assert.equal(stats['scheduler.envelope.inflight'], 0);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(rec.dispatched.length, 1, 'nothing while held');
+    await a.mailbox.onHoldRelease('relay-1', 2);
+    await until(() => rec.dispatched.flatMap((d) => d.items).length === 5);
+    stats = await a.handle.ctl.stats();
+    assert.equal(stats['scheduler.ramqueue.hold'], 1);
+    assert.equal(stats['scheduler.envelope.inflight'], 2);
+    assert.ok((stats['scheduler.memory.heapUsed'] ?? 0) > 100_000);
+  } finally {
+    await a.stop();
+  }
+});

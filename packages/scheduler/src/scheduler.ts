@@ -1,9 +1,10 @@
 // The scheduler actor: serves SchedulerMailbox to the queue, keeps every envelope's schedule in a
-// SchedulerBackend (RAM), and hands due envelopes back to the queue through the Runner.
-// Talks to: queue (onEnvelopesDispatch, onEnvelopesExpire).
+// SchedulerBackend (RAM), and hands due envelopes back to the queue through the Runner under the
+// `scheduler limit` keys. Talks to: queue (onEnvelopesDispatch, onEnvelopesExpire).
 import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
 import type { ActorInit, OutcomeReport, ScheduleEntry, SchedulerMailbox } from '@tsmtpd/proto';
 import type { SmtpdConfig } from '@tsmtpd/config';
+import { getHeapStatistics } from 'node:v8';
 import { RamSchedulerBackend } from './ram-backend.js';
 import { Runner } from './runner.js';
 
@@ -32,16 +33,16 @@ export async function createScheduler(ctx: ActorContext<'scheduler'>): Promise<A
       backend.rollback(msgid);
     },
     onEnvelopesLoad(entries: ScheduleEntry[]) {
-      const n = backend.load(entries);
-      ctx.log.debug('envelopes loaded', { count: n });
+      backend.load(entries);
       runner.wake();
     },
     onOutcomes(reports: OutcomeReport[]) {
       backend.outcomes(reports);
       runner.wake();
     },
-    onHoldRelease(_holdq: string, _count: number) {
-      runner.wake();
+    onHoldRelease(holdq: string, count: number) {
+      if (typeof holdq !== 'string' || !Number.isInteger(count)) return;
+      if (backend.release(holdq, count) > 0) runner.wake();
     },
   };
 
@@ -57,7 +58,10 @@ export async function createScheduler(ctx: ActorContext<'scheduler'>): Promise<A
       return {
         ...backend.stats(),
         'scheduler.timer.pending': runner.timerPending ? 1 : 0,
-        'scheduler.runner.passes': runner.passes,
+        'scheduler.runner.ticks': runner.ticks,
+        'scheduler.runner.messages': runner.messages,
+        // This worker's own heap (an isolate per worker): what the schedule costs in memory.
+        'scheduler.memory.heapUsed': getHeapStatistics().used_heap_size,
       };
     },
   };
