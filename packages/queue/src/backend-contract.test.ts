@@ -5,6 +5,7 @@ import { newMsgid } from '@tsmtpd/proto';
 import type { QueueBackend } from './backend.js';
 import { SqliteQueueBackend } from './sqlite-backend.js';
 import { RamQueueBackend } from './ram-backend.js';
+import { QueueCodec } from './codec.js';
 import { bytes, concat, makeEnvelope, tempSpool } from './test-helpers.js';
 
 interface Subject {
@@ -21,6 +22,24 @@ const subjects: Record<string, () => Subject> = {
     return {
       backend,
       corrupt: (evpid, text) => void backend.db.prepare('UPDATE envelope SET json = ? WHERE evpid = ?').run(text, evpid),
+      cleanup: () => {
+        backend.close();
+        t.cleanup();
+      },
+    };
+  },
+  // The same contract with every row compressed and encrypted (codec.ts).
+  'sqlite, compression + encryption': () => {
+    const t = tempSpool();
+    const opts = { compression: true, encryption: { key: '4f1c8a2e9b7d6c5a3e2f1a0b9c8d7e6f' } };
+    const backend = new SqliteQueueBackend(t.spool, opts);
+    const codec = new QueueCodec(opts);
+    return {
+      backend,
+      corrupt: (evpid, text) => {
+        const row = codec.encode(Buffer.from(text));
+        backend.db.prepare('UPDATE envelope SET json = ?, enc = ? WHERE evpid = ?').run(row.data, row.flags, evpid);
+      },
       cleanup: () => {
         backend.close();
         t.cleanup();

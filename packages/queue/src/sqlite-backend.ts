@@ -1,12 +1,17 @@
 // SqliteQueueBackend: the queue's storage in one SQLite database (schema.ts) through prepared
 // statements. Chunks are rows written as the body arrives; a message is visible (committed) only
 // after the state flip that writes its envelopes. Envelopes are JSON, validated on every read.
+// Every chunk and envelope row passes the codec (codec.ts: `queue compression`/`encryption`),
+// its `enc` column saying how it was written; with neither option rows are stored as given.
 import type Database from 'better-sqlite3';
 import { ActorError, type Envelope } from '@tsmtpd/proto';
-import { openQueueDb } from './schema.js';
+import { checkSpoolKey, openQueueDb, queueDbPath } from './schema.js';
+import { ENC_AES, QueueCodec, type QueueCodecOptions } from './codec.js';
 import { parseStoredEnvelope, type ChunkPage, type EnvelopeDeleted, type EnvelopeScan, type QueueBackend } from './backend.js';
 
 type Stmt = Database.Statement<unknown[], unknown>;
+interface ChunkRow { seq: number; data: Uint8Array; enc: number }
+interface EnvelopeRow { evpid: string; json: string | Uint8Array; enc: number }
 
 function prepareAll(db: Database.Database) {
   const p = (sql: string): Stmt => db.prepare(sql);
@@ -18,19 +23,20 @@ function prepareAll(db: Database.Database) {
       WHERE message.state = 'incoming'`),
     msgDelete: p('DELETE FROM message WHERE msgid = ?'),
     msgBody: p(`SELECT nchunks FROM message WHERE msgid = ? AND state = 'committed'`).pluck(),
-    chunkInsert: p('INSERT INTO chunk (msgid, seq, data) VALUES (?, ?, ?)'),
+    chunkInsert: p('INSERT INTO chunk (msgid, seq, data, enc) VALUES (?, ?, ?, ?)'),
     chunkCount: p('SELECT count(*) FROM chunk WHERE msgid = ?').pluck(),
-    chunkRange: p('SELECT data FROM chunk WHERE msgid = ? AND seq >= ? ORDER BY seq').pluck(),
+    chunkRange: p('SELECT seq, data, enc FROM chunk WHERE msgid = ? AND seq >= ? ORDER BY seq'),
     chunkDelete: p('DELETE FROM chunk WHERE msgid = ?'),
-    chunkCopy: p('INSERT INTO chunk (msgid, seq, data) SELECT ?, seq + ?, data FROM chunk WHERE msgid = ? ORDER BY seq'),
+    // Each row is encoded on its own (its own IV and flags): a copied row stays decodable.
+    chunkCopy: p('INSERT INTO chunk (msgid, seq, data, enc) SELECT ?, seq + ?, data, enc FROM chunk WHERE msgid = ? ORDER BY seq'),
     msgSize: p(`SELECT nchunks, size FROM message WHERE msgid = ? AND state = 'committed'`),
-    envInsert: p('INSERT INTO envelope (evpid, msgid, type, json) VALUES (?, ?, ?, ?)'),
-    envSelect: p('SELECT json FROM envelope WHERE evpid = ?').pluck(),
-    envUpdate: p('UPDATE envelope SET type = ?, json = ? WHERE evpid = ?'),
+    envInsert: p('INSERT INTO envelope (evpid, msgid, type, json, enc) VALUES (?, ?, ?, ?, ?)'),
+    envSelect: p('SELECT evpid, json, enc FROM envelope WHERE evpid = ?'),
+    envUpdate: p('UPDATE envelope SET type = ?, json = ?, enc = ? WHERE evpid = ?'),
     envDelete: p('DELETE FROM envelope WHERE evpid = ?'),
     envAny: p('SELECT 1 FROM envelope WHERE msgid = ? LIMIT 1').pluck(),
     envDeleteMsg: p('DELETE FROM envelope WHERE msgid = ?'),
-    envScan: p('SELECT evpid, json FROM envelope WHERE evpid > ? ORDER BY evpid LIMIT ?'),
+    envScan: p('SELECT evpid, json, enc FROM envelope WHERE evpid > ? ORDER BY evpid LIMIT ?'),
     countMsg: p(`SELECT count(*) FROM message WHERE state = 'committed'`).pluck(),
     countEnv: p('SELECT count(*) FROM envelope').pluck(),
   };
@@ -41,10 +47,22 @@ export class SqliteQueueBackend implements QueueBackend {
   readonly db: Database.Database;
   private readonly s: ReturnType<typeof prepareAll>;
   private readonly txn: Database.Transaction<(fn: () => unknown) => unknown>;
+  private readonly codec: QueueCodec;
 
-  /** Open the database in `spool` (created 0700 if missing); throws if it cannot be made durable. */
-  constructor(spool: string) {
+  /**
+   * Open the database in `spool` (created 0700 if missing) with the configuration's `queue`
+   * options. Throws, naming the file, if it is not ours, is damaged, cannot be made durable, or
+   * holds encrypted envelopes the configured key (or its absence) does not fit (schema.ts).
+   */
+  constructor(spool: string, options: QueueCodecOptions = {}) {
+    this.codec = new QueueCodec(options);
     this.db = openQueueDb(spool);
+    try {
+      checkSpoolKey(this.db, queueDbPath(spool), this.codec, ENC_AES);
+    } catch (e) {
+      this.db.close();
+      throw e;
+    }
     this.s = prepareAll(this.db);
     // One wrapper serves both levels: at top level it is BEGIN IMMEDIATE ... COMMIT,
     // nested inside a batch it is a SAVEPOINT (better-sqlite3 nests transactions that way).
@@ -90,7 +108,8 @@ export class SqliteQueueBackend implements QueueBackend {
 
   chunkAppend(msgid: string, seq: number, ctime: number, data: Uint8Array): void {
     if (seq === 0) this.s.msgIncoming.run(msgid, ctime);
-    this.s.chunkInsert.run(msgid, seq, data);
+    const row = this.codec.encode(data);
+    this.s.chunkInsert.run(msgid, seq, row.data, row.flags);
   }
 
   messageCommit(msgid: string, ctime: number, size: number, nchunks: number, envelopes: Envelope[]): void {
@@ -99,7 +118,10 @@ export class SqliteQueueBackend implements QueueBackend {
     if (this.s.msgCommit.run(msgid, ctime, size, nchunks).changes !== 1) {
       throw new ActorError('ERR_QUEUE_STATE', 'internal', `message ${msgid} is already committed`);
     }
-    for (const e of envelopes) this.s.envInsert.run(e.id, msgid, e.type, JSON.stringify(e));
+    for (const e of envelopes) {
+      const row = this.envelopeRow(e);
+      this.s.envInsert.run(e.id, msgid, e.type, row.value, row.flags);
+    }
   }
 
   messageDelete(msgid: string): void {
@@ -109,12 +131,19 @@ export class SqliteQueueBackend implements QueueBackend {
   }
 
   envelopeLoad(evpid: string): Envelope | null {
-    const json = this.s.envSelect.get(evpid) as string | undefined;
-    return json === undefined ? null : parseStoredEnvelope(evpid, json);
+    const row = this.s.envSelect.get(evpid) as EnvelopeRow | undefined;
+    return row === undefined ? null : this.envelopeParse(row);
+  }
+
+  envelopeAdd(envelope: Envelope): void {
+    if (this.s.msgBody.get(envelope.msgid) === undefined) throw new ActorError('ERR_QUEUE_STATE', 'internal', `message ${envelope.msgid} is not committed`);
+    const row = this.envelopeRow(envelope);
+    this.s.envInsert.run(envelope.id, envelope.msgid, envelope.type, row.value, row.flags);
   }
 
   envelopeUpdate(envelope: Envelope): void {
-    const r = this.s.envUpdate.run(envelope.type, JSON.stringify(envelope), envelope.id);
+    const row = this.envelopeRow(envelope);
+    const r = this.s.envUpdate.run(envelope.type, row.value, row.flags, envelope.id);
     if (r.changes !== 1) throw new ActorError('ERR_QUEUE_STATE', 'internal', `envelope ${envelope.id} is not stored`);
   }
 
@@ -141,7 +170,8 @@ export class SqliteQueueBackend implements QueueBackend {
     const chunks: Uint8Array[] = [];
     let bytes = 0;
     if (from < nchunks) {
-      for (const data of this.s.chunkRange.iterate(msgid, from) as IterableIterator<Uint8Array>) {
+      for (const row of this.s.chunkRange.iterate(msgid, from) as IterableIterator<ChunkRow>) {
+        const data = row.enc === 0 ? row.data : this.codec.decode(row.enc, row.data, `message ${msgid} chunk ${row.seq}`);
         chunks.push(data);
         bytes += data.byteLength;
         if (bytes >= maxBytes) break;
@@ -152,18 +182,39 @@ export class SqliteQueueBackend implements QueueBackend {
   }
 
   envelopesScan(after: string, limit: number): EnvelopeScan {
-    const rows = this.s.envScan.all(after, limit) as { evpid: string; json: string }[];
+    const rows = this.s.envScan.all(after, limit) as EnvelopeRow[];
     const envelopes: Envelope[] = [];
     const corrupt: string[] = [];
     for (const row of rows) {
       try {
-        envelopes.push(parseStoredEnvelope(row.evpid, row.json));
+        envelopes.push(this.envelopeParse(row));
       } catch {
         corrupt.push(row.evpid);
       }
     }
     const last = rows.length === limit ? (rows[rows.length - 1]?.evpid ?? null) : null;
     return { envelopes, corrupt, last };
+  }
+
+  /** An envelope's stored form: JSON text when not encoded (spools stay readable), else a BLOB. */
+  private envelopeRow(e: Envelope): { value: string | Uint8Array; flags: number } {
+    const json = JSON.stringify(e);
+    if (this.codec.flags === 0) return { value: json, flags: 0 };
+    const row = this.codec.encode(Buffer.from(json, 'utf8'));
+    return { value: row.data, flags: row.flags };
+  }
+
+  /** The envelope of a row, decoded and validated; throws ERR_QUEUE_CORRUPT. */
+  private envelopeParse(row: EnvelopeRow): Envelope {
+    const what = `envelope ${row.evpid}`;
+    let json: string;
+    if (typeof row.json === 'string') {
+      if (row.enc !== 0) throw new ActorError('ERR_QUEUE_CORRUPT', 'internal', `${what}: text row with encoding flags ${row.enc}`);
+      json = row.json;
+    } else {
+      json = Buffer.from(this.codec.decode(row.enc, row.json, what)).toString('utf8');
+    }
+    return parseStoredEnvelope(row.evpid, json);
   }
 
   close(): void {
