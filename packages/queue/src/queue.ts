@@ -28,7 +28,7 @@ export interface QueueInitExtras {
 }
 
 function openBackend(init: ActorInit<SmtpdConfig> & QueueInitExtras): QueueBackend {
-  return init.queueBackend === 'ram' ? new RamQueueBackend() : new SqliteQueueBackend(init.spool);
+  return init.queueBackend === 'ram' ? new RamQueueBackend() : new SqliteQueueBackend(init.spool, init.config.queue);
 }
 
 export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl<QueueMailbox>> {
