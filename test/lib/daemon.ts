@@ -23,6 +23,8 @@ export interface DaemonOptions {
   port?: number;
   extraArgs?: string[];
   startTimeoutMs?: number;
+  /** Extra environment variables for the daemon (e.g. SMTPD_NAMESERVERS), over the test's own. */
+  env?: Record<string, string>;
 }
 
 export interface StopResult {
@@ -154,7 +156,8 @@ function spawnDaemon(opts: DaemonOptions, port: number): Daemon {
   writeFileSync(confPath, opts.config({ port, dir: opts.dir }));
   const spool = opts.spool ?? path.join(opts.dir, 'spool');
   const args = [smtpdBin, '-d', '-f', confPath, '--spool', spool, ...(opts.extraArgs ?? [])];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: opts.dir });
+  const env = opts.env ? { ...process.env, ...opts.env } : process.env;
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: opts.dir, env });
   return new Daemon(child, port, opts.dir, spool, confPath);
 }
 

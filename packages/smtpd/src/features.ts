@@ -28,7 +28,5 @@ export function unimplementedFeatures(config: SmtpdConfig): string[] {
   }
   for (const f of Object.values(config.filters)) no(f, `filter "${f.name}"`);
   for (const p of Object.values(config.procs)) no(p, `proc "${p.name}"`);
-  if (config.queue.compression) out.push('queue compression is not implemented yet');
-  if (config.queue.encryption) out.push('queue encryption is not implemented yet');
   return out;
 }
