@@ -233,3 +233,59 @@ export function bodyOf(text: string | Buffer, size = 7): () => AsyncIterable<Uin
     for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, i + size);
   };
 }
+
+export interface Proxy {
+  port: number;
+  /** Connections made through it. */
+  connections(): number;
+  /** Client→server bursts that followed server bytes: the client's round trips. */
+  turns(): number;
+  /** What the client sent, all connections, latin1 (the first MiB). */
+  clientText(): string;
+  /** How many bytes the client sent. */
+  clientBytes(): number;
+  close(): void;
+}
+
+/** A TCP relay to 127.0.0.1:target that counts how often the client waited for the server. */
+export async function startProxy(target: number): Promise<Proxy> {
+  let conns = 0;
+  let turns = 0;
+  let text = '';
+  let bytes = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((c) => {
+    conns++;
+    let serverSpoke = true; // the greeting: the first client bytes are a turn too
+    const s = net.connect(target, '127.0.0.1');
+    for (const x of [c, s]) {
+      sockets.add(x);
+      x.setNoDelay(true);
+      x.on('error', () => {});
+      x.on('close', () => (c.destroy(), s.destroy()));
+    }
+    c.on('data', (b: Buffer) => {
+      if (serverSpoke) turns++;
+      serverSpoke = false;
+      bytes += b.length;
+      if (text.length < 1 << 20) text += b.toString('latin1');
+      s.write(b);
+    });
+    s.on('data', (b: Buffer) => {
+      serverSpoke = true;
+      c.write(b);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    connections: () => conns,
+    turns: () => turns,
+    clientText: () => text,
+    clientBytes: () => bytes,
+    close: () => {
+      for (const x of sockets) x.destroy();
+      server.close();
+    },
+  };
+}
