@@ -11,7 +11,7 @@ import { GroupCommit } from './group-commit.js';
 import { newCounters, type QueueShared } from './context.js';
 import { Intake, commitBatcher } from './intake.js';
 import { Outbound } from './outbound.js';
-import { loadIntoScheduler, purgeAndCount } from './loader.js';
+import { startLoad, purgeAndCount, type LoadHandle } from './loader.js';
 
 /** Open messages idle this long (seconds) are dropped; sessions time out long before. */
 const OPEN_IDLE_MAX = 3600;
@@ -74,14 +74,17 @@ export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl
   };
 
   let sweeper: NodeJS.Timeout | null = null;
+  let loader: LoadHandle | null = null;
   return {
     mailbox,
     async start() {
       sweeper = setInterval(() => intake.sweep(OPEN_IDLE_MAX), SWEEP_EVERY_MS);
       sweeper.unref();
-      await loadIntoScheduler(q);
+      // In the background: with a large spool the daemon accepts mail while this runs.
+      loader = startLoad(q, (e) => ctx.fatal(`queue load failed: ${e instanceof Error ? e.message : String(e)}`));
     },
     stop() {
+      loader?.stop();
       if (sweeper) clearInterval(sweeper);
       outbound.bounces.stop();
       q.gc.flush();
