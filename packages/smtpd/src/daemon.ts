@@ -9,6 +9,7 @@ import { ROLES, DEFAULT_SETTINGS, type ActorInit, type Settings } from '@tsmtpd/
 import { TOPOLOGY, START_ORDER, STOP_ORDER } from './topology.js';
 import { WORKER_URLS } from './actors.js';
 import { unimplementedFeatures } from './features.js';
+import { fillQueueKey } from './queue-key.js';
 
 export interface DaemonOptions {
   configFile: string;
@@ -22,9 +23,12 @@ export interface DaemonOptions {
   onReady?: (sup: Supervisor) => void;
 }
 
-/** Load and check a configuration; on failure the errors are already printed. */
-export async function checkConfig(file: string, macros: Record<string, string>, log: (line: string) => void, legacy = false): Promise<SmtpdConfig | null> {
-  const r = await loadConfig(file, { macros, legacy });
+/**
+ * Load and check a configuration; on failure the errors are already printed. `readsStdinKey`:
+ * a daemon start, which will read a `queue encryption stdin` key (`-n` checks the word instead).
+ */
+export async function checkConfig(file: string, macros: Record<string, string>, log: (line: string) => void, legacy = false, readsStdinKey = false): Promise<SmtpdConfig | null> {
+  const r = await loadConfig(file, { macros, legacy, readsStdinKey });
   if (!r.ok) {
     for (const e of r.errors) log(e);
     return null;
@@ -35,14 +39,21 @@ export async function checkConfig(file: string, macros: Record<string, string>, 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const log = createLogger('smtpd', { verbose: opts.verbose });
   const errLine = (line: string) => process.stderr.write(line + '\n');
-  const config = await checkConfig(opts.configFile, opts.macros, errLine, opts.legacy === true);
-  if (!config) return 1;
-  const missing = unimplementedFeatures(config);
+  const loaded = await checkConfig(opts.configFile, opts.macros, errLine, opts.legacy === true, true);
+  if (!loaded) return 1;
+  const missing = unimplementedFeatures(loaded);
   if (missing.length > 0) {
     for (const m of missing) errLine(m);
     errLine('smtpd: refusing to start: the configuration uses features that are not implemented yet');
     return 1;
   }
+  // The queue key from stdin or the terminal, before any actor runs (as OpenSMTPD's parent).
+  const keyed = await fillQueueKey(loaded);
+  if (!keyed.ok) {
+    errLine(`smtpd: ${keyed.error}`);
+    return 1;
+  }
+  const config = keyed.config;
   const spool = resolve(opts.spool);
   try {
     mkdirSync(spool, { recursive: true, mode: 0o711 });
