@@ -8,6 +8,7 @@ pipelined command has its successors buffered) and {"event":"message",...} for e
 (envelope lines as received, TLS, AUTH user, client certificate, data base64). Scripted replies:
 mail_replies / rcpt_replies / data_cmd_replies / eod_replies map an address to a reply line.
 Offers what the config says: starttls (cert, key; client_ca asks for a client certificate),
+implicit (cert, key: TLS from the first byte),
 bad_starttls (answers 220 then sends garbage), auth (user, password, mechanisms), dsn,
 pipelining, smtputf8, size. Stops on SIGTERM.
 """
@@ -139,7 +140,7 @@ class Handler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        tls = server._tls_protocol is not None
+        tls = server._tls_protocol is not None or server.transport.get_extra_info("ssl_object") is not None
         cert = server.transport.get_extra_info("peercert") if tls else None
         subject = None
         if cert:
@@ -176,8 +177,8 @@ def authenticator(server, session, envelope, mechanism, auth_data):
     return AuthResult(success=ok, handled=False)
 
 
-def tls_context():
-    st = CFG.get("starttls")
+def tls_context(key="starttls"):
+    st = CFG.get(key)
     if not st:
         return None
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -192,6 +193,7 @@ def main():
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     ctx = tls_context()
+    implicit = tls_context("implicit")
     mechs = [m.upper() for m in (CFG.get("auth") or {}).get("mechanisms", ["PLAIN", "LOGIN"])]
     exclude = [m for m in ("PLAIN", "LOGIN") if m not in mechs]
 
@@ -209,7 +211,8 @@ def main():
             decode_data=False,
         )
 
-    server = loop.run_until_complete(loop.create_server(factory, CFG.get("host", "127.0.0.1"), CFG.get("port", 0)))
+    server = loop.run_until_complete(
+        loop.create_server(factory, CFG.get("host", "127.0.0.1"), CFG.get("port", 0), ssl=implicit))
     loop.add_signal_handler(signal.SIGTERM, loop.stop)
     emit({"event": "ready", "port": server.sockets[0].getsockname()[1]})
     try:
