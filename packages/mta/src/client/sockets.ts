@@ -8,8 +8,10 @@ import type { ClientOptions } from './types.js';
 
 export type Opened<S> = { ok: true; socket: S } | { ok: false; reason: string };
 
+/** A system error by its code (`ECONNREFUSED`); a TLS error by its message, which says why. */
 function errText(e: Error): string {
-  const code = (e as NodeJS.ErrnoException).code;
+  const { code, syscall } = e as NodeJS.ErrnoException;
+  if (code !== undefined && syscall !== undefined) return code;
   return code !== undefined && !e.message.includes(code) ? `${code} ${e.message}` : e.message;
 }
 
