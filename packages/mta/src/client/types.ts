@@ -70,9 +70,16 @@ export interface RcptOutcome {
 }
 
 export type TxResult =
-  /** The transaction ran: one outcome per recipient, in order. */
+  /**
+   * The transaction reached RCPT: one outcome per recipient, in order. A refusal of DATA or of
+   * the data, or a connection lost after RCPT, applies to the accepted recipients; the ones
+   * refused at RCPT keep their own reply.
+   */
   | { ok: true; recipients: RcptOutcome[]; relayedWithoutDsn: boolean }
-  /** Nothing was delivered; every recipient gets this outcome (MAIL refused, DATA refused, I/O). */
+  /**
+   * Nothing got past MAIL; every recipient gets this outcome (SMTPUTF8 or SIZE refused before
+   * sending, MAIL refused, I/O before the RCPT replies).
+   */
   | { ok: false; status: 'tempfail' | 'permfail'; reply: string; connectionLost: boolean };
 
 export type ConnectResult =
