@@ -71,6 +71,13 @@ export function faultSeed(): number {
   return Number.isSafeInteger(env) && env > 0 ? env : 1 + Math.floor(Math.random() * 2 ** 31);
 }
 
+/** The X-Tsmtpd-Tag of every message in a maildir, read by Python's mailbox module. */
+export async function maildirTags(dir: string): Promise<string[]> {
+  const r = await run(python3, [path.join(pyDir, 'fault_tags.py'), dir], { timeoutMs: 60_000 });
+  if (r.code !== 0) throw new Error(describeRun('python3 fault_tags.py', r));
+  return JSON.parse(r.stdout) as string[];
+}
+
 /** Lines of a text file (missing: none), without the empty last one. */
 export function fileLines(p: string): string[] {
   if (!existsSync(p)) return [];

@@ -9,8 +9,8 @@ usage: fault_load.py HOST PORT SESSIONS STOPFILE MAX_SECONDS PAUSE_MS RCPT[,RCPT
    "connects": n, "connect_failures": n, "seconds": s}
 SESSIONS threads each connect, send messages one after the other (tag SESSION-N, in the header
 X-Tsmtpd-Tag and the Subject) and reconnect after any break (the server was killed and is
-restarting), until STOPFILE exists or MAX_SECONDS have passed. One message in eight is large
-(100-400 KiB) so that some kills come while a body is on its way. The DATA exchange is done
+restarting), until STOPFILE exists or MAX_SECONDS have passed. One message in sixteen is large
+(64-256 KiB) so that some kills come while a body is on its way. The DATA exchange is done
 by hand (not smtplib's data()) to know whether the body left before the connection broke.
 """
 import json
@@ -38,9 +38,9 @@ def message(tag, rnd):
     head = ("From: load@client.test\r\nTo: %s\r\nSubject: fault %s\r\nX-Tsmtpd-Tag: %s\r\n\r\n"
             % (rcpts[0], tag, tag))
     lines = ["message %s" % tag]
-    if rnd.random() < 0.125:
+    if rnd.random() < 0.0625:
         line = "%s %s" % (tag, "x" * 70)
-        lines += [line] * (rnd.randint(100, 400) * 1024 // (len(line) + 2))
+        lines += [line] * (rnd.randint(64, 256) * 1024 // (len(line) + 2))
     return (head + "\r\n".join(lines) + "\r\n.\r\n").encode()
 
 
