@@ -30,6 +30,8 @@ export function openTcp(opts: ClientOptions): Promise<Opened<Socket>> {
     };
     const onConnect = (): void => {
       sock.setNoDelay(true);
+      // Until the Wire listens (after an await), an error must not be an uncaught exception.
+      sock.on('error', () => {});
       done({ ok: true, socket: sock });
     };
     const onError = (e: Error): void => {
@@ -90,6 +92,7 @@ export function startTls(socket: Socket, opts: ClientOptions, timeoutMs: number)
     };
     const onSecure = (): void => {
       tls.setNoDelay(true);
+      tls.on('error', () => {});
       done({ ok: true, socket: tls });
     };
     const onError = (e: Error): void => fail(`TLS handshake failed: ${errText(e)}`);
