@@ -80,7 +80,7 @@ class Handler:
 def authenticator(server, session, envelope, mechanism, auth_data):
     want = conf.get("auth") or {}
     ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == want.get("user") and auth_data.password.decode() == want.get("password")
-    return AuthResult(success=ok, handled=False)
+    return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
 
 class RecordingSMTP(SMTP):
