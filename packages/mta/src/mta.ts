@@ -55,11 +55,7 @@ let clientModule: Promise<ClientFactory> | null = null;
  * actions never needs it. A session whose client cannot load fails temporarily.
  */
 export const lazyClient: ClientFactory = (opts) => {
-  clientModule ??= (async () => {
-    const path = './client/index.js';
-    const m = (await import(path)) as { createClientSession: ClientFactory };
-    return m.createClientSession;
-  })();
+  clientModule ??= import('./client/index.js').then((m) => m.createClientSession);
   let inner: ClientSession | null = null;
   return {
     get usable() {

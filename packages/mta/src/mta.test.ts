@@ -1,0 +1,51 @@
+// The mta actor in a real worker with a fake queue and lka: envelopes it cannot relay become
+// results at once (invalid, not an mta envelope, an action that does not relay, an unknown
+// action), a smarthost table without the domain is a temporary failure, and stats are counted.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startTestActor } from '@tsmtpd/actor';
+import { DEFAULT_SETTINGS, ok, type DeliveryResult } from '@tsmtpd/proto';
+import { workerUrl } from './index.js';
+import { envelope, relayAction, relayConfig } from './test-fakes.js';
+
+test('envelopes that cannot be relayed are answered at once', async () => {
+  const config = relayConfig();
+  config.actions['local'] = { file: 'test', line: 0, name: 'local', method: { kind: 'maildir', junk: false } };
+  config.actions['smart'] = relayAction('smart', { domain: 'hosts' });
+  const results: DeliveryResult[] = [];
+  const actor = await startTestActor({
+    role: 'mta',
+    entry: workerUrl,
+    init: { config, spool: '/nonexistent', settings: { ...DEFAULT_SETTINGS, dnsServers: ['127.0.0.1:9'] } },
+    fakes: {
+      queue: {
+        onDeliveryResults: (r: DeliveryResult[]) => void results.push(...r),
+        bodyRead: async () => ok({ chunks: [], next: null }),
+      },
+      lka: { tableLookup: async () => ({ ok: true, value: null }) },
+    },
+  });
+  try {
+    await actor.mailbox.onRelay([
+      { id: 'aaaaaaaa00000001' } as never,
+      envelope('aaaaaaaa00000002', 'u@x.test', { type: 'mda' }),
+      envelope('aaaaaaaa00000003', 'u@x.test', { dispatcher: 'local' }),
+      envelope('aaaaaaaa00000004', 'u@x.test', { dispatcher: 'gone' }),
+      envelope('aaaaaaaa00000005', 'u@x.test', { dispatcher: 'smart' }),
+    ]);
+    const until = Date.now() + 5000;
+    while (results.length < 5 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    const by = Object.fromEntries(results.map((r) => [r.evpid, r]));
+    assert.equal(by['aaaaaaaa00000001']?.status, 'permfail');
+    assert.equal(by['aaaaaaaa00000002']?.status, 'permfail');
+    assert.equal(by['aaaaaaaa00000003']?.status, 'permfail');
+    assert.equal(by['aaaaaaaa00000004']?.status, 'tempfail');
+    assert.equal(by['aaaaaaaa00000005']?.status, 'tempfail');
+    assert.match(by['aaaaaaaa00000005']!.errorline, /Cannot retrieve smarthost/);
+    const s = await actor.handle.ctl.stats();
+    assert.equal(s['mta.refused'], 3);
+    assert.equal(s['mta.delivery.tempfail'], 1);
+  } finally {
+    await actor.stop();
+  }
+});
