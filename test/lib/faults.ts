@@ -35,13 +35,15 @@ export interface FaultLoadOptions {
   seed: number;
   /** Directory for the stop file. */
   dir: string;
+  /** Envelope sender, `%s` replaced by the message's tag (default load@client.test). */
+  sender?: string;
 }
 
 /** Starts the load at once; it reconnects through every crash until stop(). */
 export function startFaultLoad(port: number, o: FaultLoadOptions): FaultLoad {
   const stopFile = path.join(o.dir, `load-${port}-${o.seed}.stop`);
   const args = [path.join(pyDir, 'fault_load.py'), '127.0.0.1', String(port), String(o.sessions), stopFile,
-    String(o.maxSeconds), String(o.pauseMs), o.rcpts.join(','), String(o.seed)];
+    String(o.maxSeconds), String(o.pauseMs), o.rcpts.join(','), String(o.seed), ...(o.sender ? [o.sender] : [])];
   const running = run(python3, args, { timeoutMs: (o.maxSeconds + 30) * 1000 });
   return {
     async stop() {

@@ -1,6 +1,6 @@
 """SMTP load that outlives server crashes, recording the fate of every message exactly.
 
-usage: fault_load.py HOST PORT SESSIONS STOPFILE MAX_SECONDS PAUSE_MS RCPT[,RCPT...] SEED  ->  JSON
+usage: fault_load.py HOST PORT SESSIONS STOPFILE MAX_SECONDS PAUSE_MS RCPT[,RCPT...] SEED [SENDER]  ->  JSON
   {"acked": [tag, ...],                      250 to the end of DATA: the server must deliver it
    "refused": [[tag, stage, code, text]],    a definite non-250 reply: must never be delivered
    "unknown": [[tag, error]],                the body was sent, then the connection broke before
@@ -12,6 +12,7 @@ X-Tsmtpd-Tag and the Subject) and reconnect after any break (the server was kill
 restarting), until STOPFILE exists or MAX_SECONDS have passed. One message in sixteen is large
 (64-256 KiB) so that some kills come while a body is on its way. The DATA exchange is done
 by hand (not smtplib's data()) to know whether the body left before the connection broke.
+SENDER is the envelope sender, "%s" in it replaced by the tag (default load@client.test).
 """
 import json
 import os
@@ -25,6 +26,7 @@ import time
 host, port, sessions, stopfile, max_s, pause_ms, rcpts, seed = (
     sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], float(sys.argv[5]),
     float(sys.argv[6]), sys.argv[7].split(","), int(sys.argv[8]))
+sender = sys.argv[9] if len(sys.argv) > 9 else "load@client.test"
 lock = threading.Lock()
 out = {"acked": [], "refused": [], "unknown": [], "unsent": [], "connects": 0, "connect_failures": 0}
 t0 = time.monotonic()
@@ -71,7 +73,7 @@ def one(s, tag, rnd):
     """Sends one message; returns False when the connection is gone."""
     stage = "mail"
     try:
-        code, text = s.mail("load@client.test")
+        code, text = s.mail(sender.replace("%s", tag))
         if code != 250:
             record("refused", [tag, stage, code, text.decode("utf-8", "replace")])
             s.rset()
