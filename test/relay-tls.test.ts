@@ -45,15 +45,15 @@ before(async () => {
   const f = (n: string) => path.join(dir, n);
   dns = await startDnsmasq(dir, {
     mx: [['tls.test', 'mx.tls.test', 10], ['plain.test', 'mx.plain.test', 10], ['flaky.test', 'mx.flaky.test', 10]],
-    hosts: [['mx.tls.test', '127.0.0.20'], ['smarthost.test', '127.0.0.20'], ['mx.plain.test', '127.0.0.21'], ['mx.flaky.test', '127.0.0.22']],
+    hosts: [['mx.tls.test', '127.0.0.26'], ['smarthost.test', '127.0.0.26'], ['mx.plain.test', '127.0.0.27'], ['mx.flaky.test', '127.0.0.28']],
   });
-  tlsMx = await startReceiver(f('rx'), { host: '127.0.0.20', port: 25, starttls: { cert: f('mx.crt'), key: f('mx.key') } });
+  tlsMx = await startReceiver(f('rx'), { host: '127.0.0.26', port: 25, starttls: { cert: f('mx.crt'), key: f('mx.key') } });
   smarthost = await startReceiver(f('rx'), {
-    host: '127.0.0.20', port: 587, starttls: { cert: f('smarthost.crt'), key: f('smarthost.key') }, require_tls: true,
+    host: '127.0.0.26', port: 587, starttls: { cert: f('smarthost.crt'), key: f('smarthost.key') }, require_tls: true,
     client_ca: f('ca.crt'), auth: { user: 'relay-user', password: 'relay secret' },
   });
-  plainMx = await startReceiver(f('rx'), { host: '127.0.0.21', port: 25 });
-  flaky = await startReceiver(f('rx'), { host: '127.0.0.22', port: 25, tempfail_first: 1 });
+  plainMx = await startReceiver(f('rx'), { host: '127.0.0.27', port: 25 });
+  flaky = await startReceiver(f('rx'), { host: '127.0.0.28', port: 25, tempfail_first: 1 });
   rx.push(tlsMx, smarthost, plainMx, flaky);
   writeFileSync(f('secrets'), 'submit relay-user:relay secret\n');
   sender = await start();
@@ -122,7 +122,7 @@ test('a smarthost over mandatory STARTTLS, verified with the private CA, with AU
   assert.equal(m.auth, 'relay-user');
   assert.equal(m.client_cert, 'client.tls.test');
   assert.deepEqual(m.rcpts, ['someone@smart.test']);
-  await logLine(/mta: connecting address=smtp\+tls:\/\/127\.0\.0\.20:587 host=smarthost\.test/);
+  await logLine(/mta: connecting address=smtp\+tls:\/\/127\.0\.0\.26:587 host=smarthost\.test/);
 });
 
 test('a smarthost whose certificate the configured CA did not sign: TempFail, nothing sent', { timeout: 60_000 }, async () => {
