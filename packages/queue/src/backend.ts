@@ -34,6 +34,8 @@ export interface QueueBackend {
    * process crash, and the next durable commit makes it durable too (the WAL is one file).
    */
   batch<T>(fn: () => T, durable?: boolean): T;
+  /** True while a batch's transaction is open (false if the database rolled it back itself). */
+  inTransaction(): boolean;
   /** Inside a batch: run `fn` so that if it throws, only its own writes are undone. */
   atomic<T>(fn: () => T): T;
   /** Drop every message not committed, with its chunks and envelopes; returns messages dropped. */

@@ -9,9 +9,15 @@ function fakeStore() {
     batches: 0,
     durability: [] as boolean[],
     failNext: false,
+    /** Set by a write to simulate SQLite rolling the transaction back on its own (SQLITE_FULL). */
+    rolledBack: false,
+    inTransaction(): boolean {
+      return !s.rolledBack;
+    },
     batch<T>(fn: () => T, durable = true): T {
       s.batches++;
       s.durability.push(durable);
+      s.rolledBack = false;
       const v = fn();
       if (s.failNext) {
         s.failNext = false;
@@ -94,4 +100,24 @@ test('TickBatcher hands the items of one turn to one sink call', async () => {
     throw new Error('sink down');
   });
   await assert.rejects(failing.add('x'), /sink down/);
+});
+
+test('a write after which the database rolled the transaction back fails the whole batch; later writes do not run', async () => {
+  const store = fakeStore();
+  const gc = new GroupCommit(store);
+  const ran: string[] = [];
+  const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+  const a = gc.submit(() => void ran.push('a'));
+  const b = gc.submit(() => {
+    ran.push('b');
+    store.rolledBack = true;
+    throw full;
+  });
+  const c = gc.submit(() => void ran.push('c'));
+  const results = await Promise.allSettled([a, b, c]);
+  assert.deepEqual(ran, ['a', 'b'], 'nothing runs outside the transaction');
+  for (const r of results) {
+    assert.equal(r.status, 'rejected');
+    assert.equal((r as PromiseRejectedResult).reason, full, 'every writer hears the real error');
+  }
 });

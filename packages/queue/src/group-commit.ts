@@ -39,7 +39,7 @@ export class GroupCommit {
   readonly stats: GroupCommitStats = { txns: 0, ops: 0, maxOps: 0, failed: 0, lazy: 0 };
 
   constructor(
-    private readonly store: Pick<QueueBackend, 'batch' | 'atomic'>,
+    private readonly store: Pick<QueueBackend, 'batch' | 'atomic' | 'inTransaction'>,
     private readonly opts: GroupCommitOptions = {},
   ) {}
 
@@ -94,6 +94,9 @@ export class GroupCommit {
           try {
             outcomes.push({ ok: true, value: this.store.atomic(op.fn) });
           } catch (error) {
+            // SQLite may roll the whole transaction back on its own (SQLITE_FULL while spilling
+            // pages): the rest must not then run, each in a transaction of its own, unseen.
+            if (!this.store.inTransaction()) throw error;
             outcomes.push({ ok: false, error });
           }
         }

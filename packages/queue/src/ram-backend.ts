@@ -19,6 +19,10 @@ export class RamQueueBackend implements QueueBackend {
     return fn();
   }
 
+  inTransaction(): boolean {
+    return true;
+  }
+
   atomic<T>(fn: () => T): T {
     return fn();
   }

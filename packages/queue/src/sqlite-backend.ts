@@ -82,6 +82,10 @@ export class SqliteQueueBackend implements QueueBackend {
     }
   }
 
+  inTransaction(): boolean {
+    return this.db.inTransaction;
+  }
+
   atomic<T>(fn: () => T): T {
     return this.txn(fn) as T;
   }
