@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createDecipheriv } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { ENC_AES, ENC_GZIP, QueueCodec, queueKeyBytes } from './codec.js';
+import { ENC_AES, ENC_GZIP, MIN_GZIP_BYTES, QueueCodec, queueKeyBytes } from './codec.js';
 import { bytes } from './test-helpers.js';
 
 const KEY = '0123456789abcdef0123456789abcdef'; // as `openssl rand -hex 16` prints one
@@ -29,7 +29,7 @@ test('with neither option rows are stored as given (existing spools stay readabl
   assert.deepEqual(c.encode(plain), { flags: 0, data: plain });
 });
 
-test('compression is gzip, and is skipped for a row it does not shrink', () => {
+test('compression is gzip, skipped for a short row and for one it does not shrink', () => {
   const c = new QueueCodec({ compression: true });
   const t = c.encode(text(10_000));
   assert.equal(t.flags, ENC_GZIP);
@@ -37,6 +37,8 @@ test('compression is gzip, and is skipped for a row it does not shrink', () => {
   assert.deepEqual(gunzipSync(t.data), text(10_000));
   const r = c.encode(bytes(10_000));
   assert.equal(r.flags, 0, 'random bytes stay uncompressed');
+  assert.equal(c.encode(text(MIN_GZIP_BYTES - 1)).flags, 0, 'a short row (an envelope) is not worth it');
+  assert.equal(c.encode(text(MIN_GZIP_BYTES)).flags, ENC_GZIP);
 });
 
 test("encryption is OpenSMTPD's format: version 1 | 12-byte IV | ciphertext | 16-byte tag, key = the 32 characters", () => {
