@@ -14,6 +14,7 @@ import { startDnsmasq, type Dnsmasq } from './lib/dnsmasq.js';
 import { header, showReply, smtpSession, transaction, waitForMessage } from './lib/python.js';
 import { waitFor } from './lib/proc.js';
 import { startReceiver, type PyReceiver } from './lib/smtp-sink.js';
+import { field, readBounces } from './lib/bounces.js';
 import { makeTestDir, removeTestDir } from './lib/tmp.js';
 
 const dir = makeTestDir('relay');
@@ -127,9 +128,12 @@ test('no MX: the domain itself is the implicit MX', { timeout: 60_000 }, async (
   assert.ok(await received(rx['127.0.0.22']!, tag), sender.describe());
 });
 
-test('NXDOMAIN and a null MX fail permanently; a refused query temporarily', { timeout: 60_000 }, async () => {
-  await send('bob@client.test', ['u@nowhere.test'], uniqueTag('nx'));
-  await send('bob@client.test', ['u@nullmx.test'], uniqueTag('nullmx'));
+test('NXDOMAIN and a null MX fail permanently and are reported to the sender; a refused query temporarily', { timeout: 60_000 }, async () => {
+  const from = `${me}@fwd.test`;
+  const nxTag = uniqueTag('nx');
+  const nullTag = uniqueTag('nullmx');
+  await send(from, ['u@nowhere.test'], nxTag);
+  await send(from, ['u@nullmx.test'], nullTag);
   await send('bob@client.test', ['u@elsewhere.invalid'], uniqueTag('refused'));
   const [nx] = await logLines(sender, /mta: delivery .*to=<u@nowhere\.test>/);
   assert.match(nx!, /result=PermFail stat="5\.1\.2 Domain does not exist"/);
@@ -137,6 +141,22 @@ test('NXDOMAIN and a null MX fail permanently; a refused query temporarily', { t
   assert.match(nullmx!, /result=PermFail stat="5\.1\.10 Domain does not accept mail"/);
   const [refused] = await logLines(sender, /mta: delivery .*to=<u@elsewhere\.invalid>/);
   assert.match(refused!, /result=TempFail stat="4\.4\.3 Temporary failure in MX lookup/);
+  // The reports, read back by Python's email package from the sender's own maildir.
+  const box = path.join(dir, 'local', me, 'Maildir');
+  const reports = await waitFor(async () => {
+    const got = await readBounces(box);
+    const of = (t: string) => got.find((d) => d.returned_headers['Subject'] === t);
+    return of(nxTag) && of(nullTag) ? { nx: of(nxTag)!, nullmx: of(nullTag)! } : undefined;
+  }, 20_000, 250);
+  assert.ok(reports, `no reports in ${box}\n${sender.describe()}`);
+  for (const [d, status, rcpt] of [[reports.nx, '5.1.2', 'u@nowhere.test'], [reports.nullmx, '5.1.10', 'u@nullmx.test']] as const) {
+    assert.equal(d.content_type, 'multipart/report');
+    const r = d.status_recipients[0];
+    assert.equal(field(r, 'Action'), 'failed');
+    assert.equal(field(r, 'Status'), status);
+    assert.match(field(r, 'Final-Recipient') ?? '', new RegExp(`rfc822;\\s*${rcpt.replace('.', '\\.')}`));
+    assert.match(field(r, 'Diagnostic-Code') ?? '', /Domain does not/);
+  }
 });
 
 test('three recipients, one refused: one transaction delivers two, the third fails permanently', { timeout: 60_000 }, async () => {
