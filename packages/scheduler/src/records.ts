@@ -1,6 +1,7 @@
 // One envelope's schedule record and its states, shared by the RAM backend (ram-backend.ts) and
 // the hold queues (hold.ts). A record holds numbers, the evpid string and a hold-queue reference
-// only: about 210 bytes per envelope with the map entry and the heap slot (DESIGN 5: < 300).
+// only: 170-220 bytes per envelope with the map entry and the heap slot, measured at 1M by
+// scripts/queue-scale.mjs (DESIGN 5: < 300).
 import type { HeapItem } from './heap.js';
 
 /** In its message's changeset, not schedulable until the commit. */
