@@ -9,6 +9,11 @@ export interface Settings {
   greetingDelayMs: number;
   /** DNS servers to use instead of the system's ("127.0.0.1:5353"), for tests. */
   dnsServers?: string[];
+  /**
+   * Retry bases in seconds instead of 10 s local and bounce, 400 s relay (`SMTPD_RETRY_BASE=
+   * mta=2,mda=1,bounce=1`): for tests and for a postmaster draining a queue after an outage.
+   */
+  retryBase?: { mda?: number; mta?: number; bounce?: number };
   /** Look up the client's reverse DNS (asynchronously, never before the greeting). */
   reverseDns: boolean;
 }

@@ -14,6 +14,8 @@ const STATE_NAMES = ['incoming', 'pending', 'inflight', 'suspended', 'held'] as 
 export interface RamSchedulerOptions {
   /** Clock in epoch seconds (fractional allowed); default the real one. Tests inject a fake. */
   now?: () => number;
+  /** Retry bases in seconds by type code (mda, mta, bounce); default RETRY_BASE. */
+  retryBase?: readonly number[];
 }
 
 export class RamSchedulerBackend implements SchedulerBackend {
@@ -29,8 +31,11 @@ export class RamSchedulerBackend implements SchedulerBackend {
   };
   readonly now: () => number;
 
+  private readonly retryBase: readonly number[];
+
   constructor(opts: RamSchedulerOptions = {}) {
     this.now = opts.now ?? (() => Date.now() / 1000);
+    this.retryBase = opts.retryBase ?? RETRY_BASE;
   }
 
   get inflight(): number {
@@ -76,7 +81,7 @@ export class RamSchedulerBackend implements SchedulerBackend {
       if (this.recs.has(e.evpid)) continue;
       const rec = this.newRec(e, PENDING);
       // After a restart, resume the grid after the last attempt: what would have happened anyway.
-      const due = e.retry > 0 ? nextAttempt(e.ctime, RETRY_BASE[rec.type] ?? 10, e.retry, e.lastTry) : now;
+      const due = e.retry > 0 ? nextAttempt(e.ctime, this.retryBase[rec.type] ?? 10, e.retry, e.lastTry) : now;
       this.enqueue(rec, due);
       n++;
     }
@@ -243,7 +248,7 @@ export class RamSchedulerBackend implements SchedulerBackend {
     this.counters.tempfail++;
     this.counters.updated++;
     // Past expiry the record comes due at once and the next pass hands it out as expired.
-    this.enqueue(rec, nextAttempt(rec.ctime, RETRY_BASE[rec.type] ?? 10, rec.retry, this.nowSec()));
+    this.enqueue(rec, nextAttempt(rec.ctime, this.retryBase[rec.type] ?? 10, rec.retry, this.nowSec()));
   }
 
   /** Outcome `hold` (not an attempt: retry unchanged). Only an envelope in flight can be held. */

@@ -6,12 +6,14 @@ import type { ActorInit, OutcomeReport, ScheduleEntry, SchedulerMailbox } from '
 import type { SmtpdConfig } from '@tsmtpd/config';
 import { getHeapStatistics } from 'node:v8';
 import { RamSchedulerBackend } from './ram-backend.js';
+import { RETRY_BASE } from './backoff.js';
 import { Runner } from './runner.js';
 
 export async function createScheduler(ctx: ActorContext<'scheduler'>): Promise<ActorImpl<SchedulerMailbox>> {
   const init = ctx.init as ActorInit<SmtpdConfig>;
   const limits = init.config.scheduler.limits;
-  const backend = new RamSchedulerBackend();
+  const rb = init.settings?.retryBase;
+  const backend = new RamSchedulerBackend(rb ? { retryBase: [rb.mda ?? RETRY_BASE[0]!, rb.mta ?? RETRY_BASE[1]!, rb.bounce ?? RETRY_BASE[2]!] } : {});
   // Peers are wired after this factory returns: look the queue up at each use.
   const runner = new Runner(backend, limits, {
     dispatch: (items) => void ctx.peer('queue').onEnvelopesDispatch(items),

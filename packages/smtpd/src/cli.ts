@@ -64,9 +64,20 @@ export async function main(argv: string[]): Promise<number> {
     settings: {
       ...(o.greetingDelay !== undefined ? { greetingDelayMs: o.greetingDelay } : {}),
       ...nameserversFromEnv(process.env.SMTPD_NAMESERVERS),
+      ...retryBaseFromEnv(process.env.SMTPD_RETRY_BASE),
       reverseDns: o.reverseDns,
     },
   });
+}
+
+/** `SMTPD_RETRY_BASE=mta=2,mda=1,bounce=1`: retry bases in seconds instead of 400/10/10. */
+export function retryBaseFromEnv(value: string | undefined): { retryBase?: { mda?: number; mta?: number; bounce?: number } } {
+  const out: { mda?: number; mta?: number; bounce?: number } = {};
+  for (const item of (value ?? '').split(',')) {
+    const m = /^\s*(mda|mta|bounce)\s*=\s*(\d{1,6})\s*$/.exec(item);
+    if (m && Number(m[2]) > 0) out[m[1] as 'mda' | 'mta' | 'bounce'] = Number(m[2]);
+  }
+  return Object.keys(out).length > 0 ? { retryBase: out } : {};
 }
 
 /**
