@@ -88,7 +88,9 @@ export class Engine implements SessionHost {
     }
     let relay = this.relays.get(r.dest.key);
     if (!relay) {
-      const limits = this.limits.for(r.dest.smarthost ? null : r.dest.domain);
+      // A smarthost relay's domain is the smarthost's host name: `mta limit for domain NAME`
+      // applies to it as in OpenSMTPD (mta_relay keys its limits by relay->domain).
+      const limits = this.limits.for(r.dest.domain);
       relay = new Relay(r.dest.key, first.dispatcher, def, r.dest.domain, r.dest.smarthost, relayProfile(def, r.dest.smarthost), limits, first.smtpname);
       this.relays.set(relay.key, relay);
     }
