@@ -131,6 +131,17 @@ export function taskSender(first: Envelope, def: RelayMethod, srs: SrsKeys | nul
 
 const NON_ASCII = /[^\x00-\x7f]/;
 
+/**
+ * The address of a stored ORCPT (`type;value`, RFC 3461 4.2): the client writes `rfc822;` itself,
+ * so only the value goes on; an ORCPT of another address type is not passed on (as OpenSMTPD,
+ * which keeps rfc822 ones only).
+ */
+function orcptAddress(stored: string | undefined): string | null {
+  if (stored === undefined || !stored.toLowerCase().startsWith('rfc822;')) return null;
+  const addr = stored.slice(7);
+  return addr !== '' ? addr : null;
+}
+
 export function buildTransaction(envs: Envelope[], sender: string, body: PreparedBody): Transaction {
   const first = envs[0]!;
   const smtputf8 = body.headerUtf8 || NON_ASCII.test(sender) || envs.some((e) => NON_ASCII.test(e.dest));
@@ -141,7 +152,10 @@ export function buildTransaction(envs: Envelope[], sender: string, body: Prepare
     smtputf8,
     eightBit: body.eightBit,
     size: body.size,
-    recipients: envs.map((e) => ({ address: e.dest, notify: e.dsnNotify, ...(e.dsnOrcpt !== undefined ? { orcpt: e.dsnOrcpt } : {}) })),
+    recipients: envs.map((e) => {
+      const orcpt = orcptAddress(e.dsnOrcpt);
+      return { address: e.dest, notify: e.dsnNotify, ...(orcpt !== null ? { orcpt } : {}) };
+    }),
     body: body.stream,
   };
 }
