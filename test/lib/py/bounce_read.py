@@ -5,6 +5,7 @@ usage: bounce_read.py MAILDIR  ->  JSON list, one per message:
   {"headers": {name: value}, "content_type", "report_type", "parts": [content types],
    "defects": [...], "status_message": {field: value}, "status_recipients": [{field: value}],
    "returned_headers": {name: value}, "returned_body": str|None, "text": str}
+RFC 6533 reports (message/global-delivery-status, message/global-headers) read the same way.
 A missing maildir reads as an empty list.
 """
 import email
@@ -38,11 +39,23 @@ def parse(raw):
         d["parts"].append(ctype)
         if ctype == "text/plain":
             d["text"] = part.get_content()
-        elif ctype in ("message/delivery-status", "message/global-delivery-status"):
+        elif ctype == "message/delivery-status":
             blocks = part.get_payload()
             if blocks:
                 d["status_message"] = fields(blocks[0])
                 d["status_recipients"] = [fields(b) for b in blocks[1:]]
+        elif ctype == "message/global-delivery-status":
+            # RFC 6533: the email package reads it as one message whose header is the per-message
+            # block and whose body holds the per-recipient blocks, separated by empty lines.
+            inner = part.get_payload()[0]
+            d["status_message"] = fields(inner)
+            body = inner.get_payload(decode=True) or b""
+            body = body.decode("utf-8", "replace")
+            for chunk in body.replace("\r\n", "\n").split("\n\n"):
+                if chunk.strip():
+                    d["status_recipients"].append(fields(email.message_from_string(chunk.strip("\n") + "\n", policy=email.policy.default)))
+        elif ctype == "message/global-headers":
+            d["returned_headers"] = {k: str(v) for k, v in part.get_payload()[0].items()}
         elif ctype == "text/rfc822-headers":
             inner = email.message_from_string(part.get_content(), policy=email.policy.default)
             d["returned_headers"] = {k: str(v) for k, v in inner.items()}

@@ -10,7 +10,9 @@ mail_replies / rcpt_replies / data_cmd_replies / eod_replies map an address to a
 Offers what the config says: starttls (cert, key; client_ca asks for a client certificate),
 implicit (cert, key: TLS from the first byte),
 bad_starttls (answers 220 then sends garbage), auth (user, password, mechanisms), dsn,
-pipelining, smtputf8, size. Stops on SIGTERM.
+pipelining, smtputf8, size. Also {"event":"connect","conn","peer"} when a connection opens (the
+peer's address: source binding tests) and {"event":"close","conn"} when it ends (concurrency
+tests). Stops on SIGTERM.
 """
 import asyncio
 import base64
@@ -48,6 +50,20 @@ class Recorder(Base):
         super().__init__(*a, **kw)
         CONN[0] += 1
         self.conn = CONN[0]
+
+    def connection_made(self, transport):
+        # aiosmtpd calls this again for the TLS transport after STARTTLS: one event per connection.
+        if not getattr(self, "announced", False):
+            self.announced = True
+            peer = transport.get_extra_info("peername")
+            emit({"event": "connect", "conn": self.conn, "peer": peer[0] if peer else None})
+        super().connection_made(transport)
+
+    def connection_lost(self, exc):
+        if not getattr(self, "close_announced", False):
+            self.close_announced = True
+            emit({"event": "close", "conn": self.conn})
+        super().connection_lost(exc)
 
     def waiting(self):
         return len(self._reader._buffer) if self._reader is not None else 0
