@@ -92,12 +92,14 @@ export class SqliteQueueBackend implements QueueBackend {
 
   purgeIncoming(): number {
     return this.batch(() => {
-      const committed = `SELECT msgid FROM message WHERE state = 'committed'`;
+      // Each statement walks an index (msgid keys only), never the wide envelope or chunk rows:
+      // with a million queued envelopes this runs before the daemon answers its first client.
+      const notCommitted = (t: string) => `NOT EXISTS (SELECT 1 FROM message m WHERE m.msgid = ${t}.msgid AND m.state = 'committed')`;
       // A committed message always has an envelope; one without is a leftover: drop it too.
-      this.db.prepare(`DELETE FROM message WHERE state = 'committed' AND msgid NOT IN (SELECT msgid FROM envelope)`).run();
+      this.db.prepare(`DELETE FROM message WHERE state = 'committed' AND NOT EXISTS (SELECT 1 FROM envelope e WHERE e.msgid = message.msgid)`).run();
       const n = this.db.prepare(`DELETE FROM message WHERE state = 'incoming'`).run().changes;
-      this.db.prepare(`DELETE FROM chunk WHERE msgid NOT IN (${committed})`).run();
-      this.db.prepare(`DELETE FROM envelope WHERE msgid NOT IN (${committed})`).run();
+      this.db.prepare(`DELETE FROM chunk WHERE msgid IN (SELECT DISTINCT c.msgid FROM chunk c WHERE ${notCommitted('c')})`).run();
+      this.db.prepare(`DELETE FROM envelope WHERE msgid IN (SELECT DISTINCT e.msgid FROM envelope e WHERE ${notCommitted('e')})`).run();
       return n;
     });
   }
