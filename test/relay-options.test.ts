@@ -88,6 +88,7 @@ before(async () => {
       `action "plain" relay host smtp://127.0.0.1:${p('plain')}`,
       `action "smtps-ca" relay host smtps://smtps.opt.test:${p('smtps')} ca testca`,
       `action "smtps-nv" relay host smtps://127.0.0.1:${p('smtps')} tls no-verify`,
+      `action "smtps-sys" relay host smtps://smtps.opt.test:${p('smtps')}`,
       `action "notls" relay host smtp+notls://127.0.0.1:${p('offers')}`,
       `action "opp" relay host smtp://127.0.0.1:${p('offers')}`,
       `action "lmtp" relay host lmtp://127.0.0.1:${p('lmtp')}`,
@@ -103,7 +104,7 @@ before(async () => {
       `action "small" relay host smtp://127.0.0.1:${p('small')}`,
       `action "dsn" relay host smtp://127.0.0.1:${p('dsn')}`,
       'match from any for domain "local.test" action "local"',
-      ...['smtps-ca', 'smtps-nv', 'notls', 'opp', 'lmtp', 'helo', 'mf-dom', 'mf-user', 'mf-full', 'limhost', 'dsn']
+      ...['smtps-ca', 'smtps-nv', 'smtps-sys', 'notls', 'opp', 'lmtp', 'helo', 'mf-dom', 'mf-user', 'mf-full', 'limhost', 'dsn']
         .map((a) => `match from any for domain "${a}.test" action "${a}"`),
       'match from any for domain { "domtab-a.test", "domtab-b.test", "domtab-none.test" } action "domtab"',
       'match from any for domain { "hosttab-1.test", "hosttab-2.test" } action "hosttab"',
@@ -351,4 +352,13 @@ test('SMTPUTF8: a UTF-8 recipient fails permanently at a server without it (repo
   const [m] = await got(rx['plain']!, yes);
   assert.match(m!.mail, /^FROM:<jörg@client\.test>.*\bSMTPUTF8\b/);
   assert.deepEqual(m!.accepted, ['zoë@utf8.test']);
+});
+
+// Last: a failed first connection disables the route to 127.0.0.1 (REFERENCE 6.4) for every
+// smarthost above, which all share that address.
+test('smtps without ca or no-verify checks the system store: our private certificate is refused, TempFail', { timeout: 60_000 }, async () => {
+  const tag = uniqueTag('smtps-sys');
+  await send({ from: 'bob@client.test', to: ['u@smtps-sys.test'], subject: tag });
+  assert.match(await delivery('u@smtps-sys.test'), /result=TempFail stat="[^"]*certificate/i);
+  assert.equal(rx['smtps']!.with(tag).length, 0);
 });
