@@ -6,3 +6,4 @@ export { linkRemote, transfer, DEFAULT_DEADLINE_MS, type Remote, type RemoteOpti
 export { PortMux, type RawPort, type MuxStats } from './mux.js';
 export { createLogger, formatLogLine, type Logger, type LogLevel } from './log.js';
 export { errorInfo, installErrorTransfer } from './errors.js';
+export { TickBatch, InFlight } from './batch.js';

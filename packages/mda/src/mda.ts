@@ -3,7 +3,7 @@
 // each message's started envelopes together (deliver.ts) and reports outcomes back to the queue
 // in batches (onDeliveryResults). Talks to queue (bodies, results) and lka (user lookups).
 import { hostname } from 'node:os';
-import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
+import { InFlight, type ActorContext, type ActorImpl } from '@tsmtpd/actor';
 import { EnvelopeSchema, toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type Envelope, type MdaMailbox } from '@tsmtpd/proto';
 import type { SmtpdConfig } from '@tsmtpd/config';
 import { deliverMessage, type DeliveryItem, type DeliveryOutcome, type RunContext } from './deliver.js';
@@ -40,7 +40,7 @@ class Mda {
   /** Envelopes waiting or running (a second dispatch of one is ignored). */
   private readonly known = new Set<string>();
   private readonly runs = new Set<Promise<void>>();
-  private readonly sending = new Set<Promise<unknown>>();
+  private readonly sending = new InFlight();
   private stopping = false;
   private pumpScheduled = false;
 
@@ -71,9 +71,7 @@ class Mda {
       return;
     }
     // A notification, but its promise settles once the queue has it: stop() waits for those.
-    const p: Promise<unknown> = this.ctx.peer('queue').onDeliveryResults(results).catch(() => {});
-    this.sending.add(p);
-    void p.finally(() => this.sending.delete(p));
+    this.sending.track(this.ctx.peer('queue').onDeliveryResults(results));
   }
 
   private refuse(evpid: string, errorline: string): void {
@@ -173,7 +171,7 @@ class Mda {
     await settleWithin([...this.runs], STOP_GRACE_MS);
     await this.pool?.close();
     this.reporter.flush();
-    await settleWithin([...this.sending], STOP_GRACE_MS);
+    await this.sending.settle(STOP_GRACE_MS);
   }
 }
 

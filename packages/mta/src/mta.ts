@@ -5,7 +5,7 @@
 // and lka (relay tables). TLS material (`pki`, `ca`) is read once at start.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
+import { InFlight, type ActorContext, type ActorImpl } from '@tsmtpd/actor';
 import type { SmtpdConfig } from '@tsmtpd/config';
 import { EnvelopeSchema, toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type Envelope, type MtaMailbox } from '@tsmtpd/proto';
 import type { ClientFactory, ClientSession } from './client/types.js';
@@ -77,7 +77,7 @@ export const lazyClient: ClientFactory = (opts) => {
 
 class Mta {
   private readonly reporter: ResultReporter;
-  private readonly sending = new Set<Promise<unknown>>();
+  private readonly sending = new InFlight();
   readonly engine: Engine;
   private stopping = false;
   private refused = 0;
@@ -113,9 +113,7 @@ class Mta {
       this.ctx.log.warn('no queue to report delivery results to', { count: results.length });
       return;
     }
-    const p: Promise<unknown> = this.ctx.peer('queue').onDeliveryResults(results).catch(() => {});
-    this.sending.add(p);
-    void p.finally(() => this.sending.delete(p));
+    this.sending.track(this.ctx.peer('queue').onDeliveryResults(results));
   }
 
   private refuse(evpid: string, errorline: string): void {
@@ -165,9 +163,7 @@ class Mta {
     this.stopping = true;
     this.engine.stop();
     this.reporter.flush();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all([...this.sending]), new Promise((r) => (timer = setTimeout(r, STOP_GRACE_MS)))]);
-    clearTimeout(timer);
+    await this.sending.settle(STOP_GRACE_MS);
   }
 }
 

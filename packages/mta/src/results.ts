@@ -1,7 +1,7 @@
 // Reporting relay outcomes: one log line per envelope in OpenSMTPD's form (`delivery evpid=...
 // from=<...> to=<...> rcpt=<...> source=... relay="host [ip]" delay=Ns result=Ok stat=...`) and
 // the results batched into one QueueMailbox.onDeliveryResults call per tick.
-import type { Logger } from '@tsmtpd/actor';
+import { TickBatch, type Logger } from '@tsmtpd/actor';
 import { toErrorLine, type DeliveryResult, type DeliveryStatus, type Envelope } from '@tsmtpd/proto';
 import type { Outcome } from './transfer.js';
 
@@ -18,14 +18,15 @@ export interface Where {
 }
 
 export class ResultReporter {
-  private batch: DeliveryResult[] = [];
-  private scheduled = false;
+  private readonly batch: TickBatch<DeliveryResult>;
   readonly counts: Record<DeliveryStatus, number> = { ok: 0, tempfail: 0, permfail: 0, loop: 0, hold: 0 };
 
   constructor(
-    private readonly send: (results: DeliveryResult[]) => void,
+    send: (results: DeliveryResult[]) => void,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.batch = new TickBatch(send, MAX_BATCH);
+  }
 
   report(env: Envelope, o: Outcome, where: Where = {}): void {
     const errorline = toErrorLine(o.errorline);
@@ -56,18 +57,9 @@ export class ResultReporter {
 
   private push(r: DeliveryResult): void {
     this.batch.push(r);
-    if (this.batch.length >= MAX_BATCH) this.flush();
-    else if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
   }
 
   flush(): void {
-    this.scheduled = false;
-    if (this.batch.length === 0) return;
-    const out = this.batch;
-    this.batch = [];
-    this.send(out);
+    this.batch.flush();
   }
 }
