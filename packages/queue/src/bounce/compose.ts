@@ -344,7 +344,8 @@ export function composeDsn(input: DsnInput): DsnParts {
     field('Message-ID', `<${messageIdLocal(input.messageId)}@${mta}>`) +
     field('MIME-Version', '1.0') +
     field('Auto-Submitted', 'auto-replied') +
-    field('Content-Type', `multipart/report; report-type=delivery-status; boundary="${boundary}"`) +
+    // RFC 6522 section 3: report-type names the subtype of the second part.
+    field('Content-Type', `multipart/report; report-type=${global ? 'global-delivery-status' : 'delivery-status'}; boundary="${boundary}"`) +
     (eight ? field('Content-Transfer-Encoding', '8bit') : '') +
     '\nThis is a delivery status notification in MIME format (RFC 3464).\n' +
     `\n--${boundary}\n` +
