@@ -2,6 +2,8 @@
 // temp config/queue dir, listening on a free loopback port and delivering with local(8) to
 // maildirs (mail_spool_directory ending in "/"). Needs root (Postfix's master runs as root and
 // drops to a mail_owner we create: tsmtpd-pfx / group tsmtpd-pfxdrop). Stopped by its master's PID.
+// For the relay rows a second instance sends everything not local to the shared smtp-sink
+// (relayhost), with the destination concurrency raised to the one tsmtpd's tuned rows get.
 import { chownSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -9,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { freePort, readBanner } from '../../test/dist/lib/daemon.js';
 import { makeTestDir, removeTestDir } from '../../test/dist/lib/tmp.js';
 import { measure } from './smtp-source.mjs';
+import { relayDomain } from './relay.mjs';
 
 const root = fileURLToPath(new URL('../../.peers/postfix/', import.meta.url)).replace(/\/$/, '');
 const owner = 'tsmtpd-pfx';
@@ -23,7 +26,18 @@ function ensureAccount() {
   return { uid: Number(pw[2]), gid: Number(pw[3]) };
 }
 
-function mainCf(dir, port) {
+/** main.cf lines of a relay instance: all non-local mail to [127.0.0.1]:relayPort over SMTP. */
+function relayCf(relayPort, concurrency) {
+  return `relayhost = [127.0.0.1]:${relayPort}
+default_transport = smtp
+relay_transport = smtp
+default_destination_concurrency_limit = ${concurrency}
+initial_destination_concurrency = ${concurrency}
+smtp_connection_cache_on_demand = yes
+`;
+}
+
+function mainCf(dir, port, relay) {
   return `compatibility_level = 3.6
 queue_directory = ${dir}/queue
 data_directory = ${dir}/data
@@ -53,7 +67,7 @@ smtpd_client_connection_count_limit = 0
 smtpd_tls_security_level = none
 smtp_tls_security_level = none
 # bench.port ${port}
-`;
+${relay ? relayCf(relay.port, relay.concurrency) : ''}`;
 }
 
 const services = [
@@ -67,14 +81,15 @@ const services = [
   'postlog unix-dgram n - n - 1 postlogd',
 ];
 
-async function startPostfix() {
+/** Starts a private Postfix; `relay` ({port, concurrency}) makes it relay to that loopback port. */
+export async function startPostfix(relay) {
   const acct = ensureAccount();
   const dir = makeTestDir('postfix');
   const port = await freePort();
   for (const sub of ['etc', 'queue', 'data', 'mail']) mkdirSync(path.join(dir, sub));
   chownSync(path.join(dir, 'data'), acct.uid, acct.gid);
   chmodSync(path.join(dir, 'mail'), 0o1777);
-  writeFileSync(path.join(dir, 'etc/main.cf'), mainCf(dir, port));
+  writeFileSync(path.join(dir, 'etc/main.cf'), mainCf(dir, port, relay));
   writeFileSync(path.join(dir, 'etc/master.cf'), [`127.0.0.1:${port} inet n - n - - smtpd`, ...services].join('\n') + '\n');
   const env = { ...process.env, LD_LIBRARY_PATH: `${root}/usr/lib/postfix` };
   const r = spawnSync(`${root}/usr/sbin/postfix`, ['-c', `${dir}/etc`, 'start'], { env, stdio: 'ignore', timeout: 60_000 });
@@ -94,7 +109,7 @@ async function startPostfix() {
   return pf;
 }
 
-async function stopPostfix(pf) {
+export async function stopPostfix(pf) {
   if (pf.pid) {
     const alive = () => spawnSync('kill', ['-0', String(pf.pid)]).status === 0;
     try { process.kill(pf.pid, 'SIGTERM'); } catch { /* gone */ }
@@ -124,4 +139,17 @@ export async function benchPostfix(runs, opts, user, calibrate) {
     await stopPostfix(pf);
   }
   return results;
+}
+
+/**
+ * A private Postfix relaying to `sink` for relay.mjs's runs: {target, stop()}, the target's pid
+ * being the master (its children are the tree whose CPU is counted); undefined when not root.
+ */
+export async function startPostfixRelay(sink, concurrency) {
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('bench: --peer postfix needs root; no live Postfix relay rows\n');
+    return undefined;
+  }
+  const pf = await startPostfix({ port: sink.port, concurrency });
+  return { target: { port: pf.port, rcpt: `bench@${relayDomain}`, pid: pf.pid }, stop: () => stopPostfix(pf) };
 }

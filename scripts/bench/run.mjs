@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The benchmarking harness (`npm run bench`): Postfix's smtp-source against tsmtpd delivering to a
-// maildir, at 1/10/50 sessions, 1 KiB and 100 KiB, a connection per message and reused connections.
-// Prints accepted and delivered messages/s beside STACK.md section 8's Postfix figures; with
-// `--peer postfix` the same load also runs against a private Postfix from .peers/ (postfix.mjs).
-// Starts and stops its own daemons by PID, uses temp spools, loopback only, every loop bounded.
+// maildir (1/10/50 sessions, 1 KiB and 100 KiB, per-message and reused connections), and relaying
+// to smtp-sink (relay.mjs, sink.mjs: delivered msgs/s and CPU per message); `--peer postfix` runs
+// the same loads against a private Postfix (postfix.mjs). Starts and stops its own daemons by PID,
+// uses temp spools, loopback only, every loop bounded.
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,14 +15,28 @@ import { ensureUsers } from '../../test/dist/lib/users.js';
 import { makeSharedDir, makeTestDir, removeTestDir } from '../../test/dist/lib/tmp.js';
 import { measure } from './smtp-source.mjs';
 import { postfixReference } from './reference.mjs';
-import { printTable } from './table.mjs';
+import { printRelayTable, printTable } from './table.mjs';
+import { benchTsmtpdRelay, relayRun } from './relay.mjs';
+import { startSink } from './sink.mjs';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const usage = `usage: npm run bench -- [--quick] [--seconds N] [--sessions 1,10,50] [--sizes 1024,102400]
-                        [--modes per-message,reused] [--peer postfix] [--keep]`;
+                        [--modes per-message,reused] [--peer postfix] [--keep] [--only local|relay]
+                        [--relay-sessions 10,50] [--relay-limits default,tuned] [--cpu-prof DIR]`;
+
+/** The concurrency both tsmtpd's tuned rows and the Postfix relay get towards the sink. */
+const RELAY_CONCURRENCY = 20;
+/** tsmtpd's relay variants: OpenSMTPD's defaults, and limits lifted to Postfix's way of relaying. */
+const RELAY_LIMITS = {
+  default: [],
+  tuned: [`mta limit max-conn-per-host ${RELAY_CONCURRENCY} max-conn-per-route ${RELAY_CONCURRENCY} conn-delay-route 0 conn-delay-relay 0 reconn-delay-route 0 session-mail-max 1000`],
+};
 
 function parseArgs(argv) {
-  const o = { seconds: 6, sessions: [1, 10, 50], sizes: [1024, 102400], modes: ['per-message', 'reused'], peer: undefined, keep: false };
+  const o = {
+    seconds: 6, sessions: [1, 10, 50], sizes: [1024, 102400], modes: ['per-message', 'reused'], peer: undefined, keep: false,
+    only: undefined, relaySessions: [10, 50], relayLimits: ['default', 'tuned'], cpuProf: undefined,
+  };
   const list = (v, f) => (v ?? '').split(',').filter(Boolean).map(f);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -33,10 +47,17 @@ function parseArgs(argv) {
     else if (a === '--modes') o.modes = list(argv[++i], String);
     else if (a === '--peer') o.peer = argv[++i];
     else if (a === '--keep') o.keep = true;
+    else if (a === '--only') o.only = argv[++i];
+    else if (a === '--relay-sessions') o.relaySessions = list(argv[++i], Number);
+    else if (a === '--relay-limits') o.relayLimits = list(argv[++i], String);
+    else if (a === '--cpu-prof') o.cpuProf = path.resolve(argv[++i] ?? '');
+    else if (a === '--help') throw new Error(`${usage}\ntuned: ${RELAY_LIMITS.tuned.join(' ')}`);
     else throw new Error(`unknown argument ${a}\n${usage}`);
   }
   if (!(o.seconds > 0 && o.seconds <= 60)) throw new Error('--seconds must be in (0, 60]');
   if (o.peer !== undefined && o.peer !== 'postfix') throw new Error(`--peer: only "postfix" is supported`);
+  if (o.only !== undefined && o.only !== 'local' && o.only !== 'relay') throw new Error('--only: "local" or "relay"');
+  for (const v of o.relayLimits) if (!(v in RELAY_LIMITS)) throw new Error(`--relay-limits: ${v}? (default, tuned)`);
   return o;
 }
 
@@ -95,9 +116,8 @@ function label(run) {
   return `s=${run.sessions} ${run.size >= 1024 ? `${run.size / 1024} KiB` : `${run.size} B`} ${run.mode}`;
 }
 
-async function main() {
-  const o = parseArgs(process.argv.slice(2));
-  const opts = { smtpSource: smtpSourceBin(), seconds: o.seconds, sourceTimeoutMs: Math.max(60_000, o.seconds * 10_000) };
+/** The local rows (maildir): tsmtpd, then the same against Postfix when asked. */
+async function localRows(o, opts) {
   const user = await benchUser();
   const runs = [];
   for (const size of o.sizes) for (const mode of o.modes) for (const sessions of o.sessions) runs.push({ size, mode, sessions });
@@ -108,7 +128,45 @@ async function main() {
     peer = await benchPostfix(runs, opts, user, calibrate);
   }
   printTable(ours, peer, postfixReference);
-  if (ours.some((r) => !r.ok || r.delivered === undefined)) process.exitCode = 1;
+  return ours.every((r) => r.ok && r.delivered !== undefined);
+}
+
+/**
+ * The relay rows, all relaying to one smtp-sink: per session count, tsmtpd in each limits variant
+ * (a fresh daemon each), then the one private Postfix, so the two meet the same machine load.
+ */
+async function relayRows(o, opts) {
+  const base = { size: 1024, mode: 'per-message' };
+  const sink = await startSink();
+  const ropts = { ...opts, cpuProf: o.cpuProf };
+  let pf;
+  const ours = [];
+  const peer = o.peer === 'postfix' ? [] : undefined;
+  try {
+    if (peer) pf = await (await import('./postfix.mjs')).startPostfixRelay(sink, RELAY_CONCURRENCY);
+    for (const sessions of o.relaySessions) {
+      const runs = o.relayLimits.map((variant) => ({ ...base, sessions, variant, limits: RELAY_LIMITS[variant] }));
+      ours.push(...(await benchTsmtpdRelay(runs, ropts, sink)));
+      if (pf) peer.push(await relayRun('postfix', pf.target, { ...base, sessions }, ropts, sink));
+    }
+  } finally {
+    await pf?.stop();
+    await sink.stop();
+  }
+  printRelayTable(ours, pf ? peer : undefined, `tuned = ${RELAY_LIMITS.tuned.join(' ')}; Postfix: default_destination_concurrency_limit ${RELAY_CONCURRENCY}.`);
+  return ours.every((r) => r.ok && r.delivered !== undefined);
+}
+
+async function main() {
+  const o = parseArgs(process.argv.slice(2));
+  const opts = { smtpSource: smtpSourceBin(), seconds: o.seconds, sourceTimeoutMs: Math.max(60_000, o.seconds * 10_000), keep: o.keep };
+  let ok = true;
+  if (o.only !== 'relay') ok = (await localRows(o, opts)) && ok;
+  if (o.only !== 'local') {
+    if (o.only === undefined) process.stdout.write('\n');
+    ok = (await relayRows(o, opts)) && ok;
+  }
+  if (!ok) process.exitCode = 1;
 }
 
 main().catch((e) => {
