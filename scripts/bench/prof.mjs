@@ -74,7 +74,9 @@ function summarise(file, window) {
     const m = /packages\/([\w-]+)\//.exec(k);
     if (m && m[1] !== 'actor' && m[1] !== 'proto') pkgs.set(m[1], (pkgs.get(m[1]) ?? 0) + ms);
   }
-  const actor = [...pkgs].sort((a, b) => b[1] - a[1])[0]?.[0] ?? '?';
+  // CPU.<date>.<time>.<pid>.<threadId>.<seq>.cpuprofile: thread 0 is the parent (main thread).
+  const main = /^CPU\.\d+\.\d+\.\d+\.0\./.test(path.basename(file));
+  const actor = [...pkgs].sort((a, b) => b[1] - a[1])[0]?.[0] ?? (main ? 'main' : '? (idle)');
   const top = [...self].filter(([k]) => k !== '(idle)').sort((a, b) => b[1] - a[1]).slice(0, 8);
   return { file: path.basename(file), actor, busy, top };
 }
