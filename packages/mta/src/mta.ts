@@ -98,6 +98,8 @@ class Mta {
       bodyRead: (msgid, from) => ctx.peer('queue').bodyRead(msgid, from),
       reporter: this.reporter,
       holdRelease: (holdq, n) => {
+        // Holds still in the batch go first: a release overtaking them would find nothing held.
+        this.reporter.flush();
         if (ctx.hasPeer('queue')) void ctx.peer('queue').onHoldRelease(holdq, n);
       },
       log: ctx.log,

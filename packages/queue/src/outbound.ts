@@ -68,6 +68,17 @@ export class Outbound {
   }
 
   results(results: DeliveryResult[]): Promise<void> {
+    // A hold is not an attempt and changes nothing stored: it goes to the scheduler at once, so
+    // it keeps its order with the mta's later onHoldRelease (which does not wait for a commit).
+    const holds = results.filter((r) => r.status === 'hold');
+    if (holds.length > 0) {
+      this.q.counters.hold += holds.length;
+      void this.q.peers.scheduler().onOutcomes(holds.map((r) => ({
+        evpid: r.evpid, outcome: 'hold', ...(r.holdq !== undefined ? { holdq: toErrorLine(r.holdq, 512) } : {}),
+      })));
+      results = results.filter((r) => r.status !== 'hold');
+      if (results.length === 0) return Promise.resolve();
+    }
     return this.settle(results.map((r) => ({
       evpid: r.evpid,
       status: r.status,
