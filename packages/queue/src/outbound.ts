@@ -20,12 +20,15 @@ interface Settle extends Omit<Attempt, 'status'> {
   evpid: string;
   status: SettleStatus;
   holdq?: string;
+  /** The delivery agent logged this attempt already (one `delivery` line per attempt). */
+  agentLogged?: boolean;
 }
 
 const RESULT_WORD: Record<SettleStatus, string> = { ok: 'Ok', tempfail: 'TempFail', permfail: 'PermFail', loop: 'Loop', expired: 'Expired', hold: 'Hold' };
 
 interface LogRecord {
   evpid: string;
+  agentLogged: boolean;
   env: Envelope | null;
   status: SettleStatus;
   errorline: string;
@@ -35,6 +38,12 @@ interface LogRecord {
 
 export class Outbound {
   readonly bounces: BounceBuilder;
+  /**
+   * Envelopes handed to mda/mta, as loaded at dispatch: their outcome is settled from this copy
+   * instead of a second read and parse (nothing else writes an envelope while it is in flight).
+   * Bounded by the scheduler's in-flight limit.
+   */
+  private readonly inflight = new Map<string, Envelope>();
 
   constructor(private readonly q: QueueShared, bounceWindowMs?: number) {
     this.bounces = new BounceBuilder(
@@ -59,7 +68,10 @@ export class Outbound {
       }
       if (!env) gone.push({ evpid: item.evpid, outcome: 'removed' });
       else if (env.type === 'bounce') this.bounces.add(env);
-      else byType[env.type].push(env);
+      else {
+        byType[env.type].push(env);
+        this.inflight.set(env.id, env);
+      }
     }
     this.q.counters.dispatched += byType.mda.length + byType.mta.length;
     this.handOver('mda', byType.mda);
@@ -76,10 +88,12 @@ export class Outbound {
       void this.q.peers.scheduler().onOutcomes(holds.map((r) => ({
         evpid: r.evpid, outcome: 'hold', ...(r.holdq !== undefined ? { holdq: toErrorLine(r.holdq, 512) } : {}),
       })));
+      for (const r of holds) this.inflight.delete(r.evpid);
       results = results.filter((r) => r.status !== 'hold');
       if (results.length === 0) return Promise.resolve();
     }
     return this.settle(results.map((r) => ({
+      agentLogged: true,
       evpid: r.evpid,
       status: r.status,
       errorline: toErrorLine(r.errorline),
@@ -158,13 +172,14 @@ export class Outbound {
       this.q.counters.hold++;
       return { evpid: it.evpid, outcome: 'hold', ...(it.holdq !== undefined ? { holdq: it.holdq } : {}) };
     }
-    let env: Envelope | null = null;
+    let env: Envelope | null = this.inflight.get(it.evpid) ?? null;
+    this.inflight.delete(it.evpid);
     try {
-      env = this.q.backend.envelopeLoad(it.evpid);
+      env ??= this.q.backend.envelopeLoad(it.evpid);
     } catch {
       this.q.counters.corrupt++;
     }
-    const log: LogRecord = { evpid: it.evpid, env, status: it.status, errorline: it.errorline };
+    const log: LogRecord = { evpid: it.evpid, agentLogged: it.agentLogged === true, env, status: it.status, errorline: it.errorline };
     logs.push(log);
     if (!env) {
       // An unreadable envelope cannot be retried or reported: it leaves the schedule.
@@ -202,7 +217,7 @@ export class Outbound {
     const c = this.q.counters;
     if (r.status !== 'hold') c[r.status]++;
     const e = r.env;
-    this.q.log.info('delivery', {
+    if (!r.agentLogged) this.q.log.info('delivery', {
       evpid: r.evpid,
       from: e ? `<${e.sender}>` : undefined,
       to: e ? `<${e.dest}>` : undefined,
