@@ -145,6 +145,7 @@ test('SIZE: a message larger than the server announces is refused permanently, u
   const fits = await c.send(tx({ size: 1000 }));
   assert.ok(fits.ok && fits.recipients[0]?.status === 'ok');
   await c.quit();
+  await r.waitMessages(1);
   assert.equal(r.commands('MAIL').length, 1);
   assert.equal(r.commands('MAIL')[0]?.arg, 'FROM:<a@x.test> SIZE=1000');
 });

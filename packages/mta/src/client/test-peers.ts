@@ -130,6 +130,8 @@ export interface Receiver {
   messages(): ReceivedMessage[];
   /** Waits (bounded) until `n` messages were recorded. */
   waitMessages(n: number): Promise<ReceivedMessage[]>;
+  /** Waits (bounded) until `n` commands `verb` were recorded: the receiver reports them through a pipe, after its reply. */
+  waitCommands(verb: string, n: number): Promise<ReceiverEvent[]>;
   output(): string;
   stop(): Promise<void>;
 }
@@ -156,15 +158,21 @@ export async function startReceiver(dir: string, config: Record<string, unknown>
     throw new Error(`mta_client_receiver.py did not start: ${err}`);
   }
   const messages = (): ReceivedMessage[] => events.filter((e) => e.event === 'message') as ReceivedMessage[];
+  const commands = (verb?: string): ReceiverEvent[] =>
+    events.filter((e) => e.event === 'cmd' && (verb === undefined || e.verb === verb));
   return {
     port: ready['port'] as number,
     pid: child.pid!,
     events: () => events,
-    commands: (verb) => events.filter((e) => e.event === 'cmd' && (verb === undefined || e.verb === verb)),
+    commands,
     messages,
     waitMessages: async (n) => {
       for (let i = 0; i < 100 && messages().length < n; i++) await sleep(20);
       return messages();
+    },
+    waitCommands: async (verb, n) => {
+      for (let i = 0; i < 100 && commands(verb).length < n; i++) await sleep(20);
+      return commands(verb);
     },
     output: () => err,
     stop: () => stopChild(child),
