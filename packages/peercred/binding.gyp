@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "peercred",
+      "sources": ["native/peercred.c"],
+      "cflags": ["-Wall", "-Wextra", "-O2"]
+    }
+  ]
+}
