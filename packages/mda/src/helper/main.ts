@@ -1,54 +1,81 @@
-// The per-uid delivery helper: a small process started by the mda worker of a root daemon with
-// the recipient's uid/gid (it never holds root). It serves file deliveries (maildir, the mbox
-// append) over its IPC channel, reused across deliveries, and exits when the channel closes.
-import { openFileJob } from '../file-jobs.js';
-import type { Sink } from '../sink.js';
-import { ToHelperSchema, type FromHelper } from './protocol.js';
+// The per-uid delivery helper: a process started with the recipient's uid/gid (it never holds
+// root) that serves file deliveries (maildir, the mbox append) over the socket on fd 3, framed
+// as frame.ts says: OPEN + DATA* + END per delivery, one DONE back. File calls are synchronous
+// but for the fsyncs (sync-jobs.ts); the answers ready in one turn go out in one write.
+// Exits when the socket closes. Talks only to whoever holds the other end (the mda worker).
+import net from 'node:net';
+import { FrameReader, FrameType, jsonFrame, type Frame } from './frame.js';
+import { FileJobSchema, parseJson, type MethodOutcome } from './protocol.js';
+import { DirSyncs, openFileJobSync, type SyncSink } from './sync-jobs.js';
+import { fsFailure, tempfail } from '../sink.js';
 
-const sinks = new Map<number, Sink>();
+/** Deliveries open here; null: already answered (a failed open), its remaining frames are ignored. */
+const open = new Map<number, SyncSink | null>();
+const reader = new FrameReader();
+const sock = new net.Socket({ fd: 3, readable: true, writable: true });
+process.title = `tsmtpd: delivery helper uid=${process.getuid?.() ?? '?'}`;
 
-function reply(m: FromHelper): void {
-  if (process.connected) process.send?.(m);
+function warn(text: string): void {
+  process.stderr.write(`tsmtpd delivery helper: ${text}\n`);
 }
 
-async function handle(raw: unknown): Promise<void> {
-  const parsed = ToHelperSchema.safeParse(raw);
-  if (!parsed.success) {
-    process.stderr.write(`tsmtpd delivery helper: invalid message: ${parsed.error.message.slice(0, 300)}\n`);
-    // Answer what can be answered, so the worker does not wait for nothing.
-    const r = raw as { t?: unknown; id?: unknown };
-    if (typeof r?.id !== 'number') return;
-    const outcome = { status: 'permfail' as const, errorline: 'helper: invalid delivery request' };
-    reply(r.t === 'open' ? { t: 'opened', id: r.id, outcome } : { t: 'done', id: r.id, outcome });
-    return;
-  }
-  const m = parsed.data;
-  if (m.t === 'open') {
-    const r = await openFileJob(m.job).catch((e: unknown) => ({ ok: false as const, outcome: { status: 'tempfail' as const, errorline: `helper: ${(e as Error).message}` } }));
-    if (r.ok) sinks.set(m.id, r.sink);
-    reply({ t: 'opened', id: m.id, outcome: r.ok ? null : r.outcome });
-    return;
-  }
-  const sink = sinks.get(m.id);
-  if (m.t === 'data') {
-    await sink?.write(m.data);
-    reply({ t: 'ack', id: m.id });
-  } else if (m.t === 'end') {
-    sinks.delete(m.id);
-    const outcome = sink ? await sink.end() : { status: 'tempfail' as const, errorline: 'helper: unknown delivery' };
-    reply({ t: 'done', id: m.id, outcome });
-  } else {
-    sinks.delete(m.id);
-    await sink?.abort('aborted by the mda');
-    reply({ t: 'done', id: m.id, outcome: { status: 'tempfail', errorline: 'delivery aborted' } });
-  }
+const dirSyncs = new DirSyncs();
+let replies: Buffer[] = [];
+
+/** Queue an answer; the answers of one turn of the event loop leave in one write. */
+function answer(id: number, o: MethodOutcome): void {
+  replies.push(jsonFrame(FrameType.done, id, o));
+  if (replies.length === 1) setImmediate(flush);
 }
 
-// Messages of one delivery are handled in order: the worker waits for each answer.
-process.on('message', (raw) => {
-  handle(raw).catch((e: unknown) => process.stderr.write(`tsmtpd delivery helper: ${(e as Error).message}\n`));
+function flush(): void {
+  const out = replies;
+  replies = [];
+  if (out.length > 0 && !sock.destroyed) sock.write(out.length === 1 ? out[0]! : Buffer.concat(out));
+}
+
+function commit(id: number, sink: SyncSink): void {
+  sink.commit((o, dir) => {
+    if (o.status !== 'ok' || dir === undefined) return answer(id, o);
+    dirSyncs.sync(dir, (err) => answer(id, err ? fsFailure('maildir commit', err) : o));
+  });
+}
+
+function handle(f: Frame): void {
+  if (f.type === FrameType.open) {
+    const job = parseJson(FileJobSchema, f.payload);
+    if (job === null || open.has(f.id)) {
+      open.set(f.id, null);
+      return answer(f.id, { status: 'permfail', errorline: 'helper: invalid delivery request' });
+    }
+    const r = openFileJobSync(job);
+    open.set(f.id, r.ok ? r.sink : null);
+    if (!r.ok) answer(f.id, r.outcome);
+    return;
+  }
+  const sink = open.get(f.id);
+  if (f.type === FrameType.data) return sink?.write(f.payload);
+  if (f.type !== FrameType.end && f.type !== FrameType.abort) return warn(`unknown frame type ${f.type}`);
+  open.delete(f.id);
+  if (sink === null) return; // answered at open
+  if (sink === undefined) return answer(f.id, tempfail('helper: unknown delivery'));
+  if (f.type === FrameType.end) return commit(f.id, sink);
+  sink.abort();
+  answer(f.id, tempfail('delivery aborted'));
+}
+
+sock.on('data', (chunk: Buffer) => {
+  try {
+    for (const f of reader.push(chunk)) handle(f);
+  } catch (e) {
+    warn(`protocol error: ${(e as Error).message}`);
+    sock.destroy();
+  }
 });
-process.on('disconnect', () => {
-  void Promise.all([...sinks.values()].map((s) => s.abort('mda went away'))).finally(() => process.exit(0));
-});
-if (!process.connected) process.exit(2);
+const quit = (): void => {
+  for (const s of open.values()) s?.abort();
+  process.exit(0);
+};
+sock.on('end', quit);
+sock.on('close', quit);
+sock.on('error', (e) => warn(`socket: ${e.message}`));

@@ -1,9 +1,10 @@
 // The per-uid delivery helper processes: reuse, idle exit, a helper dying mid-delivery, a
-// helper that does not answer, an invalid request. Runs with our own uid/gid (spawning with
+// helper that does not answer, an invalid request, a big body in pieces, concurrent deliveries
+// sharing a directory fsync. Runs with our own uid/gid (spawning with
 // one's own ids works unprivileged too); the root test covers a foreign uid.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createLogger } from '@tsmtpd/actor';
@@ -16,7 +17,7 @@ const uid = process.getuid!();
 const gid = process.getgid!();
 const log = createLogger('mda', { quiet: true });
 
-function maildir(root: string): FileJob {
+function maildir(root: string): Extract<FileJob, { kind: 'maildir' }> {
   return { kind: 'maildir', root, junk: false, extension: null, hostname: 'h' };
 }
 
@@ -64,7 +65,8 @@ test('a helper killed mid-delivery fails it temporarily; the next delivery gets 
       assert.equal(o.status, 'tempfail');
       assert.match(o.errorline, /helper/);
     }
-    assert.deepEqual(readdirSync(join(d.path, 'new')), []);
+    // Nothing delivered (the body was still held back: the maildir was not even made).
+    assert.ok(!existsSync(join(d.path, 'new')) || readdirSync(join(d.path, 'new')).length === 0);
     assert.equal((await deliverParts(pool.open(uid, gid, maildir(d.path)), ['Subject: 2\n\nx\n'])).status, 'ok');
     assert.notDeepEqual(pool.pids(), [pid]);
   } finally {
@@ -81,8 +83,8 @@ test('a helper that does not answer in time is killed: temporary failure', { ski
   const holder = spawn(FLOCK_BINARY, ['-x', path, 'sleep', '3'], { stdio: 'ignore' });
   try {
     await new Promise((r) => setTimeout(r, 200));
-    const r = await pool.open(uid, gid, { kind: 'mbox', path, fromLine: 'From a Thu Jan 15 12:00:00 2026\n', uid: null });
-    assert.ok(!r.ok && r.outcome.status === 'tempfail' && /no answer/.test(r.outcome.errorline), JSON.stringify(r));
+    const o = await deliverParts(pool.open(uid, gid, { kind: 'mbox', path, fromLine: 'From a Thu Jan 15 12:00:00 2026\n', uid: null }), ['x\n']);
+    assert.ok(o.status === 'tempfail' && /no answer/.test(o.errorline), JSON.stringify(o));
     assert.equal(pool.size, 0);
   } finally {
     if (holder.pid !== undefined && holder.exitCode === null) process.kill(holder.pid, 'SIGTERM');
@@ -94,9 +96,29 @@ test('a helper that does not answer in time is killed: temporary failure', { ski
 test('an invalid request is refused by the helper (relative path)', async () => {
   const pool = new HelperPool(log);
   try {
-    const r = await pool.open(uid, gid, { kind: 'maildir', root: 'relative/Maildir', junk: false, extension: null, hostname: 'h' });
-    assert.ok(!r.ok && r.outcome.status === 'permfail', JSON.stringify(r));
+    const o = await deliverParts(pool.open(uid, gid, { kind: 'maildir', root: 'relative/Maildir', junk: false, extension: null, hostname: 'h' }), ['x\n']);
+    assert.ok(o.status === 'permfail' && /invalid delivery request/.test(o.errorline), JSON.stringify(o));
   } finally {
     await pool.close();
+  }
+});
+
+test('a 3 MiB body goes through in frames; concurrent deliveries all land, none left in tmp/', async () => {
+  const d = tempDir('pool-big');
+  const pool = new HelperPool(log);
+  try {
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17, 'y');
+    for (let i = 0; i < big.length; i += 100) big[i] = 10;
+    const job = (i: number): FileJob => ({ ...maildir(d.path), envelope: { ctime: 5, id: (0xabc000 + i).toString(16).padStart(16, '0') } });
+    assert.equal((await deliverParts(pool.open(uid, gid, job(0)), [Buffer.from('Subject: big\n\n'), big.subarray(0, 1000), big.subarray(1000)])).status, 'ok');
+    const name = readdirSync(join(d.path, 'new'))[0]!;
+    assert.equal(readFileSync(join(d.path, 'new', name)).length, big.length + 14);
+    const outs = await Promise.all(Array.from({ length: 20 }, (_, i) => deliverParts(pool.open(uid, gid, job(i + 1)), [`Subject: ${i}\n\nx\n`])));
+    assert.deepEqual(outs.map((o) => o.status), Array(20).fill('ok'));
+    assert.equal(readdirSync(join(d.path, 'new')).length, 21);
+    assert.deepEqual(readdirSync(join(d.path, 'tmp')), []);
+  } finally {
+    await pool.close();
+    d.remove();
   }
 });

@@ -1,195 +1,204 @@
 // The mda worker's side of the per-uid delivery helpers (root daemon only): one long-lived
-// process per uid/gid, spawned with that uid/gid, reused across deliveries, ended after ~30 s
-// idle. A helper that dies fails its deliveries in flight as temporary failures.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+// helper per uid/gid, reused across deliveries, ended after ~30 s idle. A delivery is one
+// request: its body is buffered and sent with the job and the END in one write (bodies over
+// FLUSH_BYTES go out in pieces, with back-pressure), and one answer comes back. A helper that
+// dies or does not answer fails its deliveries in flight as temporary failures.
 import type { Logger } from '@tsmtpd/actor';
 import type { FileJob } from '../file-jobs.js';
 import { tempfail, type MethodOutcome, type Sink, type SinkOpen } from '../sink.js';
-import { FromHelperSchema, type FromHelper, type ToHelper } from './protocol.js';
+import { FrameReader, FrameType, MAX_PAYLOAD, frameHeader, jsonFrame } from './frame.js';
+import { spawnHelper, type HelperLink, type LinkEvents } from './link.js';
+import { OutcomeSchema, parseJson } from './protocol.js';
 
-export const HELPER_ENTRY = fileURLToPath(new URL('./main.js', import.meta.url));
+export { HELPER_ENTRY } from './link.js';
 export const DEFAULT_IDLE_MS = 30_000;
 /**
- * Longest wait for one answer of a helper (a chunk written, a delivery committed). A helper that
- * does not answer in time (a hung filesystem) is killed: its deliveries fail temporarily.
+ * Longest wait for a helper to take a delivery and answer it. A helper that does not answer in
+ * time (a hung filesystem) is killed: its deliveries fail temporarily.
  */
 export const DEFAULT_REQUEST_MS = 10 * 60_000;
+/** Body bytes held before they are sent on (a 1 KiB message goes out whole, in one write). */
+const FLUSH_BYTES = 256 * 1024;
 
-type Waiter = (m: FromHelper | null) => void;
+/** Makes the link to a helper for uid/gid (spawned here, or handed over by the privileged side). */
+export type LinkFactory = (uid: number, gid: number, ev: LinkEvents) => HelperLink;
 
-class HelperProcess {
-  private readonly child: ChildProcess;
-  private readonly waiters = new Map<number, Waiter>();
+class RemoteSink implements Sink {
+  private queued: Buffer[] = [];
+  private queuedBytes = 0;
+  private openSent = false;
+  private finished = false;
+  result: MethodOutcome | null = null;
+  private settleDone: (o: MethodOutcome) => void = () => {};
+  readonly done = new Promise<MethodOutcome>((r) => (this.settleDone = r));
+
+  constructor(
+    private readonly conn: HelperConn,
+    readonly id: number,
+    private readonly job: FileJob,
+  ) {}
+
+  settle(o: MethodOutcome): void {
+    if (this.result !== null) return;
+    this.result = o;
+    this.settleDone(o);
+  }
+
+  /** The frames of what is queued, with OPEN first and `last` (END, ABORT) after. */
+  private frames(last: typeof FrameType.end | typeof FrameType.abort | null): Buffer[] {
+    const out: Buffer[] = [];
+    if (!this.openSent) out.push(jsonFrame(FrameType.open, this.id, this.job));
+    this.openSent = true;
+    for (const b of this.queued) {
+      for (let off = 0; off < b.length; off += MAX_PAYLOAD) {
+        const piece = b.subarray(off, Math.min(b.length, off + MAX_PAYLOAD));
+        out.push(frameHeader(FrameType.data, this.id, piece.length), piece);
+      }
+    }
+    this.queued = [];
+    this.queuedBytes = 0;
+    if (last !== null) out.push(frameHeader(last, this.id, 0));
+    return out;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.result !== null || this.finished) return;
+    this.queued.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    this.queuedBytes += chunk.byteLength;
+    if (this.queuedBytes >= FLUSH_BYTES) await this.conn.send(this, this.frames(null));
+  }
+
+  async end(): Promise<MethodOutcome> {
+    if (this.finished) return this.result ?? this.done;
+    this.finished = true;
+    if (this.result !== null) {
+      // Answered early (the open failed): the END still tells the helper to forget the id.
+      if (this.openSent) await this.conn.send(this, [frameHeader(FrameType.end, this.id, 0)]);
+      return this.result;
+    }
+    await this.conn.send(this, this.frames(FrameType.end));
+    return this.done;
+  }
+
+  async abort(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    if (!this.openSent) return this.settle(tempfail('delivery aborted'));
+    await this.conn.send(this, this.frames(FrameType.abort));
+    await this.done;
+  }
+}
+
+class HelperConn {
+  private readonly link: HelperLink;
+  private readonly reader = new FrameReader();
+  private readonly pending = new Map<number, RemoteSink>();
   private nextId = 1;
-  private active = 0;
   private idleTimer: NodeJS.Timeout | null = null;
+  private drainWaiters: (() => void)[] = [];
   dead: string | null = null;
+  private exited: () => void = () => {};
+  readonly gone = new Promise<void>((r) => (this.exited = r));
 
   constructor(
     readonly uid: number,
-    readonly gid: number,
+    makeLink: LinkFactory,
     private readonly idleMs: number,
     private readonly requestMs: number,
     private readonly log: Logger,
-    private readonly onGone: (h: HelperProcess) => void,
+    private readonly onGone: (c: HelperConn) => void,
   ) {
-    this.child = spawn(process.execPath, [HELPER_ENTRY], {
-      uid,
-      gid,
-      cwd: '/',
-      env: { PATH: '/usr/bin:/bin' },
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      serialization: 'advanced',
-    });
-    this.child.stderr?.setEncoding('utf8');
-    this.child.stderr?.on('data', (s: string) => this.log.warn('delivery helper', { uid, output: s.trim().slice(0, 500) }));
-    this.child.on('message', (raw) => this.receive(raw));
-    this.child.on('error', (e) => this.gone(`helper error: ${e.message}`));
-    this.child.once('exit', (code, signal) => this.gone(`helper exited (${signal ?? code})`));
-    this.log.debug('delivery helper started', { uid, gid, pid: this.child.pid });
+    this.link = makeLink(uid, -1, { data: (b) => this.receive(b), gone: (why) => this.fail(why) });
   }
 
   get pid(): number | undefined {
-    return this.child.pid;
+    return this.link.pid;
   }
 
-  private receive(raw: unknown): void {
-    let m: ReturnType<typeof FromHelperSchema.safeParse>;
+  private receive(chunk: Buffer): void {
+    let frames;
     try {
-      m = FromHelperSchema.safeParse(raw);
+      frames = this.reader.push(chunk);
     } catch (e) {
-      this.log.warn('delivery helper message not understood', { uid: this.uid, error: (e as Error).message });
-      return;
+      this.log.warn('delivery helper sent garbage: killed', { uid: this.uid, error: (e as Error).message });
+      this.link.kill();
+      return this.fail('helper protocol error');
     }
-    if (!m.success) {
-      this.log.warn('delivery helper sent an invalid message', { uid: this.uid });
-      return;
+    for (const f of frames) {
+      const s = this.pending.get(f.id);
+      if (f.type !== FrameType.done || s === undefined) continue;
+      this.settled(s, parseJson(OutcomeSchema, f.payload) ?? tempfail('helper: invalid answer'));
     }
-    const w = this.waiters.get(m.data.id);
-    this.waiters.delete(m.data.id);
-    w?.(m.data);
   }
 
-  private gone(reason: string): void {
-    if (this.dead !== null) return;
-    this.dead = reason;
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    for (const w of this.waiters.values()) w(null);
-    this.waiters.clear();
-    this.onGone(this);
-  }
-
-  /** Send one message and wait for the helper's answer to it (null: the helper died). */
-  request(m: ToHelper): Promise<FromHelper | null> {
-    if (this.dead !== null || !this.child.connected) return Promise.resolve(null);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.log.warn('delivery helper does not answer: killed', { uid: this.uid, pid: this.child.pid });
-        this.child.kill('SIGKILL');
-        this.gone(`no answer within ${Math.round(this.requestMs / 1000)} s`);
-      }, this.requestMs);
-      const settle: Waiter = (r) => {
-        clearTimeout(timer);
-        resolve(r);
-      };
-      this.waiters.set(m.id, settle);
-      this.child.send(m, (err) => {
-        if (err && this.waiters.get(m.id) === settle) {
-          this.waiters.delete(m.id);
-          settle(null);
-        }
-      });
-    });
-  }
-
-  async open(job: FileJob): Promise<SinkOpen> {
-    const id = this.nextId++;
-    this.begin();
-    const r = await this.request({ t: 'open', id, job });
-    if (r === null || r.t !== 'opened') {
-      this.finish();
-      return { ok: false, outcome: tempfail(`delivery helper for uid ${this.uid}: ${this.dead ?? 'no answer'}`) };
-    }
-    if (r.outcome !== null) {
-      this.finish();
-      return { ok: false, outcome: r.outcome };
-    }
-    return { ok: true, sink: this.sink(id) };
-  }
-
-  private sink(id: number): Sink {
-    let failure: MethodOutcome | null = null;
-    let finished = false;
-    const died = (): MethodOutcome => tempfail(`delivery helper for uid ${this.uid}: ${this.dead ?? 'no answer'}`);
-    const close = async (t: 'end' | 'abort'): Promise<MethodOutcome> => {
-      if (finished) return failure ?? died();
-      finished = true;
-      const r = await this.request({ t, id });
-      this.finish();
-      return r !== null && r.t === 'done' ? r.outcome : died();
-    };
-    return {
-      write: async (chunk) => {
-        if (failure || finished) return;
-        const r = await this.request({ t: 'data', id, data: chunk });
-        if (r === null) failure = died();
-        else if (r.t !== 'ack') failure = r.t === 'done' ? r.outcome : died();
-      },
-      end: async () => (failure ? (await close('abort'), failure) : close('end')),
-      abort: async () => {
-        failure ??= tempfail('delivery aborted');
-        await close('abort');
-      },
-    };
-  }
-
-  private begin(): void {
-    this.active++;
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = null;
-  }
-
-  private finish(): void {
-    this.active--;
-    if (this.active === 0 && this.dead === null) {
+  private settled(s: RemoteSink, o: MethodOutcome): void {
+    this.pending.delete(s.id);
+    s.settle(o);
+    if (this.pending.size === 0 && this.dead === null) {
       this.idleTimer = setTimeout(() => this.stop('idle'), this.idleMs);
       this.idleTimer.unref();
     }
   }
 
-  /** Close the channel (the helper exits on disconnect); kill it if it lingers. */
+  private fail(reason: string): void {
+    if (this.dead !== null) return;
+    this.dead = reason;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.onGone(this);
+    const o = tempfail(`delivery helper for uid ${this.uid}: ${reason}`);
+    for (const s of this.pending.values()) s.settle(o);
+    this.pending.clear();
+    for (const w of this.drainWaiters.splice(0)) w();
+    this.exited();
+  }
+
+  open(job: FileJob): SinkOpen {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    const s = new RemoteSink(this, this.nextId++, job);
+    this.pending.set(s.id, s);
+    return { ok: true, sink: s };
+  }
+
+  /** Send frames of a delivery; resolves when the link takes more (back-pressure). */
+  async send(s: RemoteSink, frames: Buffer[]): Promise<void> {
+    if (this.dead !== null) return s.settle(tempfail(`delivery helper for uid ${this.uid}: ${this.dead}`));
+    const timer = setTimeout(() => {
+      this.log.warn('delivery helper does not answer: killed', { uid: this.uid, pid: this.pid });
+      this.link.kill();
+      this.fail(`no answer within ${Math.round(this.requestMs / 1000)} s`);
+    }, this.requestMs);
+    void s.done.then(() => clearTimeout(timer));
+    if (!this.link.write(frames)) {
+      await new Promise<void>((r) => {
+        this.drainWaiters.push(r);
+        this.link.onDrain(() => this.drainWaiters.splice(0).forEach((w) => w()));
+      });
+    }
+  }
+
+  /** Close the link (the helper exits when it reads the end); it is killed if it lingers. */
   stop(reason: string): void {
     if (this.dead !== null) return;
     this.log.debug('delivery helper stopping', { uid: this.uid, reason });
     this.onGone(this);
-    if (this.child.connected) this.child.disconnect();
-    setTimeout(() => {
-      if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
-    }, 2000).unref();
-  }
-
-  waitExit(timeoutMs: number): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
-    return new Promise((resolve) => {
-      const t = setTimeout(resolve, timeoutMs);
-      this.child.once('exit', () => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
+    this.link.close();
   }
 }
 
 /** One helper per uid/gid, created on first use. */
 export class HelperPool {
-  private readonly helpers = new Map<string, HelperProcess>();
+  private readonly helpers = new Map<string, HelperConn>();
+  private readonly makeLink: (uid: number, gid: number) => LinkFactory;
 
   constructor(
     private readonly log: Logger,
     private readonly idleMs = DEFAULT_IDLE_MS,
     private readonly requestMs = DEFAULT_REQUEST_MS,
-  ) {}
+    makeLink?: (uid: number, gid: number) => LinkFactory,
+  ) {
+    this.makeLink = makeLink ?? ((uid, gid) => (_u, _g, ev) => spawnHelper(uid, gid, log, ev));
+  }
 
   get size(): number {
     return this.helpers.size;
@@ -200,11 +209,12 @@ export class HelperPool {
     return [...this.helpers.values()].map((h) => h.pid).filter((p): p is number => p !== undefined);
   }
 
-  open(uid: number, gid: number, job: FileJob): Promise<SinkOpen> {
+  /** A delivery through uid's helper; it answers at `end` (a failed open included). */
+  async open(uid: number, gid: number, job: FileJob): Promise<SinkOpen> {
     const key = `${uid}:${gid}`;
     let h = this.helpers.get(key);
     if (!h || h.dead !== null) {
-      h = new HelperProcess(uid, gid, this.idleMs, this.requestMs, this.log, (gone) => {
+      h = new HelperConn(uid, this.makeLink(uid, gid), this.idleMs, this.requestMs, this.log, (gone) => {
         if (this.helpers.get(key) === gone) this.helpers.delete(key);
       });
       this.helpers.set(key, h);
@@ -215,6 +225,6 @@ export class HelperPool {
   async close(): Promise<void> {
     const all = [...this.helpers.values()];
     for (const h of all) h.stop('shutdown');
-    await Promise.all(all.map((h) => h.waitExit(3000)));
+    await Promise.all(all.map((h) => Promise.race([h.gone, new Promise((r) => setTimeout(r, 3000))])));
   }
 }

@@ -1,11 +1,11 @@
-// The messages between the mda worker and a per-uid delivery helper process (IPC channel,
-// advanced serialisation so body chunks travel as bytes). Data only: the helper is told what
-// to write where, never handed a command to run. The helper validates every message with zod.
+// What travels between the mda worker and a per-uid delivery helper, inside the frames of
+// frame.ts: one delivery is OPEN (the job, JSON) + DATA* (the body) + END, answered by one DONE
+// (the outcome, JSON). Data only: the helper is told what to write where, never handed a
+// command line built from envelope data. Both ends validate the JSON with zod.
 import { z } from 'zod';
 import type { MethodOutcome } from '../sink.js';
 
 const absolutePath = z.string().min(2).max(4096).regex(/^\/[^\0]*$/, 'must be an absolute path');
-const id = z.number().int().nonnegative();
 
 export const FileJobSchema = z.discriminatedUnion('kind', [
   z.object({
@@ -24,24 +24,18 @@ export const FileJobSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
-export const ToHelperSchema = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('open'), id, job: FileJobSchema }),
-  z.object({ t: z.literal('data'), id, data: z.instanceof(Uint8Array) }),
-  z.object({ t: z.literal('end'), id }),
-  z.object({ t: z.literal('abort'), id }),
-]);
-/** What the worker sends (body bytes are any Uint8Array; the schema checks what arrives). */
-export type ToHelper = Exclude<z.infer<typeof ToHelperSchema>, { t: 'data' }> | { t: 'data'; id: number; data: Uint8Array };
+export const OutcomeSchema = z.object({ status: z.enum(['ok', 'tempfail', 'permfail']), errorline: z.string().max(4096) });
 
-export type FromHelper =
-  /** `outcome` null: the delivery is open; else why it could not be opened. */
-  | { t: 'opened'; id: number; outcome: MethodOutcome | null }
-  | { t: 'ack'; id: number }
-  | { t: 'done'; id: number; outcome: MethodOutcome };
+/** Parse a JSON payload with a schema; null when it is not JSON or does not fit. */
+export function parseJson<T>(schema: z.ZodType<T>, payload: Buffer): T | null {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(payload.toString('utf8'));
+  } catch {
+    return null;
+  }
+  const r = schema.safeParse(raw);
+  return r.success ? r.data : null;
+}
 
-const outcomeSchema = z.object({ status: z.enum(['ok', 'tempfail', 'permfail']), errorline: z.string() });
-export const FromHelperSchema = z.discriminatedUnion('t', [
-  z.object({ t: z.literal('opened'), id, outcome: outcomeSchema.nullable() }),
-  z.object({ t: z.literal('ack'), id }),
-  z.object({ t: z.literal('done'), id, outcome: outcomeSchema }),
-]);
+export type { MethodOutcome };
