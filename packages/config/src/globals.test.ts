@@ -9,7 +9,10 @@ import { parseErr, parseOk, pkiFiles, tempDir } from './test-util.js';
 test('globals: OpenSMTPD defaults', async () => {
   const c = await parseOk('');
   assert.equal(c.serverName, 'mx.test');
-  assert.deepEqual(c.smtp, { maxMessageSize: 36_700_160, maxRcpt: 1000, maxMails: 100, ciphers: 'HIGH:!aNULL:!MD5', subAddrDelim: '+' });
+  assert.deepEqual(c.smtp, {
+    maxMessageSize: 36_700_160, maxRcpt: 1000, maxMails: 100, ciphers: 'HIGH:!aNULL:!MD5', subAddrDelim: '+',
+    limits: { maxSessions: 0, maxConnPerIp: 0, maxConnRate: null, idleTimeout: 300, lineTimeout: 60 },
+  });
   assert.deepEqual(c.queue, { compression: false, ttl: 345_600 });
   assert.deepEqual(c.bounce, { warnIntervals: [14_400] });
   assert.deepEqual(c.mta, { maxDeferred: 100, limits: [] });
@@ -21,8 +24,31 @@ test('globals: OpenSMTPD defaults', async () => {
 
 test('globals: smtp options', async () => {
   const c = await parseOk('smtp max-message-size 10M\nsmtp limit max-rcpt 50 max-mails 20\nsmtp ciphers "HIGH:!aNULL"\nsmtp sub-addr-delim "-"\n');
-  assert.deepEqual(c.smtp, { maxMessageSize: 10 * 1024 * 1024, maxRcpt: 50, maxMails: 20, ciphers: 'HIGH:!aNULL', subAddrDelim: '-' });
+  assert.deepEqual({ ...c.smtp, limits: undefined }, { maxMessageSize: 10 * 1024 * 1024, maxRcpt: 50, maxMails: 20, ciphers: 'HIGH:!aNULL', subAddrDelim: '-', limits: undefined });
   assert.equal((await parseOk('smtp max-message-size 1000\n')).smtp.maxMessageSize, 1000);
+});
+
+test('globals: smtp limit hardening keys (README "Limits") and their file:line errors', async () => {
+  const c = await parseOk('smtp limit max-conn-per-ip 20 max-conn-rate 60/min max-rcpt 10\nsmtp limit max-sessions 500 idle-timeout 2m line-timeout 30\n');
+  assert.deepEqual(c.smtp.limits, { maxSessions: 500, maxConnPerIp: 20, maxConnRate: { count: 60, perSeconds: 60 }, idleTimeout: 120, lineTimeout: 30 });
+  assert.equal(c.smtp.maxRcpt, 10);
+  assert.deepEqual((await parseOk('smtp limit max-conn-rate 5/s\n')).smtp.limits.maxConnRate, { count: 5, perSeconds: 1 });
+  assert.deepEqual((await parseOk('smtp limit max-conn-rate 1000/h\n')).smtp.limits.maxConnRate, { count: 1000, perSeconds: 3600 });
+  const cases: [string, string][] = [
+    ['smtp limit max-conn-rate 60\n', 'max-conn-rate needs N/s, N/min or N/h'],
+    ['smtp limit max-conn-rate 60/week\n', 'invalid max-conn-rate: 60/week'],
+    ['smtp limit max-conn-rate 0/s\n', 'invalid max-conn-rate: 0/s'],
+    ['smtp limit max-conn-per-ip 0\n', 'invalid max-conn-per-ip: 0'],
+    ['smtp limit max-sessions 99999999\n', 'invalid max-sessions: 99999999'],
+    ['smtp limit idle-timeout 0s\n', 'invalid idle-timeout: 0s'],
+    ['smtp limit line-timeout 2w\n', 'invalid line-timeout: 2w'],
+    ['smtp limit line-timeout 2d\n', 'invalid line-timeout: 2d'],
+    ['smtp limit max-conn-per-ip 5 max-conns 3\n', 'invalid session limit keyword: max-conns'],
+  ];
+  for (const [text, msg] of cases) {
+    const errs = await parseErr(text);
+    assert.ok(errs.some((e) => e.startsWith('/virtual/smtpd.conf:1: ') && e.includes(msg)), `${JSON.stringify(text)}: ${errs.join(' | ')}`);
+  }
 });
 
 test('globals: queue options', async () => {

@@ -9,6 +9,19 @@ export const SmtpOptionsSchema = z.object({
   maxMails: z.number().int().default(100),
   ciphers: z.string().default('HIGH:!aNULL:!MD5'),
   subAddrDelim: z.string().length(1).default('+'),
+  /** Our hardening keys of `smtp limit` (README "Limits"); 0 = off where noted. */
+  limits: z.object({
+    /** Concurrent sessions; at the limit the listeners stop greeting new connections (0 = from the fd limit). */
+    maxSessions: z.number().int().nonnegative().default(0),
+    /** Concurrent sessions from one client address (0 = unlimited). */
+    maxConnPerIp: z.number().int().nonnegative().default(0),
+    /** New connections from one client address per window (null = unlimited). */
+    maxConnRate: z.object({ count: z.number().int().positive(), perSeconds: z.number().int().positive() }).nullable().default(null),
+    /** Seconds without a byte from the client before 421 (REFERENCE 7.2: 300 s in every state). */
+    idleTimeout: z.number().int().positive().default(300),
+    /** Seconds a client may take to send one whole line (command or DATA line): slow-drip clients. */
+    lineTimeout: z.number().int().positive().default(60),
+  }).prefault({}),
 });
 export type SmtpOptions = z.infer<typeof SmtpOptionsSchema>;
 

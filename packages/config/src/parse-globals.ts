@@ -7,6 +7,7 @@ import type { Token } from './lexer.js';
 import { parseInlineTable, type Draft, type TableInfo } from './state.js';
 import { readTableFileSync, type TableContent } from './tables.js';
 import { parseDuration, parseSize } from './units.js';
+import { parseSmtpLimits } from './parse-smtp-limits.js';
 
 /** `mta limit` keys (limit.c). */
 export const MTA_LIMIT_KEYS: readonly string[] = [
@@ -202,12 +203,7 @@ function parseLimits(cur: Cursor, set: (key: string, n: number) => boolean, what
 export function parseSmtp(cur: Cursor, d: Draft): void {
   cur.expectKw('smtp');
   if (cur.acceptKw('limit')) {
-    parseLimits(cur, (k, n) => {
-      if (k === 'max-rcpt') d.smtp.maxRcpt = n;
-      else if (k === 'max-mails') d.smtp.maxMails = n;
-      else return false;
-      return true;
-    }, 'session');
+    parseSmtpLimits(cur, d);
     return;
   }
   if (cur.acceptKw('ciphers')) { d.smtp.ciphers = cur.expectString().v; return; }

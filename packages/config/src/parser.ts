@@ -11,6 +11,7 @@ import {
 import { parseListen } from './parse-listen.js';
 import { parseMatch } from './parse-match.js';
 import type { Draft } from './state.js';
+import { SmtpOptionsSchema } from './model-options.js';
 
 const MAX_INCLUDE_DEPTH = 16;
 
@@ -28,7 +29,7 @@ export function newDraft(baseDir: string): Draft {
   return {
     baseDir, tables: new Map(), anonCount: 0, pki: new Map(), ca: new Map(), actions: new Map(),
     matches: [], filters: new Map(), procs: new Map(), listeners: [], dynchain: 0,
-    smtp: { maxMessageSize: 36_700_160, maxRcpt: 1000, maxMails: 100, ciphers: 'HIGH:!aNULL:!MD5', subAddrDelim: '+' },
+    smtp: { maxMessageSize: 36_700_160, maxRcpt: 1000, maxMails: 100, ciphers: 'HIGH:!aNULL:!MD5', subAddrDelim: '+', limits: SmtpOptionsSchema.shape.limits.parse({}) },
     queue: { compression: false, ttl: 345_600 },
     bounce: { warnIntervals: [14_400] },
     mta: { maxDeferred: 100, limits: [] },

@@ -1,10 +1,14 @@
 // smtp-server, bent to our needs by subclassing only (never a fork of its code): the
-// greeting delay becomes a setting, every reply passes through our reply bridge, and a
-// session reset (RSET, HELO/EHLO) reaches our session layer so it can roll back.
+// greeting delay becomes a setting, every reply passes through our reply bridge, a session
+// reset (RSET, HELO/EHLO) reaches our session layer so it can roll back, new connections pass
+// the guard (guard.ts), and the input is watched for early talkers and slow-drip lines.
 import type { Socket } from 'node:net';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
-import { bridgeReply, type BridgeSession } from './replies.js';
+import type { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
+import { ConnectionGuard, type Admission } from './guard.js';
+import { LineClock } from './line-clock.js';
+import { LocalReplies, bridgeReply, replyText, type BridgeSession } from './replies.js';
 
 /** What a connection asks of the session layer. */
 export interface ConnectionHooks {
@@ -14,13 +18,25 @@ export interface ConnectionHooks {
   onReset(conn: SMTPConnection): void;
   /** A reply was written (the session layer notes QUIT and timeouts for its log). */
   onReply(conn: SMTPConnection, code: number, text: string): void;
+  /** A connection the guard turned away (per-address, rate or waiting-line limit), for the log. */
+  onRefused(address: string, why: Admission): void;
 }
 
 export interface TsmtpdServerOptions extends SMTPServerOptions {
   /** Wait before the 220 greeting, ms (early-talker detection; 0 = none). */
   greetingDelayMs: number;
   hooks: ConnectionHooks;
+  guard: ConnectionGuard;
+  /** A line (command or DATA) must arrive whole within this, ms (slow-drip clients). */
+  lineTimeoutMs: number;
 }
+
+/** What a client the guard turns away reads before the close. */
+const REFUSALS: Record<Exclude<Admission, 'admit' | 'wait'>, string> = {
+  'per-ip': '421 4.7.0 Too many connections from your address, try again later',
+  rate: '421 4.7.0 Connection rate limit exceeded, try again later',
+  full: '421 4.3.2 Too many sessions waiting, try again later',
+};
 
 /**
  * One SMTP connection. smtp-server's `init()` arms a hard-coded 100 ms timer before the
@@ -32,6 +48,8 @@ export class TsmtpdConnection extends SMTPConnection {
   private greetingDue = false;
   private readonly delayMs: number;
   private readonly hooks: ConnectionHooks;
+  /** Created lazily: the library builds its parser inside its constructor, before our fields. */
+  private clock: LineClock | undefined;
 
   constructor(server: TsmtpdServer, socket: Socket, options: SMTPConnectionOptions | null, delayMs: number, hooks: ConnectionHooks) {
     super(server, socket, options);
@@ -39,6 +57,35 @@ export class TsmtpdConnection extends SMTPConnection {
     this.hooks = hooks;
     // Replies are written whole; without this a pipelined client waits out Nagle + delayed ACK.
     socket.setNoDelay?.(true);
+    socket.once('close', () => this.clock?.stop());
+  }
+
+  /**
+   * Every byte the client sends passes the parser (the one after STARTTLS too): bytes before
+   * our greeting make an early talker, refused at once (the library only sees whole lines);
+   * a line still incomplete after the line timeout ends the session.
+   */
+  override _createParser(): SMTPStream {
+    const parser = super._createParser();
+    const write = parser._write.bind(parser);
+    parser._write = (chunk: Buffer, encoding: BufferEncoding, next: (err?: Error | null) => void) => {
+      if (chunk.length > 0 && !this._ready && !this._closing && !this._closed) {
+        this.send(LocalReplies.earlyTalker.code, replyText(LocalReplies.earlyTalker));
+        next();
+        return;
+      }
+      this.lineClock().feed(chunk);
+      write(chunk, encoding, next);
+    };
+    return parser;
+  }
+
+  private lineClock(): LineClock {
+    this.clock ??= new LineClock((this._server as TsmtpdServer).lineTimeoutMs, () => {
+      if (this._closing || this._closed) return;
+      this.send(LocalReplies.lineTimeout.code, replyText(LocalReplies.lineTimeout));
+    });
+    return this.clock;
   }
 
   override init(): void {
@@ -81,16 +128,40 @@ export class TsmtpdConnection extends SMTPConnection {
 export class TsmtpdServer extends SMTPServer {
   private readonly delayMs: number;
   private readonly hooks: ConnectionHooks;
+  private readonly guard: ConnectionGuard;
+  readonly lineTimeoutMs: number;
 
   constructor(options: TsmtpdServerOptions) {
-    const { greetingDelayMs, hooks, ...rest } = options;
+    const { greetingDelayMs, hooks, guard, lineTimeoutMs, ...rest } = options;
     super(rest);
     this.delayMs = greetingDelayMs;
     this.hooks = hooks;
+    this.guard = guard;
+    this.lineTimeoutMs = lineTimeoutMs;
   }
 
+  /** The guard decides first: refuse with a 421, wait for a session slot, or start now. */
   override connect(socket: Socket, socketOptions?: SMTPConnectionOptions | null): void {
-    const connection = new TsmtpdConnection(this, socket, socketOptions ?? null, this.delayMs, this.hooks);
+    const ip = socket.remoteAddress ?? '';
+    const verdict = this.guard.check(ip);
+    if (verdict !== 'admit' && verdict !== 'wait') {
+      this.hooks.onRefused(ip, verdict);
+      socket.on('error', () => {});
+      socket.end(`${REFUSALS[verdict]}\r\n`);
+      setTimeout(() => socket.destroy(), 2000).unref();
+      return;
+    }
+    this.guard.enter(ip, socket);
+    const start = () => {
+      this.guard.occupy(socket);
+      this.startConnection(socket, socketOptions ?? null);
+    };
+    if (verdict === 'admit') start();
+    else this.guard.park(socket, start, Number(this.options.socketTimeout) || 300_000);
+  }
+
+  private startConnection(socket: Socket, socketOptions: SMTPConnectionOptions | null): void {
+    const connection = new TsmtpdConnection(this, socket, socketOptions, this.delayMs, this.hooks);
     this.connections.add(connection);
     connection.on('error', (err: Error) => this.emit('error', err));
     connection.on('connect', (data: unknown) => this.emit('connect', data));

@@ -16,6 +16,11 @@ import { count, type Session, type Transaction } from './session.js';
 export const CHUNK_SIZE = 256 * 1024;
 export const MAX_HEADER_BYTES = 1024 * 1024;
 export const MAX_RECEIVED = 100;
+/**
+ * Longest line of a message, LF excluded. RFC 5321 4.5.3.1.6 asks senders for 1000 with CRLF, but
+ * real mail breaks that; like OpenSMTPD we take up to 64 KiB and refuse the message beyond.
+ */
+export const MAX_DATA_LINE = 65_535;
 
 type BodyOutcome = { ok: true; raw: number; stored: number; tail: ArrayBuffer | null } | { ok: false; reply: Reply | null; why: string };
 
@@ -24,6 +29,8 @@ class BodyPipeline {
   raw = 0;
   refusal: Reply | null = null;
   readonly sink: ChunkSink;
+  /** Length of the line now arriving, so far. */
+  private lineLen = 0;
   private readonly norm = new LfNormalizer();
   private readonly filter: HeaderFilter;
 
@@ -58,6 +65,10 @@ class BodyPipeline {
     this.raw += chunk.length;
     if (maxSize > 0 && this.raw > maxSize) this.refuse(Replies.sizeTooBig, 'too big');
     if (!this.storing) return null;
+    if (this.lineTooLong(chunk)) {
+      this.refuse(LocalReplies.dataLineTooLong, 'line too long');
+      return null;
+    }
     return this.forward(this.filter.push(this.norm.push(chunk)));
   }
 
@@ -69,6 +80,21 @@ class BodyPipeline {
     // The sink's failure reads "CODE: message" (sink.ts): the queue's code comes first.
     if (failure !== null) return { ok: false, reply: await storageFailureReply(this.s.env.space, failure.split(':')[0] ?? '', failure), why: failure };
     return { ok: true, raw: this.raw, stored: this.sink.bytes, tail };
+  }
+
+  /** Whether a line of this chunk (with the part before it) exceeds MAX_DATA_LINE. */
+  private lineTooLong(chunk: Buffer): boolean {
+    for (let start = 0; ; ) {
+      const lf = chunk.indexOf(10, start);
+      if (lf < 0) {
+        this.lineLen += chunk.length - start;
+        return this.lineLen > MAX_DATA_LINE;
+      }
+      // The CR before the LF is not part of the line.
+      if (this.lineLen + (lf - start) - 1 > MAX_DATA_LINE) return true;
+      this.lineLen = 0;
+      start = lf + 1;
+    }
   }
 
   private forward(pieces: Buffer[]): Promise<void> | null {

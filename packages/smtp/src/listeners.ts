@@ -9,6 +9,7 @@ import { errorInfo } from '@tsmtpd/actor';
 import type { SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { TsmtpdServer, type ConnectionHooks } from './connection.js';
+import { ConnectionGuard } from './guard.js';
 import { dataReceive } from './data.js';
 import { enqueueSocketPath } from './index.js';
 import { ReverseLookup } from './rdns.js';
@@ -18,8 +19,12 @@ import { mailFrom, rcptTo, type Verdict } from './transaction.js';
 
 /** Listen queue: OpenSMTPD's 5 collapses under concurrent connects (STACK.md 8, rule 1). */
 export const LISTEN_BACKLOG = 511;
-/** Idle timeout of a session in every state, DATA included (REFERENCE 7.2). */
-export const IDLE_TIMEOUT_MS = 300_000;
+/**
+ * Longest command line, CRLF excluded: RFC 5321 4.5.3.1.4 sets 512 and lets extensions add to it
+ * (SIZE, DSN's ENVID and ORCPT, AUTH=, SMTPUTF8 addresses); OpenSMTPD's LINE_MAX buffer is 2048.
+ * Longer: `500 5.5.2 Line too long` and the connection closes.
+ */
+export const MAX_COMMAND_LINE = 2048;
 /** How long stop() lets sessions finish before they get 421. */
 export const STOP_GRACE_MS = 2_000;
 /** Commands we do not offer (TLS and AUTH are later work; the rest are not ours to run). */
@@ -34,12 +39,15 @@ interface Bound {
 export class Listeners {
   private readonly bound: Bound[] = [];
   private readonly rdns: ReverseLookup | null;
+  /** One admission guard for every listener: the limits are per daemon, not per address bound. */
+  readonly guard: ConnectionGuard;
 
   constructor(
     private readonly env: SmtpEnv,
     private readonly spool: string,
   ) {
     this.rdns = env.settings.reverseDns ? new ReverseLookup(env.settings.dnsServers) : null;
+    this.guard = new ConnectionGuard(env.config.smtp.limits);
   }
 
   /** Bind every configured listener. An inet bind failure is fatal; the socket's is not. */
@@ -116,7 +124,8 @@ export class Listeners {
       disabledCommands: DISABLED,
       authOptional: true,
       disableReverseLookup: true,
-      socketTimeout: IDLE_TIMEOUT_MS,
+      socketTimeout: env.config.smtp.limits.idleTimeout * 1000,
+      maxCommandLength: MAX_COMMAND_LINE,
       closeTimeout: STOP_GRACE_MS,
       logger: false,
       onConnect: (session, cb) => this.onConnect(profile, session, cb),
@@ -125,7 +134,13 @@ export class Listeners {
       onData: (stream, session, cb) => this.onData(stream, session, cb),
       onClose: (session) => env.sessions.get(session.id)?.end(),
     };
-    const server = new TsmtpdServer({ ...options, greetingDelayMs: env.settings.greetingDelayMs, hooks: this.hooks(profile) });
+    const server = new TsmtpdServer({
+      ...options,
+      greetingDelayMs: env.settings.greetingDelayMs,
+      hooks: this.hooks(profile),
+      guard: this.guard,
+      lineTimeoutMs: env.config.smtp.limits.lineTimeout * 1000,
+    });
     // Socket errors of sessions surface here; without a listener they would kill the worker.
     server.on('error', (e: Error) => env.log.debug('connection error', { error: e.message }));
     return server;
@@ -146,6 +161,10 @@ export class Listeners {
         if (!s) return;
         if (code === 221) s.endReason = 'quit';
         else if (code === 421 && text.startsWith(Replies.timeout.enhanced)) s.endReason = 'timeout';
+      },
+      onRefused: (address, why) => {
+        count(env, `smtp.refused.${why}`);
+        env.log.info('connection refused', { address, reason: why, ...this.guard.counts });
       },
     };
   }

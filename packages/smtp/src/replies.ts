@@ -16,6 +16,8 @@ export const LocalReplies = {
   tooManyErrors: { code: 421, enhanced: '4.7.0', text: 'Too many errors, closing connection' },
   httpRefused: { code: 421, enhanced: '4.7.0', text: 'HTTP requests not allowed' },
   earlyTalker: { code: 421, enhanced: '4.7.0', text: 'You talk too soon' },
+  lineTimeout: { code: 421, enhanced: '4.4.2', text: 'Line timeout: a line took too long to arrive, closing connection' },
+  dataLineTooLong: { code: 554, enhanced: '5.6.0', text: 'Message refused: a line is longer than 65535 octets' },
   headerTooBig: { code: 552, enhanced: '5.3.4', text: 'Message header section too big' },
 } as const satisfies Record<string, Reply>;
 

@@ -49,7 +49,7 @@ export async function createSmtp(ctx: ActorContext<'smtp'>): Promise<ActorImpl<S
       await listeners.stop();
     },
     stats() {
-      return { ...counters, 'smtp.session.active': env.sessions.size };
+      return { ...counters, 'smtp.session.active': env.sessions.size, 'smtp.session.waiting': listeners.guard.counts.waiting };
     },
   };
 }
