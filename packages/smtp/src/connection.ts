@@ -9,6 +9,7 @@ import type { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 import { ConnectionGuard, type Admission } from './guard.js';
 import { LineClock } from './line-clock.js';
 import { LocalReplies, bridgeReply, replyText, type BridgeSession } from './replies.js';
+import { socketPeer, type LocalUser } from './local-user.js';
 
 /** What a connection asks of the session layer. */
 export interface ConnectionHooks {
@@ -29,6 +30,8 @@ export interface TsmtpdServerOptions extends SMTPServerOptions {
   guard: ConnectionGuard;
   /** A line (command or DATA) must arrive whole within this, ms (slow-drip clients). */
   lineTimeoutMs: number;
+  /** A unix-socket listener: record each client's kernel credentials (SO_PEERCRED). */
+  unixPeers?: boolean;
 }
 
 /** What a client the guard turns away reads before the close. */
@@ -130,14 +133,25 @@ export class TsmtpdServer extends SMTPServer {
   private readonly hooks: ConnectionHooks;
   private readonly guard: ConnectionGuard;
   readonly lineTimeoutMs: number;
+  private readonly unixPeers: boolean;
+  /** Credentials of unix-socket clients by connection id, until the session takes them. */
+  private readonly peers = new Map<string, Omit<LocalUser, 'name'> | null>();
 
   constructor(options: TsmtpdServerOptions) {
-    const { greetingDelayMs, hooks, guard, lineTimeoutMs, ...rest } = options;
+    const { greetingDelayMs, hooks, guard, lineTimeoutMs, unixPeers, ...rest } = options;
     super(rest);
     this.delayMs = greetingDelayMs;
     this.hooks = hooks;
     this.guard = guard;
     this.lineTimeoutMs = lineTimeoutMs;
+    this.unixPeers = unixPeers === true;
+  }
+
+  /** The kernel's credentials of a unix-socket client (once; undefined for inet listeners). */
+  takePeer(id: string): Omit<LocalUser, 'name'> | null | undefined {
+    const p = this.peers.get(id);
+    this.peers.delete(id);
+    return p;
   }
 
   /** The guard decides first: refuse with a 421, wait for a session slot, or start now. */
@@ -162,6 +176,11 @@ export class TsmtpdServer extends SMTPServer {
 
   private startConnection(socket: Socket, socketOptions: SMTPConnectionOptions | null): void {
     const connection = new TsmtpdConnection(this, socket, socketOptions, this.delayMs, this.hooks);
+    // Read while the connection is fresh: the peer cannot change, and the fd is still open.
+    if (this.unixPeers) {
+      this.peers.set(connection.id, socketPeer(socket));
+      socket.once('close', () => this.peers.delete(connection.id));
+    }
     this.connections.add(connection);
     connection.on('error', (err: Error) => this.emit('error', err));
     connection.on('connect', (data: unknown) => this.emit('connect', data));

@@ -46,6 +46,7 @@ class BodyPipeline {
     const single = tx.rcpts.size === 1 ? [...tx.rcpts.values()][0] : undefined;
     this.sink.write(Buffer.from(receivedHeader({
       helo: s.info.helo, rdns: s.info.rdns, remote: s.info.remoteAddress, maskSrc: s.profile.listener.maskSrc,
+      ...(s.user ? { localUser: { name: s.user.name, uid: s.user.uid } } : {}),
       name: s.profile.smtpname, esmtp: s.esmtp, msgid, rcpt: single ? single.rcpt : null, date: now,
     })));
   }

@@ -13,6 +13,7 @@ import { ConnectionGuard } from './guard.js';
 import { dataReceive } from './data.js';
 import { enqueueSocketPath } from './index.js';
 import { ReverseLookup } from './rdns.js';
+import { userName, type LocalUser } from './local-user.js';
 import { replyError, replyText } from './replies.js';
 import { count, Session, type ListenerProfile, type SmtpEnv } from './session.js';
 import { mailFrom, rcptTo, type Verdict } from './transaction.js';
@@ -128,7 +129,7 @@ export class Listeners {
       maxCommandLength: MAX_COMMAND_LINE,
       closeTimeout: STOP_GRACE_MS,
       logger: false,
-      onConnect: (session, cb) => this.onConnect(profile, session, cb),
+      onConnect: (session, cb) => this.onConnect(profile, session, cb, server.takePeer(session.id)),
       onMailFrom: (addr, session, cb) => this.run(session, cb, (s) => mailFrom(s, addr)),
       onRcptTo: (addr, session, cb) => this.run(session, cb, (s) => rcptTo(s, addr)),
       onData: (stream, session, cb) => this.onData(stream, session, cb),
@@ -140,6 +141,7 @@ export class Listeners {
       hooks: this.hooks(profile),
       guard: this.guard,
       lineTimeoutMs: env.config.smtp.limits.lineTimeout * 1000,
+      unixPeers: profile.socket,
     });
     // Socket errors of sessions surface here; without a listener they would kill the worker.
     server.on('error', (e: Error) => env.log.debug('connection error', { error: e.message }));
@@ -169,12 +171,27 @@ export class Listeners {
     };
   }
 
-  private onConnect(profile: ListenerProfile, session: SMTPServerSession, cb: (err?: Error | null) => void): void {
+  private onConnect(profile: ListenerProfile, session: SMTPServerSession, cb: (err?: Error | null) => void, peer: Omit<LocalUser, 'name'> | null | undefined): void {
     const env = this.env;
     const s = new Session(env, profile, session.id, session.remoteAddress, session.localAddress, session.localPort);
     env.sessions.set(s.info.id, s);
     count(env, 'smtp.session');
-    env.log.info('connected', { session: s.info.id, address: s.info.remoteAddress, host: profile.smtpname });
+    if (profile.socket) {
+      // Without the kernel's word on who is calling, a local submission is not taken.
+      if (!peer) {
+        env.log.warn('local client without credentials', { session: s.info.id });
+        s.endReason = 'no credentials';
+        cb(replyError(Replies.tempFailure));
+        return;
+      }
+      s.localUser = userName(peer.uid).then((name) => {
+        const user = { ...peer, name };
+        env.log.info('connected', { session: s.info.id, address: 'local', host: profile.smtpname, user: name ?? `#${peer.uid}`, uid: peer.uid, pid: peer.pid });
+        return user;
+      });
+    } else {
+      env.log.info('connected', { session: s.info.id, address: s.info.remoteAddress, host: profile.smtpname });
+    }
     if (env.paused()) {
       s.endReason = 'paused';
       cb(replyError(Replies.paused));

@@ -39,6 +39,8 @@ export interface ReceivedInfo {
   rdns: string | null;
   /** Client IP, or 'local' for the enqueue socket. */
   remote: string;
+  /** On the enqueue socket: the submitting user, as the kernel tells it. */
+  localUser?: { name: string | null; uid: number };
   /** Listener option mask-src: omit the from clause. */
   maskSrc: boolean;
   /** Our name. */
@@ -64,7 +66,8 @@ export function receivedHeader(i: ReceivedInfo): string {
   if (i.maskSrc) {
     lines.push(`Received: ${by}`);
   } else {
-    lines.push(`Received: from ${i.helo} (${host} ${addressLiteral(i.remote)})`, `\t${by}`);
+    const who = i.localUser ? `; from local user ${i.localUser.name ?? '#'}${i.localUser.name === null ? i.localUser.uid : ` uid ${i.localUser.uid}`}` : '';
+    lines.push(`Received: from ${i.helo} (${host} ${addressLiteral(i.remote)}${who})`, `\t${by}`);
   }
   if (i.rcpt !== null) lines.push(`\tfor <${i.rcpt}>;`);
   else lines[lines.length - 1] += ';';

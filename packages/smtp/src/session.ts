@@ -5,6 +5,7 @@ import type { Listener, SmtpdConfig } from '@tsmtpd/config';
 import type { LkaMailbox, QueueMailbox, SessionInfo, Settings } from '@tsmtpd/proto';
 import type { Logger, Remote } from '@tsmtpd/actor';
 import type { SpoolSpace } from './storage.js';
+import type { LocalUser } from './local-user.js';
 
 /** Everything the session layer needs from the actor. */
 export interface SmtpEnv {
@@ -61,6 +62,10 @@ export class Session {
   /** Why the session ended, for the log: quit, timeout, disconnect, shutdown. */
   endReason = 'disconnect';
   readonly started = Date.now();
+  /** On the enqueue socket: the submitting user, by the kernel's credentials. */
+  localUser: Promise<LocalUser> | null = null;
+  /** The same, once known (from the first MAIL on). */
+  user: LocalUser | null = null;
 
   constructor(
     readonly env: SmtpEnv,

@@ -6,6 +6,7 @@ import { errorInfo } from '@tsmtpd/actor';
 import type { SMTPServerAddress } from 'smtp-server';
 import { checkMail, checkRcpt, type RcptParams } from './params.js';
 import { count, type Session, type Transaction } from './session.js';
+import { foreignSender } from './local-user.js';
 
 /** Either a reply refusing the command, or null: accepted. */
 export type Verdict = Reply | null;
@@ -16,6 +17,11 @@ export async function mailFrom(s: Session, addr: SMTPServerAddress): Promise<Ver
   const checked = checkMail(addr, !s.profile.listener.noDsn);
   if (!checked.ok) return checked.reply;
   const p = checked.value;
+  if (s.localUser) {
+    const u = (s.user ??= await s.localUser);
+    // OpenSMTPD lets any local user choose the sender (sendmail -f); we say who did.
+    if (foreignSender(u, p.sender)) env.log.info('sender set by local user', { session: s.info.id, user: u.name ?? `#${u.uid}`, uid: u.uid, sender: `<${p.sender}>` });
+  }
   const tx = s.begin(p.sender, p.smtputf8);
   if (p.dsnRet !== undefined) tx.dsnRet = p.dsnRet;
   if (p.dsnEnvid !== undefined) tx.dsnEnvid = p.dsnEnvid;
