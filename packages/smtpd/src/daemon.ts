@@ -10,6 +10,7 @@ import { TOPOLOGY, START_ORDER, STOP_ORDER } from './topology.js';
 import { WORKER_URLS } from './actors.js';
 import { unimplementedFeatures } from './features.js';
 import { fillQueueKey } from './queue-key.js';
+import { prepareOfflineDir, replayOffline } from './offline.js';
 
 export interface DaemonOptions {
   configFile: string;
@@ -61,10 +62,14 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     errLine(`smtpd: cannot create spool ${spool}: ${(e as Error).message}`);
     return 1;
   }
+  const offlineProblem = await prepareOfflineDir(spool).catch((e: unknown) => (e as Error).message);
+  if (offlineProblem !== null) log.warn('offline queue unavailable', { reason: offlineProblem });
   const init: ActorInit<SmtpdConfig> = { config, spool, settings: { ...DEFAULT_SETTINGS, ...opts.settings } };
   const sup = new Supervisor({ log, verbose: opts.verbose });
   const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init }));
-  return supervise(sup, specs, log, opts);
+  // Messages left by sendmail while we were down go in once we accept mail (REFERENCE 3).
+  const replay = offlineProblem === null ? () => void replayOffline({ spool, log, ...(config.smtp.maxMessageSize > 0 ? { maxBytes: config.smtp.maxMessageSize + 65_537 } : {}) }) : () => undefined;
+  return supervise(sup, specs, log, { ...opts, onReady: (s) => { replay(); opts.onReady?.(s); } });
 }
 
 async function supervise(sup: Supervisor, specs: ActorSpec[], log: Logger, opts: DaemonOptions): Promise<number> {
