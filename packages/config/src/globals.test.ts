@@ -62,6 +62,21 @@ test('globals: queue options', async () => {
   assert.deepEqual((await parseOk(`queue encryption ${key}\n`)).queue.encryption, { keySource: 'inline', key });
 });
 
+test('globals: queue backend postgres', async () => {
+  const uri = 'postgresql://tsmtpd@127.0.0.1:5432/mailq';
+  assert.deepEqual((await parseOk(`queue backend postgres "${uri}"\n`)).queue.backend, { kind: 'postgres', uri });
+  assert.equal((await parseOk('')).queue.backend, undefined);
+  const secret = 'postgresql://u:s3cret@db/mailq';
+  assert.deepEqual(await parseErr('queue backend mysql "x"\n'), ['/virtual/smtpd.conf:1: unknown queue backend: mysql (known: postgres)']);
+  const errs = await parseErr(`queue backend postgres "postgresql://u:s3cret@db"\nqueue backend postgres "http://u:s3cret@db/x"\nqueue backend postgres "${secret}"\nqueue backend postgres "${secret}"\n`);
+  assert.deepEqual(errs, [
+    '/virtual/smtpd.conf:1: queue backend postgres: the URI names no database (postgresql://USER@HOST:PORT/DBNAME)',
+    '/virtual/smtpd.conf:2: queue backend postgres: the URI must start with postgresql://',
+    '/virtual/smtpd.conf:4: queue backend given twice',
+  ]);
+  assert.ok(errs.every((e) => !e.includes('s3cret')));
+});
+
 test('globals: bounce warn-interval', async () => {
   assert.deepEqual((await parseOk('bounce warn-interval 1h, 6h, 1d, 3d\n')).bounce.warnIntervals, [3600, 21_600, 86_400, 259_200]);
 });

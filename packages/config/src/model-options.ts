@@ -36,6 +36,8 @@ export const QueueOptionsSchema = z.object({
     key: z.string().optional(),
   }).optional(),
   ttl: z.number().int().positive().default(345_600),
+  /** `queue backend postgres URI`: a queue shared by several nodes; absent = the SQLite spool. */
+  backend: z.object({ kind: z.literal('postgres'), uri: z.string() }).optional(),
 });
 export type QueueOptions = z.infer<typeof QueueOptionsSchema>;
 

@@ -173,6 +173,8 @@ export function parseProc(cur: Cursor, d: Draft, pos: StmtPos): void {
 export function parseQueue(cur: Cursor, d: Draft, pos: StmtPos): void {
   cur.expectKw('queue');
   if (cur.acceptKw('compression')) { d.queue.compression = true; return; }
+  const w = cur.peek();
+  if (w.t === 'str' && w.v === 'backend') { cur.next(); parseQueueBackend(cur, d); return; }
   if (cur.acceptKw('encryption')) {
     d.queueAt = pos;
     if (cur.peek().t !== 'str') { d.queue.encryption ??= { keySource: 'prompt' }; return; }
@@ -186,6 +188,29 @@ export function parseQueue(cur: Cursor, d: Draft, pos: StmtPos): void {
   const ttl = parseDuration(v.v);
   if (ttl === undefined) cur.fail(v, `invalid ttl delay: ${v.v}`);
   d.queue.ttl = ttl;
+}
+
+/**
+ * `queue backend postgres "postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?...]"`: the queue
+ * shared by several nodes (libpq connection URI, `postgres://` too). Errors never echo the URI
+ * (it may hold a password).
+ */
+function parseQueueBackend(cur: Cursor, d: Draft): void {
+  const kind = cur.expectString();
+  if (kind.v !== 'postgres') cur.fail(kind, `unknown queue backend: ${kind.v} (known: postgres)`);
+  const u = cur.expectString();
+  let url: URL;
+  try {
+    url = new URL(u.v);
+  } catch {
+    cur.fail(u, 'queue backend postgres: not a connection URI (postgresql://USER@HOST:PORT/DBNAME)');
+  }
+  if (url.protocol !== 'postgresql:' && url.protocol !== 'postgres:') cur.fail(u, 'queue backend postgres: the URI must start with postgresql://');
+  const db = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (db === '' || db.includes('/')) cur.fail(u, 'queue backend postgres: the URI names no database (postgresql://USER@HOST:PORT/DBNAME)');
+  if (url.hostname === '' && !url.searchParams.has('host')) cur.fail(u, 'queue backend postgres: the URI names no host');
+  if (d.queue.backend) cur.fail(kind, 'queue backend given twice');
+  d.queue.backend = { kind: 'postgres', uri: u.v };
 }
 
 /** Reads `KEY NUMBER` pairs; `set` returns false for an unknown key. */
