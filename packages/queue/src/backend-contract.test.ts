@@ -1,11 +1,13 @@
 // One contract suite, run against every QueueBackend (STYLE: Hono's common cases).
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { newMsgid } from '@tsmtpd/proto';
 import type { QueueBackend } from './backend.js';
 import { SqliteQueueBackend } from './sqlite-backend.js';
 import { RamQueueBackend } from './ram-backend.js';
 import { QueueCodec } from './codec.js';
+import { PgQueueBackend } from './pg-backend.js';
+import { PgCluster } from './pg-cluster.js';
 import { bytes, concat, makeEnvelope, tempSpool } from './test-helpers.js';
 
 interface Subject {
@@ -15,7 +17,37 @@ interface Subject {
   cleanup(): void;
 }
 
+// One throwaway PostgreSQL server for the file; a fresh database per test.
+let cluster: PgCluster | null = null;
+before(async () => {
+  cluster = await PgCluster.start();
+});
+after(async () => {
+  await cluster?.destroy();
+});
+
+function pgSubject(opts: { compression?: boolean; encryption?: { key: string } } = {}): Subject {
+  if (!cluster) throw new Error('no PostgreSQL cluster');
+  const c = cluster;
+  const db = c.createDb();
+  const backend = new PgQueueBackend({ uri: c.uri(db), ...opts });
+  const codec = new QueueCodec(opts);
+  return {
+    backend,
+    corrupt: (evpid, text) => {
+      if (codec.flags === 0) backend.db.query('UPDATE tsmtpd_envelope SET json = $1, blob = NULL, enc = 0 WHERE evpid = $2', [text, evpid]);
+      else {
+        const row = codec.encode(Buffer.from(text));
+        backend.db.query('UPDATE tsmtpd_envelope SET json = NULL, blob = $1, enc = $2 WHERE evpid = $3', [row.data, row.flags, evpid]);
+      }
+    },
+    cleanup: () => backend.close(),
+  };
+}
+
 const subjects: Record<string, () => Subject> = {
+  postgres: () => pgSubject(),
+  'postgres, compression + encryption': () => pgSubject({ compression: true, encryption: { key: '4f1c8a2e9b7d6c5a3e2f1a0b9c8d7e6f' } }),
   sqlite: () => {
     const t = tempSpool();
     const backend = new SqliteQueueBackend(t.spool);
