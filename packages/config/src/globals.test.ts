@@ -66,6 +66,8 @@ test('globals: queue backend postgres', async () => {
   const uri = 'postgresql://tsmtpd@127.0.0.1:5432/mailq';
   assert.deepEqual((await parseOk(`queue backend postgres "${uri}"\n`)).queue.backend, { kind: 'postgres', uri });
   assert.equal((await parseOk('')).queue.backend, undefined);
+  assert.deepEqual((await parseOk(`queue backend postgres "${uri}" lease 5s\n`)).queue.backend, { kind: 'postgres', uri, lease: 5 });
+  assert.deepEqual(await parseErr(`queue backend postgres "${uri}" lease 0s\n`), ['/virtual/smtpd.conf:1: invalid lease: 0s (1s to 1h)']);
   const secret = 'postgresql://u:s3cret@db/mailq';
   assert.deepEqual(await parseErr('queue backend mysql "x"\n'), ['/virtual/smtpd.conf:1: unknown queue backend: mysql (known: postgres)']);
   const errs = await parseErr(`queue backend postgres "postgresql://u:s3cret@db"\nqueue backend postgres "http://u:s3cret@db/x"\nqueue backend postgres "${secret}"\nqueue backend postgres "${secret}"\n`);

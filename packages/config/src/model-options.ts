@@ -37,7 +37,7 @@ export const QueueOptionsSchema = z.object({
   }).optional(),
   ttl: z.number().int().positive().default(345_600),
   /** `queue backend postgres URI`: a queue shared by several nodes; absent = the SQLite spool. */
-  backend: z.object({ kind: z.literal('postgres'), uri: z.string() }).optional(),
+  backend: z.object({ kind: z.literal('postgres'), uri: z.string(), lease: z.number().int().positive().optional() }).optional(),
 });
 export type QueueOptions = z.infer<typeof QueueOptionsSchema>;
 

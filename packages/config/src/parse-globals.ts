@@ -191,8 +191,9 @@ export function parseQueue(cur: Cursor, d: Draft, pos: StmtPos): void {
 }
 
 /**
- * `queue backend postgres "postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?...]"`: the queue
- * shared by several nodes (libpq connection URI, `postgres://` too). Errors never echo the URI
+ * `queue backend postgres "postgresql://USER[:PASSWORD]@HOST[:PORT]/DBNAME[?...]" [lease D]`: the
+ * queue shared by several nodes (libpq connection URI, `postgres://` too); `lease` is how long a
+ * dead node's envelopes wait before another node takes them (default 60s). Errors never echo the URI
  * (it may hold a password).
  */
 function parseQueueBackend(cur: Cursor, d: Draft): void {
@@ -211,6 +212,14 @@ function parseQueueBackend(cur: Cursor, d: Draft): void {
   if (url.hostname === '' && !url.searchParams.has('host')) cur.fail(u, 'queue backend postgres: the URI names no host');
   if (d.queue.backend) cur.fail(kind, 'queue backend given twice');
   d.queue.backend = { kind: 'postgres', uri: u.v };
+  const l = cur.peek();
+  if (l.t === 'str' && l.v === 'lease') {
+    cur.next();
+    const v = cur.expectString();
+    const secs = parseDuration(v.v);
+    if (secs === undefined || secs < 1 || secs > 3600) cur.fail(v, `invalid lease: ${v.v} (1s to 1h)`);
+    d.queue.backend.lease = secs;
+  }
 }
 
 /** Reads `KEY NUMBER` pairs; `set` returns false for an unknown key. */

@@ -62,7 +62,9 @@ export class Outbound {
       try {
         env = this.q.backend.envelopeLoad(item.evpid);
       } catch (e) {
-        this.q.counters.corrupt++;
+        // A storage outage (a shared queue's server gone) is not damage: the backend hands the
+        // envelope out again once it is back (lease.ts).
+        if ((e as { code?: unknown }).code !== 'ERR_QUEUE_IO') this.q.counters.corrupt++;
         this.q.log.warn('envelope unreadable', { evpid: item.evpid, error: ioMessage(e) });
         env = null;
       }

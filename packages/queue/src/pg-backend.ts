@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ActorError, type Envelope } from '@tsmtpd/proto';
 import { QueueCodec, type QueueCodecOptions } from './codec.js';
-import { PgSync, redactUri } from './pg-sync.js';
+import { PgError, PgSync, redactUri } from './pg-sync.js';
 import { ensurePgSchema } from './pg-schema.js';
 import { parseStoredEnvelope, type ChunkPage, type EnvelopeDeleted, type EnvelopeScan, type QueueBackend } from './backend.js';
 
@@ -36,25 +36,40 @@ export class PgQueueBackend implements QueueBackend {
   private readonly codec: QueueCodec;
   private depth = 0;
   private sp = 0;
+  private ready = false;
 
-  /** Connects, checks durability settings and the schema (creating it when missing). */
-  constructor(opts: PgBackendOptions) {
+  /**
+   * Connects, checks durability settings and the schema (creating it when missing). A server
+   * that cannot be reached is not fatal unless `mustConnect`: every call fails temporarily until
+   * it answers, and the first call that reaches it sets up the schema then.
+   */
+  constructor(opts: PgBackendOptions, mustConnect = true) {
     this.codec = new QueueCodec(opts);
     this.leaseSeconds = opts.leaseSeconds ?? 60;
     this.node = opts.node ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
     this.where = redactUri(opts.uri);
     this.db = new PgSync(opts.uri, opts.timeoutMs ?? 5000);
     try {
-      ensurePgSchema(this.db, this.where);
-      this.heartbeat();
+      this.setup();
     } catch (e) {
-      this.db.close();
-      throw e;
+      if (mustConnect || !(e instanceof PgError && e.link)) {
+        this.db.close();
+        throw e;
+      }
     }
+  }
+
+  /** Schema check (and creation) once per process, before the first statement of ours. */
+  private setup(): void {
+    if (this.ready) return;
+    ensurePgSchema(this.db, this.where);
+    this.ready = true;
+    this.heartbeat();
   }
 
   batch<T>(fn: () => T, durable = true): T {
     if (this.depth > 0) return this.atomic(fn);
+    if (!this.ready) this.setup();
     this.db.call({ op: 'begin', durable });
     this.depth++;
     this.sp = 0;
@@ -125,7 +140,15 @@ export class PgQueueBackend implements QueueBackend {
     return { messages: Number(r.rows[0]?.m ?? 0), envelopes: Number(r.rows[0]?.e ?? 0) };
   }
 
+  /** This node's leased envelopes (handed to the scheduler again after the link came back). */
+  leasedByMe(): EnvelopeScan {
+    if (!this.ready) this.setup();
+    const rows = this.db.query<EnvelopeRow>(`SELECT evpid, json, blob, enc FROM ${T.env} WHERE lease_node = $1 ORDER BY evpid`, [this.node], 'env_mine').rows;
+    return this.parseRows(rows, null);
+  }
+
   messageExists(msgid: string): boolean {
+    if (!this.ready) this.setup();
     return this.db.query(`SELECT 1 FROM ${T.msg} WHERE msgid = $1`, [msgid], 'msg_exists').rowCount > 0;
   }
 
@@ -172,6 +195,7 @@ export class PgQueueBackend implements QueueBackend {
 
   /** An envelope this node may handle: leased by it, or by nobody alive. */
   envelopeLoad(evpid: string): Envelope | null {
+    if (!this.ready) this.setup();
     const r = this.db.query<EnvelopeRow>(`SELECT evpid, json, blob, enc FROM ${T.env} WHERE evpid = $1 AND (lease_node = $2 OR lease_until < now())`, [evpid, this.node], 'env_load');
     const row = r.rows[0];
     return row === undefined ? null : this.envelopeParse(row);
@@ -210,6 +234,7 @@ export class PgQueueBackend implements QueueBackend {
   }
 
   bodyRead(msgid: string, from: number, maxBytes: number): ChunkPage | null {
+    if (!this.ready) this.setup();
     const m = this.db.query<{ nchunks: number }>(`SELECT nchunks FROM ${T.msg} WHERE msgid = $1 AND state = 'committed'`, [msgid], 'msg_body').rows[0];
     if (!m) return null;
     const chunks: Uint8Array[] = [];
@@ -237,6 +262,7 @@ export class PgQueueBackend implements QueueBackend {
 
   /** Renew every lease this node holds and its heartbeat; returns the leases renewed. */
   leaseRenew(): number {
+    if (!this.ready) this.setup();
     this.heartbeat();
     return this.db.query(`UPDATE ${T.env} SET lease_until = now() + make_interval(secs => $2) WHERE lease_node = $1`, [this.node, this.leaseSeconds], 'lease_renew').rowCount;
   }

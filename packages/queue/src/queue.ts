@@ -12,6 +12,8 @@ import { newCounters, type QueueShared } from './context.js';
 import { Intake, commitBatcher } from './intake.js';
 import { Outbound } from './outbound.js';
 import { startLoad, purgeAndCount, type LoadHandle } from './loader.js';
+import { PgQueueBackend } from './pg-backend.js';
+import { LeaseKeeper } from './lease.js';
 
 /** Open messages idle this long (seconds) are dropped; sessions time out long before. */
 const OPEN_IDLE_MAX = 3600;
@@ -25,10 +27,31 @@ export interface QueueInitExtras {
   groupCommitWindowMs?: number;
   /** How long reports on one message wait for each other before one notification goes (tests). */
   bounceGroupWindowMs?: number;
+  /** PostgreSQL backend: seconds an envelope lease lasts unrenewed (default 60; tests shorten it). */
+  queueLeaseSeconds?: number;
 }
 
 function openBackend(init: ActorInit<SmtpdConfig> & QueueInitExtras): QueueBackend {
-  return init.queueBackend === 'ram' ? new RamQueueBackend() : new SqliteQueueBackend(init.spool, init.config.queue);
+  if (init.queueBackend === 'ram') return new RamQueueBackend();
+  const shared = init.config.queue.backend;
+  if (shared?.kind === 'postgres') {
+    // A server down at start is not fatal: mail gets 4xx until it answers (mustConnect false).
+    const leaseSeconds = init.queueLeaseSeconds ?? shared.lease;
+    return new PgQueueBackend({ ...init.config.queue, uri: shared.uri, ...(leaseSeconds ? { leaseSeconds } : {}) }, false);
+  }
+  return new SqliteQueueBackend(init.spool, init.config.queue);
+}
+
+/** The shared queue's link state in the log (once per change, never the URI's password). */
+function watchLink(q: QueueShared, pg: PgQueueBackend, keeper: LeaseKeeper): void {
+  pg.db.onLink = (up, why) => {
+    if (up) {
+      q.log.info('queue database reachable again', { database: pg.where });
+      keeper.linkUp();
+    } else {
+      q.log.warn('queue database unavailable: new mail is refused with 4xx until it is back', { database: pg.where, error: why });
+    }
+  };
 }
 
 export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl<QueueMailbox>> {
@@ -50,8 +73,20 @@ export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl
     serverName: init.config.serverName,
     warnIntervals: init.config.bounce.warnIntervals,
   };
-  // Purge before the mailbox is served, so no new message can be caught by it.
-  purgeAndCount(q);
+  const pg = backend instanceof PgQueueBackend ? backend : null;
+  const keeper = pg ? new LeaseKeeper(q, pg) : null;
+  if (pg && keeper) {
+    watchLink(q, pg, keeper);
+    q.log.info('shared queue', { database: pg.where, node: pg.node, lease: `${pg.leaseSeconds}s` });
+    try {
+      purgeAndCount(q);
+    } catch (e) {
+      q.log.warn('queue database unavailable at start: retrying in the background', { database: pg.where, error: e instanceof Error ? e.message : String(e) });
+    }
+  } else {
+    // Purge before the mailbox is served, so no new message can be caught by it.
+    purgeAndCount(q);
+  }
   const intake = new Intake(q);
   const outbound = new Outbound(q, init.bounceGroupWindowMs);
 
@@ -80,11 +115,14 @@ export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl
     async start() {
       sweeper = setInterval(() => intake.sweep(OPEN_IDLE_MAX), SWEEP_EVERY_MS);
       sweeper.unref();
+      // A shared queue: the scheduler gets only what this node leases (lease.ts).
+      if (keeper) return keeper.start();
       // In the background: with a large spool the daemon accepts mail while this runs.
       loader = startLoad(q, (e) => ctx.fatal(`queue load failed: ${e instanceof Error ? e.message : String(e)}`));
     },
     stop() {
       loader?.stop();
+      keeper?.stop();
       if (sweeper) clearInterval(sweeper);
       outbound.bounces.stop();
       q.gc.flush();
