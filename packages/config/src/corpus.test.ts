@@ -15,10 +15,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from './load.js';
+import { writeTableDb } from './table-db.js';
 import type { NetEnv } from './resolve.js';
 import { tempDir } from './test-util.js';
 
@@ -45,9 +46,7 @@ function fixtures(): string {
   t.put('empty', '');
   t.put('commentonly', '# comment\n\n');
   t.put('cert.pem', '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n');
-  const db = Buffer.alloc(4096);
-  db.writeUInt32LE(0x061561, 12); // a Berkeley DB hash file's header
-  writeFileSync(t.put('aliases.db', ''), db);
+  writeTableDb(t.put('aliases.db', ''), 'map', [['root', 'admin']]); // as our makemap writes it
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   chmodSync(t.put('key.pem', privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()), 0o600);
   return t.dir;

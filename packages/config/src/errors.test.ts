@@ -1,6 +1,7 @@
 // Invalid configurations: exact `file:line: message` output, several errors reported at once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { loadConfig } from './load.js';
 import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, chownSync } from 'node:fs';
@@ -82,8 +83,13 @@ test('errors: missing or unreadable files', async () => {
   assert.deepEqual(await parseErr(`pki p cert "/nonexistent.crt" key "${key}"\npki q cert "${cert}" key "/no.key"\n`),
     [E(1, 'pki p: failed to load certificate file /nonexistent.crt'), E(2, 'pki q: failed to load key file /no.key: ENOENT')]);
   await one('ca c cert "/nonexistent.crt"\n', 1, 'ca c: failed to load CA file /nonexistent.crt');
-  await one('table t db:/nonexistent.db\n', 1, 'invalid configuration file /nonexistent.db for table t');
-  await one(`table t db:${malformed}\n`, 1, `invalid configuration file ${malformed} for table t`);
+  await one('table t db:/nonexistent.db\n', 1, 'invalid configuration file /nonexistent.db for table t (/nonexistent.db: cannot be read)');
+  await one(`table t db:${malformed}\n`, 1, `invalid configuration file ${malformed} for table t (${malformed} is not a db table made by makemap)`);
+  const berkeley = Buffer.alloc(64);
+  berkeley.writeUInt32LE(0x061561, 12); // OpenSMTPD's makemap output: refused with the way out
+  const bdb = `${malformed}.bdb`;
+  writeFileSync(bdb, berkeley);
+  await one(`table t db:${bdb}\n`, 1, `invalid configuration file ${bdb} for table t (${bdb} is a Berkeley DB file (OpenSMTPD's makemap): rebuild it with tsmtpd's makemap)`);
   await one(`table t file:${malformed}\n`, 1, `invalid configuration file ${malformed} for table t`);
   await one('table t file:relative/path\n', 1, 'invalid backend parameter for table: t');
   await one('table t getpwnam:\n', 1, 'invalid backend parameter for table: t');

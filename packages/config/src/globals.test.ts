@@ -2,8 +2,8 @@
 // pki, ca, table, macros, include.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
+import { writeTableDb } from './table-db.js';
 import { parseErr, parseOk, pkiFiles, tempDir } from './test-util.js';
 
 test('globals: OpenSMTPD defaults', async () => {
@@ -118,9 +118,7 @@ test('declarations: table kinds', async () => {
   const f = t.put('aliases', 'root: alice\n');
   const l = t.put('domains', 'Example.org\n');
   const db = t.put('aliases.db', '');
-  const head = Buffer.alloc(64);
-  head.writeUInt32LE(0x061561, 12); // a Berkeley DB hash file, as makemap writes
-  writeFileSync(db, head);
+  writeTableDb(db, 'map', [['root', 'alice']]); // as our makemap writes it
   const c = await parseOk(`table a file:${f}\ntable b "${f}"\ntable c db:${db}\ntable d getpwnam\ntable e proc:/etc/mail/ldap.conf\ntable f { x = "1", "Y" => "2" }\ntable g { one\n two, three }\ntable h file:${l}\ntable i static\n`);
   assert.deepEqual(c.tables['a'], { name: 'a', type: 'file', path: f, map: { root: 'alice' }, file: '/virtual/smtpd.conf', line: 1 });
   assert.deepEqual(c.tables['h']?.list, ['example.org']);
@@ -131,6 +129,8 @@ test('declarations: table kinds', async () => {
   assert.deepEqual(c.tables['i']?.list, []);
   assert.deepEqual(c.tables['f']?.map, { x: '1', y: '2' });
   assert.deepEqual(c.tables['g']?.list, ['one', 'two', 'three']);
+  const x = await parseOk('table s sqlite:/etc/mail/sqlite.conf\ntable p passwd:/etc/mail/secrets\n');
+  assert.deepEqual([x.tables['s']?.type, x.tables['s']?.path, x.tables['p']?.type, x.tables['p']?.path], ['sqlite', '/etc/mail/sqlite.conf', 'passwd', '/etc/mail/secrets']);
 });
 
 test('macros: definition, use, -D override, not expanded in quotes', async () => {

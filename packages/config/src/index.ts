@@ -3,6 +3,8 @@
 export * from './model.js';
 export { loadConfig, parseConfigText, defaultServerName, type LoadOptions, type LoadResult } from './load.js';
 export { readTableFile, readTableFileSync, parseTableText, TableFileError, type TableContent, type TableParseResult } from './tables.js';
+export { TableDb, checkTableDb, writeTableDb, isBerkeleyDbFile, TABLE_DB_APPLICATION_ID, type TableDbKind, type TableDbCheck } from './table-db.js';
+export { TABLE_BACKEND_DIR } from './parse-globals.js';
 export { parseDuration, parseSize } from './units.js';
 export { resolveListenTarget, systemNetEnv, LOOKUP_TIMEOUT_MS, type NetEnv } from './resolve.js';
 export { parseRelayUrl } from './parse-action.js';

@@ -27,8 +27,12 @@ export type Value = z.infer<typeof ValueSchema>;
 // ---------------------------------------------------------------------------------------------
 // tables, pki, ca
 
-/** Table backend: inline `{}` = static, `file:`, `db:` (makemap), `getpwnam:`, any other `type:` = proc. */
-export const TableTypeSchema = z.enum(['static', 'file', 'db', 'getpwnam', 'proc']);
+/**
+ * Table backend: inline `{}` = static, `file:`, `db:` (our makemap), `getpwnam:`, `sqlite:` (a
+ * table-sqlite configuration file), `passwd:` (a passwd-format file), any other `type:` = proc
+ * (an external `table-TYPE` program speaking the table protocol 0.1).
+ */
+export const TableTypeSchema = z.enum(['static', 'file', 'db', 'getpwnam', 'sqlite', 'passwd', 'proc']);
 export type TableType = z.infer<typeof TableTypeSchema>;
 
 /**

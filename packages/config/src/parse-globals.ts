@@ -1,10 +1,11 @@
 // Statement parsers for declarations and global options: table, pki, ca, proc, queue, smtp, mta,
 // mda, scheduler, srs, bounce, admd. Each reads one statement (without its end of line) into the
 // draft, or throws Fail. Messages follow OpenSMTPD 6.8's parse.y where it has one.
-import { accessSync, constants as fsc, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants as fsc, existsSync } from 'node:fs';
 import type { Cursor, StmtPos } from './cursor.js';
 import type { Token } from './lexer.js';
 import { parseInlineTable, type Draft, type TableInfo } from './state.js';
+import { checkTableDb } from './table-db.js';
 import { readTableFileSync, type TableContent } from './tables.js';
 import { parseDuration, parseSize } from './units.js';
 import { parseSmtpLimits } from './parse-smtp-limits.js';
@@ -30,8 +31,14 @@ export function validHostname(s: string): boolean {
   return name.split('.').every((l) => /^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$/.test(l));
 }
 
-/** Where OpenSMTPD 6.8 (Debian) looks for external table backends (`table-NAME`). */
-export const TABLE_BACKEND_DIR = '/usr/libexec/opensmtpd';
+/**
+ * Where external table backends (`table-NAME`) live: Debian's OpenSMTPD directory, or
+ * `$SMTPD_TABLE_DIR` (tests, private installs). The lka runs them from the same place.
+ */
+export const TABLE_BACKEND_DIR = process.env['SMTPD_TABLE_DIR'] ?? '/usr/libexec/opensmtpd';
+
+/** Backends tsmtpd serves itself: those of OpenSMTPD plus opensmtpd-extras' sqlite and passwd. */
+const BUILTIN_BACKENDS = ['static', 'db', 'getpwnam', 'proc', 'sqlite', 'passwd'];
 
 /** `table NAME [type:]PATH` or `table NAME { ... }`. */
 export function parseTable(cur: Cursor, d: Draft, pos: StmtPos): void {
@@ -47,10 +54,12 @@ export function parseTable(cur: Cursor, d: Draft, pos: StmtPos): void {
 }
 
 /**
- * A table from a backend, as OpenSMTPD 6.8's table_create + table_config: `/path` and `file:` /
- * `static:` are static tables read now (missing file: error; the table still exists, empty and
- * of no type, so its uses fail too); `db:` needs a Berkeley DB file; `getpwnam` takes no
- * parameter; `proc:` is not opened; any other backend must exist as an executable table-NAME.
+ * A table from a backend, as OpenSMTPD 6.8's table_create + table_config with opensmtpd-extras
+ * installed: `/path` and `file:` / `static:` are static tables read now (missing file: error; the
+ * table still exists, empty and of no type, so its uses fail too); `db:` needs a db table made by
+ * our makemap (a Berkeley DB file is refused with a message to rebuild it); `getpwnam` takes no
+ * parameter; `proc:`, `sqlite:` and `passwd:` files are opened by the lka at start, not here;
+ * any other backend must exist as an executable table-NAME.
  */
 function tableFromConfig(cur: Cursor, d: Draft, name: Token, spec: Token, pos: StmtPos): void {
   let backend = spec.v;
@@ -61,14 +70,14 @@ function tableFromConfig(cur: Cursor, d: Draft, name: Token, spec: Token, pos: S
   }
   if (config !== undefined && !config.startsWith('/')) cur.fail(spec, `invalid backend parameter for table: ${name.v}`);
   if (backend === 'file') backend = 'static';
-  const builtin = ['static', 'db', 'getpwnam', 'proc'].includes(backend);
+  const builtin = BUILTIN_BACKENDS.includes(backend);
   if (!builtin && !existsSync(`${TABLE_BACKEND_DIR}/table-${backend}`)) cur.fail(spec, `table_create: backend "${backend}" does not exist`);
   if (d.tables.has(name.v)) cur.fail(name, `table "${name.v}" already defined`);
   const base = { name: name.v, file: pos.file, line: pos.line };
   const set = (info: TableInfo): void => { d.tables.set(name.v, info); };
-  const bad = (): never => {
+  const bad = (why?: string): never => {
     set({ def: { ...base, type: backend === 'db' ? 'db' : 'file', ...(config !== undefined ? { path: config } : {}) }, kind: 'none' });
-    return cur.fail(spec, `invalid configuration file ${config ?? '(null)'} for table ${name.v}`);
+    return cur.fail(spec, `invalid configuration file ${config ?? '(null)'} for table ${name.v}${why !== undefined ? ` (${why})` : ''}`);
   };
   if (backend === 'static') {
     if (config === undefined || config === '') return set({ def: { ...base, type: 'static', list: [] }, kind: 'none', keys: [] });
@@ -83,22 +92,17 @@ function tableFromConfig(cur: Cursor, d: Draft, name: Token, spec: Token, pos: S
     return set({ def: { ...base, type: 'getpwnam' }, kind: 'dynamic' });
   }
   if (backend === 'db') {
-    if (config === undefined || !isBerkeleyDb(config)) bad();
+    if (config === undefined) return bad();
+    const check = checkTableDb(config);
+    if (!check.ok) bad(check.reason);
     return set({ def: { ...base, type: 'db', path: config }, kind: 'dynamic' });
+  }
+  if (backend === 'sqlite' || backend === 'passwd') {
+    if (config === undefined) bad();
+    return set({ def: { ...base, type: backend, path: config }, kind: 'dynamic' });
   }
   const procName = builtin ? undefined : backend;
   set({ def: { ...base, type: 'proc', ...(procName !== undefined ? { procName } : {}), ...(config !== undefined ? { path: config } : {}) }, kind: 'dynamic' });
-}
-
-/** Magic number of a Berkeley DB hash file (what makemap writes; 6.8 opens no other kind). */
-const DB_HASH_MAGIC = 0x061561;
-
-/** True when `path` is a readable Berkeley DB hash file. */
-export function isBerkeleyDb(path: string): boolean {
-  let head: Buffer;
-  try { head = readFileSync(path).subarray(0, 16); } catch { return false; }
-  if (head.length < 16) return false;
-  return head.readUInt32LE(12) === DB_HASH_MAGIC || head.readUInt32BE(12) === DB_HASH_MAGIC;
 }
 
 /**

@@ -148,7 +148,7 @@ class Expansion {
 
   private async processAddress(n: Node & { kind: 'address' }): Promise<Reply | undefined> {
     const internal = this.srsDecoded(n) || n.parent !== null;
-    const d = this.ctx.ruleset.match({ session: this.req.session, internal, sender: this.req.sender, dest: n.address });
+    const d = await this.ctx.ruleset.match({ session: this.req.session, internal, sender: this.req.sender, dest: n.address });
     if (d.kind === 'error') return replyWith('tempLookup');
     if (d.kind === 'none' || d.rule.reject || d.rule.action === undefined) return this.refuse(n, d.kind === 'match');
     const def = this.ctx.config.actions[d.rule.action];
@@ -173,13 +173,13 @@ class Expansion {
   }
 
   /** No rule, or a reject rule. The RCPT itself gets a precise reply; an expanded address, 524. */
-  private refuse(n: Node & { kind: 'address' }, rejected: boolean): Reply {
+  private async refuse(n: Node & { kind: 'address' }, rejected: boolean): Promise<Reply> {
     if (n.parent !== null) {
       this.ctx.warn?.('expanded address refused by the ruleset', { rcpt: this.rcptText, dest: formatAddress(n.address), rejected });
       return replyWith('expansionFailed');
     }
     if (rejected) return this.withRcpt('rejected');
-    const local = this.ctx.tables.get(LOCALNAMES)?.match('domain', n.address.domain) ?? false;
+    const local = (await this.ctx.tables.get(LOCALNAMES)?.match('domain', n.address.domain)) ?? false;
     if (local === 'error') return replyWith('tempLookup');
     return this.withRcpt(local ? 'unknownUser' : 'relayDenied');
   }
@@ -251,7 +251,7 @@ class Expansion {
       return { kind: 'error' };
     }
     for (const key of keys) {
-      const r = await table.lookup(key);
+      const r = await table.lookup(key, 'alias');
       if ('error' in r) {
         this.ctx.warn?.('table lookup failed', { table: tableName, key, error: r.error });
         return { kind: 'error' };

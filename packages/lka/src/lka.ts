@@ -3,7 +3,7 @@
 // every request's shape and addresses before use. No peers are called: lookups are local.
 import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
 import type { SmtpdConfig } from '@tsmtpd/config';
-import { parseAddress, replyWith, type ActorInit, type LkaMailbox, type MailAddress, type RcptResolution, type TableLookup, type UserLookup } from '@tsmtpd/proto';
+import { parseAddress, replyWith, type ActorInit, type LkaMailbox, type LookupService, type MailAddress, type RcptResolution, type TableLookup, type UserLookup } from '@tsmtpd/proto';
 import { z } from 'zod';
 import { expandRecipient, type ExpandContext } from './expand.js';
 import { localHosts, localNames, machineIdentity, type MachineIdentity } from './localnames.js';
@@ -11,6 +11,8 @@ import { Ruleset } from './ruleset.js';
 import { TableSet } from './tables/registry.js';
 import { Userbase } from './userbase.js';
 import { SystemUsers, type SystemUsersOptions } from './users.js';
+
+const LOOKUP_SERVICES: ReadonlySet<string> = new Set<LookupService>(['credentials', 'relayhost', 'addrname', 'mailaddrmap', 'alias', 'userinfo']);
 
 /** Longest time one recipient may take to resolve before it is a temporary failure. */
 export const RESOLVE_DEADLINE_MS = 10_000;
@@ -99,12 +101,12 @@ export class Lka {
 
   /** A value lookup for the mta (credentials, relayhost, addrname): the raw value or null. */
   async tableLookup(table: unknown, service: unknown, key: unknown): Promise<TableLookup> {
-    if (typeof table !== 'string' || typeof key !== 'string' || typeof service !== 'string' || key.length > 1024) {
+    if (typeof table !== 'string' || typeof key !== 'string' || typeof service !== 'string' || !LOOKUP_SERVICES.has(service) || key.length > 1024) {
       return { ok: false, message: 'invalid request' };
     }
     const t = this.tables.get(table);
     if (!t) return { ok: false, message: `no table named ${table}` };
-    const r = await t.lookup(key);
+    const r = await t.lookup(key, service as LookupService);
     if ('error' in r) return { ok: false, message: r.error };
     return { ok: true, value: r.found ? r.value : null };
   }
@@ -115,6 +117,10 @@ export class Lka {
     const t = this.tables.get(table);
     const content = t?.backend.content();
     if (!t) return { ok: false, message: `no table named ${table}` };
+    if (!content && t.backend.fetch) {
+      const f = await t.backend.fetch();
+      return 'error' in f ? { ok: false, message: f.error } : { ok: true, values: f.values };
+    }
     if (!content) return { ok: false, message: `table ${table} cannot be listed` };
     return { ok: true, values: content.kind === 'list' ? [...content.values] : Object.keys(content.entries) };
   }

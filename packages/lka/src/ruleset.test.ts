@@ -22,6 +22,8 @@ function env(o: { s?: Partial<SessionInfo>; sender?: string; dest?: string; inte
 /** Index of the matching rule, -1 for none, 'error' for a lookup failure. */
 function which(rs: Ruleset, e: RuleEnvelope): number | 'error' {
   const d = rs.match(e);
+  // In-memory tables answer at once: the ruleset stays synchronous for them.
+  if (d instanceof Promise) throw new Error('in-memory tables made the ruleset asynchronous');
   return d.kind === 'match' ? d.index : d.kind === 'none' ? -1 : 'error';
 }
 

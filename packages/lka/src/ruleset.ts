@@ -24,15 +24,21 @@ export type RuleDecision =
   | { kind: 'none' }
   | { kind: 'error'; index: number };
 
-type Check = (e: RuleEnvelope) => MatchOutcome;
+/** In-memory tables answer at once; sqlite and proc tables may answer with a promise. */
+type Outcome = MatchOutcome | Promise<MatchOutcome>;
+type Check = (e: RuleEnvelope) => Outcome;
 
 interface CompiledRule {
   rule: MatchRule;
   checks: Check[];
 }
 
-function negated(r: MatchOutcome, negate: boolean): MatchOutcome {
+function negateNow(r: MatchOutcome, negate: boolean): MatchOutcome {
   return r === 'error' ? r : negate ? !r : r;
+}
+
+function negated(r: Outcome, negate: boolean): Outcome {
+  return typeof r === 'object' ? r.then((v) => negateNow(v, negate), () => 'error' as const) : negateNow(r, negate);
 }
 
 function tableOf(c: Criterion, tables: TableSet, what: string): Table {
@@ -151,14 +157,28 @@ export class Ruleset {
     });
   }
 
-  /** First matching rule; 'error' as soon as a check cannot be decided. */
-  match(e: RuleEnvelope): RuleDecision {
-    for (let i = 0; i < this.rules.length; i++) {
+  /**
+   * First matching rule; 'error' as soon as a check cannot be decided. Synchronous while every
+   * table answers at once; from the first check that answers with a promise it goes on async.
+   */
+  match(e: RuleEnvelope): RuleDecision | Promise<RuleDecision> {
+    return this.matchFrom(e, 0, 0, undefined);
+  }
+
+  private matchFrom(e: RuleEnvelope, rule: number, check: number, pending: MatchOutcome | undefined): RuleDecision | Promise<RuleDecision> {
+    for (let i = rule; i < this.rules.length; i++) {
       const r = this.rules[i];
       if (!r) continue;
       let all = true;
-      for (const check of r.checks) {
-        const res = check(e);
+      for (let j = i === rule ? check : 0; j < r.checks.length; j++) {
+        let res: Outcome;
+        if (pending !== undefined) {
+          res = pending;
+          pending = undefined;
+        } else {
+          res = (r.checks[j] as Check)(e);
+        }
+        if (typeof res === 'object') return res.then((v) => this.matchFrom(e, i, j, v), () => this.matchFrom(e, i, j, 'error'));
         if (res === 'error') return { kind: 'error', index: i };
         if (!res) {
           all = false;

@@ -25,7 +25,7 @@ export class Userbase {
     const tableName = userbase ?? GETPWNAM;
     const table = this.tables.get(tableName);
     if (!table) return { ok: false, kind: 'temp', message: `userbase table ${tableName} is not declared` };
-    const r = await table.lookup(key);
+    const r = await table.lookup(key, 'userinfo');
     if ('error' in r) return { ok: false, kind: 'temp', message: `userbase ${tableName}: ${r.error}` };
     if (!r.found) return { ok: false, kind: 'perm', message: `user ${key} unknown` };
     const info = parseUserinfo(r.value);

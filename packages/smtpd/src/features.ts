@@ -22,10 +22,6 @@ export function unimplementedFeatures(config: SmtpdConfig): string[] {
   for (const a of Object.values(config.actions)) {
     if (a.wrapper !== undefined) no(a, `action "${a.name}": mda wrapper`);
   }
-  for (const t of Object.values(config.tables)) {
-    if (t.type === 'db') no(t, `table "${t.name}": db: tables`);
-    if (t.type === 'proc') no(t, `table "${t.name}": ${t.procName ?? 'proc'}: tables`);
-  }
   for (const f of Object.values(config.filters)) no(f, `filter "${f.name}"`);
   for (const p of Object.values(config.procs)) no(p, `proc "${p.name}"`);
   return out;

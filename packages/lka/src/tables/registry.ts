@@ -1,11 +1,15 @@
 // The lka's tables: one Table per `table` declaration of the configuration (backend chosen by
 // type), anonymous one-entry tables for literal values written in rules (`for domain
 // "example.org"` is a table of one), and the built-in <localnames>/<localhost>.
-import type { SmtpdConfig, TableDef, Value } from '@tsmtpd/config';
+import { TABLE_BACKEND_DIR, type SmtpdConfig, type TableDef, type Value } from '@tsmtpd/config';
 import type { SystemUsers } from '../users.js';
+import { DbTableBackend } from './db.js';
 import { FileTableBackend } from './file.js';
 import { GetpwnamTableBackend } from './getpwnam.js';
-import { contentFromDef, StaticTableBackend, UnavailableTableBackend } from './static.js';
+import { PasswdTableBackend } from './passwd.js';
+import { ProcTableBackend } from './proc.js';
+import { SqliteTableBackend } from './sqlite.js';
+import { contentFromDef, StaticTableBackend } from './static.js';
 import { Table, type TableBackend, type TableOptions } from './table.js';
 
 export const LOCALNAMES = '<localnames>';
@@ -20,7 +24,23 @@ export interface TableSetOptions extends TableOptions {
   localHosts: string[];
 }
 
-function backendFor(def: TableDef, users: SystemUsers): TableBackend {
+/** Whom table programs run as: ourselves, or when root an unprivileged account. */
+async function tableProgramUser(users: SystemUsers): Promise<{ uid: number; gid: number } | null> {
+  if (process.getuid?.() !== 0) return null;
+  for (const name of ['_smtpd', 'nobody']) {
+    const r = await users.lookup(name);
+    if (!('error' in r) && r.found && r.user.uid !== 0) return { uid: r.user.uid, gid: r.user.gid };
+  }
+  throw new Error('no unprivileged account (_smtpd or nobody) to run table programs as');
+}
+
+function procArgv(def: TableDef): string[] {
+  if (def.procName === undefined) return def.path !== undefined ? [def.path] : [];
+  return [`${TABLE_BACKEND_DIR}/table-${def.procName}`, ...(def.path !== undefined ? [def.path] : [])];
+}
+
+function backendFor(def: TableDef, opts: TableSetOptions): TableBackend {
+  const users = opts.users;
   switch (def.type) {
     case 'static':
       return new StaticTableBackend(contentFromDef(def));
@@ -31,10 +51,28 @@ function backendFor(def: TableDef, users: SystemUsers): TableBackend {
     case 'getpwnam':
       return new GetpwnamTableBackend(users);
     case 'db':
-      return new UnavailableTableBackend('db');
+      return new DbTableBackend(def.path ?? '');
+    case 'sqlite':
+      return new SqliteTableBackend(def.path ?? '');
+    case 'passwd':
+      return new PasswdTableBackend(def.path ?? '');
     case 'proc':
-      return new UnavailableTableBackend(`proc (${def.procName ?? 'unknown'})`);
+      return new ProcTableBackend({
+        name: def.name,
+        argv: procArgv(def),
+        runAs: () => tableProgramUser(users),
+        log: (event, fields) => opts.warn?.(event, fields),
+      });
   }
+}
+
+/** Backends that open a file or start a program at start. */
+interface Loadable {
+  load(): Promise<void>;
+}
+
+function loadable(b: TableBackend): b is TableBackend & Loadable {
+  return typeof (b as Partial<Loadable>).load === 'function';
 }
 
 /** All tables the lka knows, by name. */
@@ -44,7 +82,7 @@ export class TableSet {
 
   constructor(config: SmtpdConfig, private readonly opts: TableSetOptions) {
     for (const def of Object.values(config.tables)) {
-      this.tables.set(def.name, new Table(def.name, backendFor(def, opts.users), opts));
+      this.tables.set(def.name, new Table(def.name, backendFor(def, opts), opts));
     }
     this.tables.set(LOCALNAMES, this.staticList(LOCALNAMES, opts.localNames));
     this.tables.set(LOCALHOST, this.staticList(LOCALHOST, opts.localHosts));
@@ -70,19 +108,26 @@ export class TableSet {
     return t;
   }
 
-  /** Load file tables that the config loader did not read; failures are returned, not thrown. */
+  /**
+   * Load file tables that the config loader did not read, open db/sqlite/passwd files and start
+   * table programs; failures are returned, not thrown (their lookups fail temporarily).
+   */
   async loadFiles(): Promise<{ name: string; error: string }[]> {
     const failures: { name: string; error: string }[] = [];
-    for (const t of this.tables.values()) {
-      if (t.backend instanceof FileTableBackend && t.backend.content() === undefined) {
-        try {
-          await t.update();
-        } catch (e) {
-          failures.push({ name: t.name, error: e instanceof Error ? e.message : String(e) });
-        }
+    await Promise.all([...this.tables.values()].map(async (t) => {
+      try {
+        if (t.backend instanceof FileTableBackend && t.backend.content() === undefined) await t.update();
+        else if (loadable(t.backend)) await t.backend.load();
+      } catch (e) {
+        failures.push({ name: t.name, error: e instanceof Error ? e.message : String(e) });
       }
-    }
+    }));
     return failures;
+  }
+
+  /** Closes files and stops table programs. */
+  close(): void {
+    for (const t of this.tables.values()) t.backend.close?.();
   }
 
   /** `smtpctl update table NAME`: false when the table is unknown or the reload failed. */

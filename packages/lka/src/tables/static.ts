@@ -29,23 +29,3 @@ export class StaticTableBackend implements TableBackend {
     // Nothing to reload: the content came from the configuration.
   }
 }
-
-/**
- * A table type that is not built yet (`db:`, proc tables): every lookup is a temporary
- * failure, so mail is retried rather than refused or accepted on a guess.
- */
-export class UnavailableTableBackend implements TableBackend {
-  constructor(readonly kind: string) {}
-
-  content(): undefined {
-    return undefined;
-  }
-
-  async get(): Promise<LookupResult> {
-    return { error: `${this.kind} tables are not supported yet` };
-  }
-
-  async update(): Promise<void> {
-    throw new Error(`${this.kind} tables are not supported yet`);
-  }
-}

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { SystemUsers } from '../users.js';
 import { FileTableBackend } from './file.js';
 import { GetpwnamTableBackend } from './getpwnam.js';
-import { StaticTableBackend, UnavailableTableBackend, contentFromDef } from './static.js';
+import { StaticTableBackend, contentFromDef } from './static.js';
 import { Table } from './table.js';
 
 const list = (values: string[]) => new Table('t', new StaticTableBackend({ kind: 'list', values }));
@@ -51,13 +51,6 @@ test('keys longer than the limit are a lookup error, not a miss', async () => {
   const t = list(['x']);
   assert.equal(t.match('string', 'x'.repeat(2000)), 'error');
   assert.ok('error' in (await t.lookup('x'.repeat(2000))));
-});
-
-test('unavailable backends (db, proc) answer errors for every service', async () => {
-  const t = new Table('db', new UnavailableTableBackend('db'));
-  assert.equal(t.match('domain', 'example.org'), 'error');
-  assert.ok('error' in (await t.lookup('k')));
-  await assert.rejects(t.update());
 });
 
 test('file tables: initial content, reload on update, failed reload keeps the old content', async () => {

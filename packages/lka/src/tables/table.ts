@@ -2,6 +2,7 @@
 // services, get for value lookups, update to reload) with an implementation per table type,
 // and the Table class that applies the services on top of any backend. Used by the ruleset
 // (matching) and the expansion (alias, virtual, userinfo lookups).
+import type { LookupService } from '@tsmtpd/proto';
 import { compileNetaddrs, compileRegex, domainMatch, mailaddrMatch, MAX_KEY_LENGTH, netaddrMatch, regexMatch, splitMailaddr, type AddrParts, type NetMatcher } from './matchers.js';
 
 /** Table content: a list of values or a key -> value mapping (keys lowercased). */
@@ -18,16 +19,31 @@ export type LookupResult = { found: true; value: string } | { found: false } | {
 /** A match: true/false, or 'error' (a temporary failure: the caller must not decide on it). */
 export type MatchOutcome = boolean | 'error';
 
+/** Every service a table may be asked for (REFERENCE 11): value lookups and matching checks. */
+export type TableService = LookupService | CheckService | 'source';
+
 /** What every table type implements. */
 export interface TableBackend {
   /** Backend kind, for logs. */
   readonly kind: string;
   /** The entries for the matching services; undefined when this backend cannot list them. */
   content(): TableContent | undefined;
-  /** The value for one key (already lowercased). */
-  get(key: string): Promise<LookupResult>;
+  /**
+   * The value for one key (already lowercased). Backends that answer per service (sqlite, proc)
+   * need `service`; the in-memory ones ignore it.
+   */
+  get(key: string, service?: LookupService): Promise<LookupResult>;
   /** Reload from the source; rejects on failure (the previous content stays). */
   update(): Promise<void>;
+  /**
+   * For backends without listable content (sqlite, proc): does `key` match under `service`?
+   * The backend decides (a query, a table program's answer).
+   */
+  check?(service: CheckService, key: string): MatchOutcome | Promise<MatchOutcome>;
+  /** For backends without listable content: the values of a fetch (`source`, `relay src`). */
+  fetch?(): Promise<{ values: string[] } | { error: string }>;
+  /** Release files and processes (the lka stopping). */
+  close?(): void;
 }
 
 /** Compiled form of a content version for the check services. */
@@ -60,11 +76,14 @@ export class Table {
     this.warn = opts.warn ?? (() => {});
   }
 
-  /** Does `key` match an entry under `service`? Keys are lowercased, as OpenSMTPD does. */
-  match(service: CheckService, key: string): MatchOutcome {
+  /**
+   * Does `key` match an entry under `service`? Keys are lowercased, as OpenSMTPD does. In-memory
+   * content answers at once; a backend that must ask (sqlite, proc) may answer with a promise.
+   */
+  match(service: CheckService, key: string): MatchOutcome | Promise<MatchOutcome> {
     if (key.length > MAX_KEY_LENGTH) return 'error';
     const c = this.compile();
-    if (!c) return 'error';
+    if (!c) return this.backend.check ? this.backend.check(service, key.toLowerCase()) : 'error';
     const k = key.toLowerCase();
     switch (service) {
       case 'string':
@@ -87,11 +106,11 @@ export class Table {
     }
   }
 
-  /** The raw value of `key` (mapping tables; lowercased key). */
-  async lookup(key: string): Promise<LookupResult> {
+  /** The raw value of `key` under `service` (mapping tables; lowercased key). */
+  async lookup(key: string, service?: LookupService): Promise<LookupResult> {
     if (key.length > MAX_KEY_LENGTH) return { error: 'lookup key too long' };
     try {
-      return await this.backend.get(key.toLowerCase());
+      return await this.backend.get(key.toLowerCase(), service);
     } catch (e) {
       return { error: e instanceof Error ? e.message : String(e) };
     }
