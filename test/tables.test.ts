@@ -20,6 +20,7 @@ const users = await ensureUsers(['tsmtpd-e1', 'tsmtpd-e2']);
 const skip = users.ok ? false : users.reason;
 const [u1 = 'tsmtpd-e1', u2 = 'tsmtpd-e2'] = users.ok ? users.users.map((u) => u.name) : [];
 const makemap = path.join(repoRoot, 'packages/smtpctl/bin/makemap.js');
+const newaliases = path.join(repoRoot, 'packages/smtpctl/bin/newaliases.js');
 
 function sqliteSetup(dir: string): string {
   const db = path.join(dir, 'mail.sqlite');
@@ -126,6 +127,13 @@ describe('table backends end to end', { skip }, () => {
     const dump = await run(process.execPath, [makemap, '-U', path.join(dir, 'aliases.db')], { timeoutMs: 20_000 });
     assert.equal(dump.code, 0, dump.stderr);
     assert.deepEqual(dump.stdout.trim().split('\n').sort(), ['postmaster\troot', `staff\t${u1}, ${u2}`]);
+    // newaliases rebuilds a db: alias table from its source text.
+    writeFileSync(path.join(dir, 'aliases'), `staff: ${u2}\nextra: ${u1}\n`);
+    const na = await run('env', [`SMTPD_TABLE_DIR=${ext.tableDir}`, process.execPath, newaliases, '-f', path.join(dir, 'smtpd.conf')], { timeoutMs: 20_000 });
+    assert.equal(na.code, 0, na.stderr);
+    assert.match(na.stdout, /aliases\.db: 2 aliases/);
+    const again = await run(process.execPath, [makemap, '-U', path.join(dir, 'aliases.db')], { timeoutMs: 20_000 });
+    assert.deepEqual(again.stdout.trim().split('\n').sort(), [`extra\t${u1}`, `staff\t${u2}`]);
   });
 
   test('proc: a table program answers the domain check and the virtual lookup', async () => {

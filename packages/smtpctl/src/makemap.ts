@@ -130,24 +130,27 @@ export function makemapMain(argv: string[], io: Io): number {
     return EX_USAGE;
   }
   if (args.dump) return dumpDb(args.file, io);
-  let text: string;
-  try {
-    text = readFileSync(args.file, 'utf8');
-  } catch (e) {
-    io.err(`makemap: ${args.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
-    return EX_NOINPUT;
-  }
-  const parsed = entriesOf(text, args.type);
-  if (!parsed.ok) {
-    io.err(`makemap: ${args.file}:${parsed.line}: ${parsed.message}\n`);
-    return EX_DATAERR;
-  }
-  const output = args.output ?? `${args.file}.db`;
-  try {
-    writeTableDb(output, parsed.kind, parsed.entries);
-  } catch (e) {
-    io.err(`makemap: ${output}: ${(e as Error).message}\n`);
-    return EX_NOINPUT;
+  const r = buildTableDb(args.file, args.type, args.output ?? `${args.file}.db`);
+  if (!r.ok) {
+    io.err(`makemap: ${r.error}\n`);
+    return r.code;
   }
   return 0;
+}
+
+/** Builds the db table `output` from the text file `source` (makemap, newaliases). */
+export function buildTableDb(source: string, type: MapType, output: string): { ok: true; entries: number } | { ok: false; code: number; error: string } {
+  let text: string;
+  try {
+    text = readFileSync(source, 'utf8');
+  } catch (e) {
+    return { ok: false, code: EX_NOINPUT, error: `${source}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+  }
+  const parsed = entriesOf(text, type);
+  if (!parsed.ok) return { ok: false, code: EX_DATAERR, error: `${source}:${parsed.line}: ${parsed.message}` };
+  try {
+    return { ok: true, entries: writeTableDb(output, parsed.kind, parsed.entries) };
+  } catch (e) {
+    return { ok: false, code: EX_NOINPUT, error: `${output}: ${(e as Error).message}` };
+  }
 }

@@ -1,11 +1,12 @@
-// newaliases(8) and `sendmail -bi` (REFERENCE 2.2): our alias tables are text files (`table NAME
-// file:PATH`) that need no database build, so newaliases checks each alias table of the
-// configuration (a bad line is reported as `file:line: ...`) and asks a running daemon to reload
-// it (`update table NAME` on the control socket).
+// newaliases(8) and `sendmail -bi` (REFERENCE 2.2): for each alias table of the configuration, a
+// `db:` table `X.db` is rebuilt from its text source `X` (as `makemap -t aliases X`), a text
+// (`file:`) table is checked (a bad line is reported as `file:line: ...`); then a running daemon
+// is asked to reload it (`update table NAME` on the control socket).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig, readTableFile, type SmtpdConfig } from '@tsmtpd/config';
+import { loadConfig, readTableFile, type SmtpdConfig, type TableDef } from '@tsmtpd/config';
+import { buildTableDb } from './makemap.js';
 
 const DEFAULT_CONFIG = '/etc/mail/smtpd.conf';
 
@@ -40,16 +41,14 @@ export async function newaliasesMain(argv: string[], update?: TableUpdater, env:
   let status = 0;
   for (const name of aliasTables(r.config)) {
     const t = r.config.tables[name];
-    if (!t || t.type !== 'file' || !t.path) continue; // only file tables have a text to check
-    try {
-      const content = await readTableFile(t.path);
-      const n = content.kind === 'map' ? Object.keys(content.entries).length : content.values.length;
-      process.stdout.write(`${t.path}: ${n} aliases\n`);
-    } catch (e) {
-      process.stderr.write(`newaliases: ${(e as Error).message}\n`);
+    if (!t || !t.path || (t.type !== 'file' && t.type !== 'db')) continue; // only these have a text source
+    const built = await rebuild(t);
+    if (!built.ok) {
+      process.stderr.write(`newaliases: ${built.error}\n`);
       status = 1;
       continue;
     }
+    process.stdout.write(`${built.path}: ${built.entries} aliases\n`);
     if (!running || !update) continue;
     const err = await update(spool, name);
     if (err !== null) {
@@ -58,4 +57,20 @@ export async function newaliasesMain(argv: string[], update?: TableUpdater, env:
     }
   }
   return status;
+}
+
+/** A db: table rebuilt from its source (X.db from X), or a file: table checked. */
+async function rebuild(t: TableDef): Promise<{ ok: true; path: string; entries: number } | { ok: false; error: string }> {
+  const path = t.path ?? '';
+  if (t.type === 'db') {
+    if (!path.endsWith('.db')) return { ok: false, error: `${path}: a db table's source must be its name without .db` };
+    const r = buildTableDb(path.slice(0, -3), 'aliases', path);
+    return r.ok ? { ok: true, path, entries: r.entries } : { ok: false, error: r.error };
+  }
+  try {
+    const content = await readTableFile(path);
+    return { ok: true, path, entries: content.kind === 'map' ? Object.keys(content.entries).length : content.values.length };
+  } catch (e) {
+    return { ok: false, error: (e as Error).message };
+  }
 }
