@@ -4,6 +4,7 @@ export { Supervisor, type ActorSpec, type Topology, type SupervisorOptions } fro
 export { startTestActor, type TestActor, type TestActorOptions, type Fakes } from './testkit.js';
 export { linkRemote, transfer, DEFAULT_DEADLINE_MS, type Remote, type RemoteOptions, type RemoteLink } from './remote.js';
 export { PortMux, type RawPort, type MuxStats } from './mux.js';
-export { createLogger, formatLogLine, type Logger, type LogLevel } from './log.js';
+export { createLogger, formatLogLine, setLogLevel, logLevel, type Logger, type LogLevel } from './log.js';
+export { listenLogLevel, broadcastLogLevel, LogLevelChangeSchema, type LogLevelChange } from './log-control.js';
 export { errorInfo, installErrorTransfer } from './errors.js';
 export { TickBatch, InFlight } from './batch.js';

@@ -55,6 +55,23 @@ export class BufferedSink {
   }
 }
 
+/**
+ * The running log level of this thread: `smtpctl log verbose|brief` sets `verbose`, `smtpctl
+ * trace SUB` adds the roles that own SUB to `traced` (their debug lines are written). Changed
+ * only through setLogLevel, which control's broadcast reaches in every thread (log-control.ts).
+ */
+const level = { verbose: false, traced: new Set<string>() };
+
+export function setLogLevel(change: { verbose?: boolean | undefined; trace?: string[] | undefined; untrace?: string[] | undefined }): void {
+  if (change.verbose !== undefined) level.verbose = change.verbose;
+  for (const r of change.trace ?? []) level.traced.add(r);
+  for (const r of change.untrace ?? []) level.traced.delete(r);
+}
+
+export function logLevel(): { verbose: boolean; traced: string[] } {
+  return { verbose: level.verbose, traced: [...level.traced].sort() };
+}
+
 export function createLogger(role: string, opts: { verbose?: boolean; quiet?: boolean; sink?: (line: string) => void } = {}): Logger {
   const buffered = opts.sink ? null : new BufferedSink();
   const sink = opts.sink ?? ((line: string, urgent?: boolean) => buffered!.add(line, urgent));
@@ -65,7 +82,7 @@ export function createLogger(role: string, opts: { verbose?: boolean; quiet?: bo
     info: (event, fields) => emit(event, fields),
     warn: (event, fields) => emit(`warn: ${event}`, fields, true),
     debug: (event, fields) => {
-      if (opts.verbose) emit(event, fields);
+      if (opts.verbose || level.verbose || level.traced.has(role)) emit(event, fields);
     },
     flush: () => buffered?.flush(),
   };

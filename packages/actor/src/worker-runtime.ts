@@ -3,11 +3,13 @@
 // the actor typed Remote handles on its peers.
 import * as Comlink from 'comlink';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { ActorError, RuntimeCodes, type ActorControl, type ActorStats, type MailboxOf, type ParentMailbox, type Role } from '@tsmtpd/proto';
+import { ActorError, RuntimeCodes, type ActorControl, type ActorStats, type MailboxOf, type ParentMailbox, type Role, type TimingName } from '@tsmtpd/proto';
 import { PortMux } from './mux.js';
 import { linkRemote, type Remote, type RemoteLink } from './remote.js';
 import { createLogger, type Logger } from './log.js';
 import { errorInfo } from './errors.js';
+import { StatsPusher } from './stats-push.js';
+import { listenLogLevel } from './log-control.js';
 
 /** What the parent passes to every worker. */
 export interface WorkerBoot {
@@ -32,6 +34,8 @@ export interface ActorContext<R extends Role> {
   parent: Remote<ParentMailbox>;
   /** Report an unrecoverable condition: the daemon logs it and exits non-zero. */
   fatal(reason: string): void;
+  /** A latency sample for the metrics histograms (a no-op unless metrics are configured). */
+  timing(name: TimingName, seconds: number): void;
 }
 
 /** What an actor's factory returns: its mailbox and lifecycle hooks. */
@@ -58,6 +62,15 @@ export function runActor<R extends Role>(role: R, factory: (ctx: ActorContext<R>
   const mux = new PortMux(parentPort);
   const peers = new Map<Role, RemoteLink<unknown>>();
   const peerMuxes: PortMux[] = [];
+  listenLogLevel();
+  let implRef: ActorImpl<MailboxOf[R]> | null = null;
+  const timingsOn = (boot.init as { settings?: { metrics?: unknown } } | null)?.settings?.metrics === true;
+  const pusher = new StatsPusher(
+    role,
+    () => implRef?.stats?.() ?? {},
+    () => (role !== 'control' && peers.has('control') ? (peers.get('control')!.remote as Remote<MailboxOf['control']>) : null),
+    timingsOn,
+  );
   const parentLink = linkRemote<ParentMailbox>(mux.lane('parent'), { peer: 'parent', deadlineMs: boot.deadlineMs });
 
   const ctx: ActorContext<R> = {
@@ -75,11 +88,15 @@ export function runActor<R extends Role>(role: R, factory: (ctx: ActorContext<R>
       log.warn('fatal', { reason });
       void parentLink.remote.onFatal(role, reason);
     },
+    timing: (name, seconds) => pusher.timing(name, seconds),
   };
 
   const ready = Promise.resolve().then(() => factory(ctx));
   ready.then(
-    (impl) => Comlink.expose(impl.mailbox as object, mux.lane(role)),
+    (impl) => {
+      implRef = impl;
+      Comlink.expose(impl.mailbox as object, mux.lane(role));
+    },
     (e: unknown) => {
       // Answer the parent's ping with the reason first, then leave: fail fast.
       ctx.fatal(`initialisation failed: ${errorInfo(e).message}`);
@@ -108,6 +125,7 @@ export function runActor<R extends Role>(role: R, factory: (ctx: ActorContext<R>
     async start() {
       const impl = await ready;
       await impl.start?.();
+      pusher.start();
     },
     async stop() {
       if (stopped) return;
@@ -116,6 +134,7 @@ export function runActor<R extends Role>(role: R, factory: (ctx: ActorContext<R>
       try {
         await impl.stop?.();
       } finally {
+        pusher.stop();
         log.flush();
       }
     },

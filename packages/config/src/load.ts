@@ -120,5 +120,6 @@ function assemble(d: Draft, listeners: Listener[], serverName: string): SmtpdCon
     smtp: d.smtp, queue: d.queue, bounce: d.bounce, mta: d.mta, mda: d.mda, scheduler: d.scheduler, srs: d.srs,
   };
   if (d.admd !== undefined) cfg.admd = d.admd;
+  if (d.metrics !== undefined) cfg.metrics = d.metrics;
   return cfg;
 }

@@ -329,6 +329,8 @@ export const SmtpdConfigSchema = z.object({
   mda: MdaOptionsSchema.prefault({}),
   scheduler: SchedulerOptionsSchema.prefault({}),
   srs: SrsOptionsSchema.prefault({}),
+  /** `metrics listen on ADDR [port N]`: the Prometheus text endpoint (tsmtpd's own; off when absent). */
+  metrics: z.object({ address: z.string(), port: z.number().int().min(1).max(65535), file: z.string(), line: z.number().int() }).optional(),
 });
 /** The validated configuration (output type: defaults filled in). */
 export type SmtpdConfig = z.infer<typeof SmtpdConfigSchema>;

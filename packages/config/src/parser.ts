@@ -10,6 +10,7 @@ import {
 } from './parse-globals.js';
 import { parseListen } from './parse-listen.js';
 import { parseMatch } from './parse-match.js';
+import { parseMetrics } from './parse-metrics.js';
 import type { Draft } from './state.js';
 import { SmtpOptionsSchema } from './model-options.js';
 
@@ -19,7 +20,7 @@ type StatementParser = (cur: Cursor, d: Draft, pos: StmtPos) => void;
 
 const STATEMENTS: Readonly<Record<string, StatementParser>> = {
   action: parseAction, admd: parseAdmd, bounce: parseBounce, ca: parseCa, filter: parseFilter,
-  listen: parseListen, match: parseMatch, mda: parseMda, mta: parseMta, pki: parsePki,
+  listen: parseListen, match: parseMatch, mda: parseMda, metrics: parseMetrics, mta: parseMta, pki: parsePki,
   proc: parseProc, queue: parseQueue, scheduler: parseScheduler, smtp: parseSmtp, srs: parseSrs,
   table: parseTable,
 };

@@ -55,6 +55,7 @@ export interface Draft {
   mda: MdaOptions;
   scheduler: SchedulerOptions;
   srs: SrsOptions;
+  metrics?: { address: string; port: number; file: string; line: number };
 }
 
 /** The result of a `tables` grammar item: the model value and the table it denotes. */

@@ -5,7 +5,7 @@
 // relay of the same action that may use the same server. Back-pressure: a relay with
 // `task-hiwat` waiting tasks answers `hold` until it is down to `task-lowat` (REFERENCE 5.6).
 import type { SmtpdConfig } from '@tsmtpd/config';
-import type { Envelope, LkaMailbox, SrsKeys } from '@tsmtpd/proto';
+import type { Envelope, LkaMailbox, MtaShowKind, SrsKeys } from '@tsmtpd/proto';
 import type { ClientFactory, ClientOptions } from './client/types.js';
 import type { MtaDns } from './dns.js';
 import { LimitTable } from './limits.js';
@@ -16,6 +16,7 @@ import { hostRouting, mxRouting, type Candidate } from './routing.js';
 import { Session, withCode, type SessionHost } from './session.js';
 import type { BodyReadFn, Outcome } from './transfer.js';
 import { resolveRelay } from './resolve.js';
+import { showLines } from './show.js';
 
 export interface TlsMaterial {
   pki: Map<string, { cert: string; key: string }>;
@@ -353,6 +354,10 @@ export class Engine implements SessionHost {
 
   report(task: Task, outs: Outcome[], where: Where): void {
     task.envelopes.forEach((e, i) => this.d.reporter.report(e, outs[i]!, where));
+  }
+
+  show(kind: MtaShowKind): string[] {
+    return showLines(kind, this.relays.values(), this.pool);
   }
 
   stats(): Record<string, number> {

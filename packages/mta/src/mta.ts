@@ -172,7 +172,10 @@ class Mta {
 export async function createMta(ctx: ActorContext<'mta'>, overrides: MtaOverrides = {}): Promise<ActorImpl<MtaMailbox>> {
   const mta = new Mta(ctx, overrides.client ?? lazyClient, overrides.dns);
   return {
-    mailbox: { onRelay: (envelopes) => mta.relay(envelopes) },
+    mailbox: {
+      onRelay: (envelopes) => mta.relay(envelopes),
+      ctlShow: async (kind) => (kind === 'hosts' || kind === 'relays' || kind === 'routes' ? mta.engine.show(kind) : []),
+    },
     stats: () => mta.stats(),
     stop: () => mta.stop(),
   };

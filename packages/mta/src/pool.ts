@@ -108,6 +108,22 @@ export class ConnPool {
     return p && p.disabledUntil > now ? p.disabledUntil : 0;
   }
 
+  /** Control (show hosts): sessions open to a host and when it was last connected (ms, 0 never). */
+  hostInfo(ip: string): { nconn: number; lastConnect: number } {
+    return { nconn: this.count(`h:${ip}`), lastConnect: this.lastConnect.get(`h:${ip}`) ?? 0 };
+  }
+
+  /** Control (show routes): every route with sessions or a penalty. */
+  routes(now: number): { route: string; nconn: number; penalty: number; disabledFor: number }[] {
+    const keys = new Set<string>();
+    for (const k of this.counts.keys()) if (k.startsWith('r:')) keys.add(k.slice(2));
+    for (const k of this.penalties.keys()) keys.add(k);
+    return [...keys].sort().map((route) => {
+      const p = this.penalties.get(route);
+      return { route, nconn: this.count(`r:${route}`), penalty: p?.penalty ?? 0, disabledFor: p && p.disabledUntil > now ? p.disabledUntil - now : 0 };
+    });
+  }
+
   /** Forget delay stamps older than an hour, so the maps stay small. */
   private trim(): void {
     if (this.lastConnect.size + this.lastClose.size < 20_000) return;

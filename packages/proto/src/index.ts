@@ -7,3 +7,5 @@ export type * from './mailbox/index.js';
 export * from './roles.js';
 export * from './init.js';
 export * from './srs.js';
+export { StatsPushSchema, TimingPushSchema, TIMING_NAMES, MAX_TIMING_SAMPLES } from './mailbox/control.js';
+export * from './control-wire.js';

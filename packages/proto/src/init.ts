@@ -16,6 +16,8 @@ export interface Settings {
   retryBase?: { mda?: number; mta?: number; bounce?: number };
   /** Look up the client's reverse DNS (asynchronously, never before the greeting). */
   reverseDns: boolean;
+  /** The configuration has a metrics listener: actors gather latency samples for it. */
+  metrics?: boolean;
 }
 
 export const DEFAULT_SETTINGS: Settings = {

@@ -5,3 +5,4 @@ export { RamQueueBackend } from './ram-backend.js';
 export { GroupCommit, TickBatcher } from './group-commit.js';
 export { openQueueDb, queueDbPath, DB_FILE, SCHEMA_VERSION } from './schema.js';
 export { parseStoredEnvelope } from './backend.js';
+export { readOfflineQueue, type OfflineRowError } from './offline.js';

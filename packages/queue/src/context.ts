@@ -32,12 +32,13 @@ export interface QueueCounters {
   bounces: number;
   bounceSkipped: number;
   corrupt: number;
+  removed: number;
 }
 
 export function newCounters(): QueueCounters {
   return {
     messages: 0, envelopes: 0, committed: 0, rolledBack: 0, chunks: 0, dispatched: 0,
-    ok: 0, tempfail: 0, permfail: 0, loop: 0, expired: 0, hold: 0, bounces: 0, bounceSkipped: 0, corrupt: 0,
+    ok: 0, tempfail: 0, permfail: 0, loop: 0, expired: 0, hold: 0, bounces: 0, bounceSkipped: 0, corrupt: 0, removed: 0,
   };
 }
 

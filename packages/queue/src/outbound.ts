@@ -44,6 +44,11 @@ export class Outbound {
    * Bounded by the scheduler's in-flight limit.
    */
   private readonly inflight = new Map<string, Envelope>();
+  /** In-flight envelopes smtpctl removed: deleted when their attempt comes back (unless delivered). */
+  private readonly removeOnReturn = new Set<string>();
+
+  /** Called for each delivered envelope (metrics: delivery delay). */
+  delivered: ((env: Envelope | null) => void) | null = null;
 
   constructor(private readonly q: QueueShared, bounceWindowMs?: number) {
     this.bounces = new BounceBuilder(
@@ -79,6 +84,13 @@ export class Outbound {
     this.handOver('mda', byType.mda);
     this.handOver('mta', byType.mta);
     if (gone.length > 0) void this.q.peers.scheduler().onOutcomes(gone);
+  }
+
+  /** Control: mark an in-flight envelope for removal; false when it is not in flight. */
+  markRemoval(evpid: string): boolean {
+    if (!this.inflight.has(evpid)) return false;
+    this.removeOnReturn.add(evpid);
+    return true;
   }
 
   results(results: DeliveryResult[]): Promise<void> {
@@ -176,6 +188,7 @@ export class Outbound {
     }
     let env: Envelope | null = this.inflight.get(it.evpid) ?? null;
     this.inflight.delete(it.evpid);
+    if (it.status === 'ok') this.delivered?.(env);
     try {
       env ??= this.q.backend.envelopeLoad(it.evpid);
     } catch {
@@ -186,6 +199,14 @@ export class Outbound {
     if (!env) {
       // An unreadable envelope cannot be retried or reported: it leaves the schedule.
       return { evpid: it.evpid, outcome: it.status === 'tempfail' ? 'removed' : it.status };
+    }
+    if (this.removeOnReturn.delete(it.evpid) && it.status !== 'ok') {
+      // smtpctl removed it while in flight: no retry, no report.
+      const del = this.q.backend.envelopeDelete(it.evpid);
+      if (del.deleted) this.q.counters.envelopes--;
+      if (del.messageDeleted) this.q.counters.messages--;
+      this.q.counters.removed++;
+      return { evpid: it.evpid, outcome: 'removed' };
     }
     const attempt: Attempt = { ...it, status: it.status };
     if (it.status === 'tempfail') {

@@ -14,6 +14,7 @@ import { Outbound } from './outbound.js';
 import { startLoad, purgeAndCount, type LoadHandle } from './loader.js';
 import { PgQueueBackend } from './pg-backend.js';
 import { LeaseKeeper } from './lease.js';
+import { controlMethods } from './ctl.js';
 
 /** Open messages idle this long (seconds) are dropped; sessions time out long before. */
 const OPEN_IDLE_MAX = 3600;
@@ -89,8 +90,13 @@ export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl
   }
   const intake = new Intake(q);
   const outbound = new Outbound(q, init.bounceGroupWindowMs);
+  // Delivery delay (arrival to delivered) for the metrics histogram.
+  outbound.delivered = (env) => {
+    if (env) ctx.timing('delivery.delay', Math.max(0, Date.now() / 1000 - env.ctime));
+  };
 
   const mailbox: QueueMailbox = {
+    ...controlMethods(q, outbound),
     messageCreate: async () => intake.messageCreate(),
     onEnvelopesAdd: (msgid, envelopes) => {
       const r = intake.envelopesAdd(msgid, envelopes);
@@ -156,6 +162,7 @@ function queueStats(q: QueueShared, intake: Intake): ActorStats {
     'queue.bounce.skipped': c.bounceSkipped,
     'queue.bounce.sent': c.bounces,
     'queue.delivery.hold': c.hold,
+    'queue.envelope.removed': c.removed,
   };
   if (q.backend instanceof SqliteQueueBackend && q.backend.db.open) {
     s['queue.db.synchronous'] = q.backend.db.pragma('synchronous', { simple: true }) as number;

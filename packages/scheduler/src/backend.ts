@@ -50,6 +50,8 @@ export interface SchedulerBackend {
   scheduleNow(id: string): number;
   /** Control: take pending and held envelopes out of the run queue until resumed. */
   suspend(id: string): number;
+  /** Control: stop (paused) or restart handing out envelopes of this type code (pause mda|mta). */
+  pauseType(type: number, paused: boolean): void;
   /** Control: put suspended envelopes back into the run queue. */
   resume(id: string): number;
   /** Control listing: up to `limit` committed msgids after `after`, ascending. */

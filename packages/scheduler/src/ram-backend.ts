@@ -21,13 +21,16 @@ export interface RamSchedulerOptions {
 export class RamSchedulerBackend implements SchedulerBackend {
   private readonly recs = new Map<string, EvpRec>();
   private readonly changesets = new Map<string, EvpRec[]>();
-  private readonly runq = new MinHeap<EvpRec>();
+  /** One run queue per envelope type (mda, mta, bounce): a paused agent's queue is skipped whole. */
+  private readonly runqs = [new MinHeap<EvpRec>(), new MinHeap<EvpRec>(), new MinHeap<EvpRec>()];
+  /** Types whose envelopes are not handed out (smtpctl pause mda|mta), by type code. */
+  private readonly pausedTypes = new Set<number>();
   private readonly holds = new HoldQueues();
   private nInflight = 0;
   private nSuspended = 0;
   private readonly counters = {
     ok: 0, permfail: 0, tempfail: 0, loop: 0, expired: 0, removed: 0, updated: 0, dispatched: 0,
-    hold: 0, holdOverflow: 0, holdTimeout: 0, released: 0,
+    hold: 0, holdOverflow: 0, holdTimeout: 0, released: 0, enqueued: 0,
   };
   readonly now: () => number;
 
@@ -62,6 +65,7 @@ export class RamSchedulerBackend implements SchedulerBackend {
     this.changesets.delete(msgid);
     const now = this.nowSec();
     for (const rec of cs) this.enqueue(rec, now);
+    this.counters.enqueued += cs.length;
     return cs.length;
   }
 
@@ -85,6 +89,7 @@ export class RamSchedulerBackend implements SchedulerBackend {
       this.enqueue(rec, due);
       n++;
     }
+    this.counters.enqueued += n;
     return n;
   }
 
@@ -116,9 +121,9 @@ export class RamSchedulerBackend implements SchedulerBackend {
     const dispatch: DispatchItem[] = [];
     const expire: string[] = [];
     while (dispatch.length + expire.length < limit) {
-      const top = this.runq.peek();
+      const top = this.earliest();
       if (!top || top.at > now) break;
-      this.runq.remove(top);
+      this.q(top).remove(top);
       top.state = INFLIGHT;
       this.nInflight++;
       if (now >= top.expiry) expire.push(top.evpid);
@@ -129,7 +134,7 @@ export class RamSchedulerBackend implements SchedulerBackend {
   }
 
   nextDue(): number | null {
-    const run = this.runq.peek()?.at ?? null;
+    const run = this.earliest()?.at ?? null;
     const held = this.holds.nextDeadline();
     if (run === null) return held;
     return held === null ? run : Math.min(run, held);
@@ -144,9 +149,9 @@ export class RamSchedulerBackend implements SchedulerBackend {
         return true;
       }
       if (rec.state !== PENDING) return false;
-      this.runq.remove(rec);
+      this.q(rec).remove(rec);
       rec.at = now;
-      this.runq.push(rec);
+      this.q(rec).push(rec);
       return true;
     });
   }
@@ -158,7 +163,7 @@ export class RamSchedulerBackend implements SchedulerBackend {
         // It was only waiting for its relay: on resume it is due at once.
         this.holds.unpark(rec);
         rec.at = now;
-      } else if (rec.state === PENDING) this.runq.remove(rec);
+      } else if (rec.state === PENDING) this.q(rec).remove(rec);
       else return false;
       rec.state = SUSPENDED;
       this.nSuspended++;
@@ -173,7 +178,7 @@ export class RamSchedulerBackend implements SchedulerBackend {
       this.nSuspended--;
       rec.state = PENDING;
       if (rec.at < now) rec.at = now;
-      this.runq.push(rec);
+      this.q(rec).push(rec);
       return true;
     });
   }
@@ -199,6 +204,7 @@ export class RamSchedulerBackend implements SchedulerBackend {
       'scheduler.envelope.inflight': this.nInflight,
       'scheduler.envelope.expired': c.expired,
       'scheduler.envelope.removed': c.removed,
+      'scheduler.envelope.enqueued': c.enqueued,
       'scheduler.envelope.updated': c.updated,
       'scheduler.envelope.dispatched': c.dispatched,
       'scheduler.envelope.suspended': this.nSuspended,
@@ -207,7 +213,7 @@ export class RamSchedulerBackend implements SchedulerBackend {
       'scheduler.delivery.tempfail': c.tempfail,
       'scheduler.delivery.loop': c.loop,
       'scheduler.delivery.hold': c.hold,
-      'scheduler.ramqueue.envelope': this.runq.size,
+      'scheduler.ramqueue.envelope': this.runqs.reduce((n, h) => n + h.size, 0),
       'scheduler.ramqueue.update': this.changesets.size,
       'scheduler.ramqueue.hold': this.holds.held,
       'scheduler.ramqueue.holdq': this.holds.count,
@@ -215,6 +221,27 @@ export class RamSchedulerBackend implements SchedulerBackend {
       'scheduler.ramqueue.hold-timeout': c.holdTimeout,
       'scheduler.ramqueue.hold-released': c.released,
     };
+  }
+
+  /** Control: stop (or restart) handing out envelopes of one type. */
+  pauseType(type: number, paused: boolean): void {
+    if (paused) this.pausedTypes.add(type);
+    else this.pausedTypes.delete(type);
+  }
+
+  private q(rec: EvpRec): MinHeap<EvpRec> {
+    return this.runqs[rec.type]!;
+  }
+
+  /** The earliest due record among the run queues of types not paused. */
+  private earliest(): EvpRec | undefined {
+    let best: EvpRec | undefined;
+    this.runqs.forEach((h, type) => {
+      if (this.pausedTypes.has(type)) return;
+      const top = h.peek();
+      if (top && (!best || top.at < best.at)) best = top;
+    });
+    return best;
   }
 
   private nowSec(): number {
@@ -231,7 +258,7 @@ export class RamSchedulerBackend implements SchedulerBackend {
   private enqueue(rec: EvpRec, due: number): void {
     rec.state = PENDING;
     rec.at = Math.min(due, rec.expiry);
-    this.runq.push(rec);
+    this.q(rec).push(rec);
   }
 
   /** Take a committed record out of wherever it is (run queue, hold queue, counts). */
@@ -239,7 +266,7 @@ export class RamSchedulerBackend implements SchedulerBackend {
     if (rec.state === INFLIGHT) this.nInflight--;
     else if (rec.state === SUSPENDED) this.nSuspended--;
     else if (rec.state === HELD) this.holds.unpark(rec);
-    else if (rec.state === PENDING) this.runq.remove(rec);
+    else if (rec.state === PENDING) this.q(rec).remove(rec);
   }
 
   private reschedule(rec: EvpRec, r: OutcomeReport): void {

@@ -8,6 +8,7 @@ import { getHeapStatistics } from 'node:v8';
 import { RamSchedulerBackend } from './ram-backend.js';
 import { RETRY_BASE } from './backoff.js';
 import { Runner } from './runner.js';
+import { controlMethods } from './ctl.js';
 
 export async function createScheduler(ctx: ActorContext<'scheduler'>): Promise<ActorImpl<SchedulerMailbox>> {
   const init = ctx.init as ActorInit<SmtpdConfig>;
@@ -24,6 +25,7 @@ export async function createScheduler(ctx: ActorContext<'scheduler'>): Promise<A
   });
 
   const mailbox: SchedulerMailbox = {
+    ...controlMethods(backend, () => runner.wake(), (event, fields) => ctx.log.info(event, fields)),
     onEnvelopesInsert(entries: ScheduleEntry[]) {
       backend.insert(entries);
     },

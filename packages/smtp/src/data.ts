@@ -184,5 +184,9 @@ export async function dataReceive(s: Session, stream: SMTPServerDataStream): Pro
     s.rollback(tx);
     return null;
   }
-  return commit(s, tx, msgid, body.tail);
+  // End-of-DATA latency: from the final dot to the reply (the commit and its fsync).
+  const t0 = performance.now();
+  const reply = await commit(s, tx, msgid, body.tail);
+  s.env.timing?.('smtp.data.latency', (performance.now() - t0) / 1000);
+  return reply;
 }

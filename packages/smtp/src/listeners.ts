@@ -3,7 +3,7 @@
 // callbacks to the session layer (session.ts, transaction.ts, data.ts). Owns pause, resume,
 // stop and the list of bound addresses.
 import { chmod, unlink } from 'node:fs/promises';
-import { connect, type AddressInfo } from 'node:net';
+import { connect, isIPv6, type AddressInfo } from 'node:net';
 import { Replies, type Reply } from '@tsmtpd/proto';
 import { errorInfo } from '@tsmtpd/actor';
 import type { SMTPServerOptions, SMTPServerSession } from 'smtp-server';
@@ -176,6 +176,7 @@ export class Listeners {
     const s = new Session(env, profile, session.id, session.remoteAddress, session.localAddress, session.localPort);
     env.sessions.set(s.info.id, s);
     count(env, 'smtp.session');
+    count(env, profile.socket ? 'smtp.session.local' : isIPv6(s.info.remoteAddress) ? 'smtp.session.inet6' : 'smtp.session.inet4');
     if (profile.socket) {
       // Without the kernel's word on who is calling, a local submission is not taken.
       if (!peer) {

@@ -21,6 +21,8 @@ export interface SmtpEnv {
   /** Live sessions by smtp-server connection id. */
   sessions: Map<string, Session>;
   counters: Record<string, number>;
+  /** A latency sample for the metrics (ActorContext.timing); absent in unit tests. */
+  timing?: (name: 'smtp.data.latency', seconds: number) => void;
 }
 
 /** How a listener presents itself; shared by the sessions it accepts. */

@@ -22,6 +22,7 @@ export async function createSmtp(ctx: ActorContext<'smtp'>): Promise<ActorImpl<S
     paused: () => paused,
     sessions: new Map(),
     counters,
+    timing: (name, seconds) => ctx.timing(name, seconds),
   };
   const listeners = new Listeners(env, init.spool);
 

@@ -64,7 +64,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   }
   const offlineProblem = await prepareOfflineDir(spool).catch((e: unknown) => (e as Error).message);
   if (offlineProblem !== null) log.warn('offline queue unavailable', { reason: offlineProblem });
-  const init: ActorInit<SmtpdConfig> = { config, spool, settings: { ...DEFAULT_SETTINGS, ...opts.settings } };
+  const init: ActorInit<SmtpdConfig> = { config, spool, settings: { ...DEFAULT_SETTINGS, ...opts.settings, metrics: config.metrics !== undefined } };
   const sup = new Supervisor({ log, verbose: opts.verbose });
   const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init }));
   // Messages left by sendmail while we were down go in once we accept mail (REFERENCE 3).

@@ -26,9 +26,10 @@ export const START_ORDER: readonly Role[] = ['control', 'lka', 'scheduler', 'mda
 
 /**
  * Stop order: stop intake first, then scheduling, then deliveries (whose results still
- * reach the queue), and the queue — the only writer — last.
+ * reach the queue), control (which takes every other actor's last counters and saves them),
+ * and the queue — the only writer — last.
  */
-export const STOP_ORDER: readonly Role[] = ['smtp', 'control', 'scheduler', 'mta', 'mda', 'lka', 'queue'];
+export const STOP_ORDER: readonly Role[] = ['smtp', 'scheduler', 'mta', 'mda', 'lka', 'control', 'queue'];
 
 export function hasEdge(a: Role, b: Role): boolean {
   return TOPOLOGY.some(([x, y]) => (x === a && y === b) || (x === b && y === a));

@@ -7,7 +7,12 @@ export interface MdaMailbox {
   onDeliver(envelopes: Envelope[]): void;
 }
 
+/** What `smtpctl show hosts|relays|routes` asks the mta for. */
+export type MtaShowKind = 'hosts' | 'relays' | 'routes';
+
 export interface MtaMailbox {
   /** Relay these envelopes; results come back to the queue. */
   onRelay(envelopes: Envelope[]): void;
+  /** Control: one display line per known host, relay or route (OpenSMTPD's shapes). */
+  ctlShow(kind: MtaShowKind): Promise<string[]>;
 }

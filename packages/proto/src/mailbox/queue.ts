@@ -54,4 +54,13 @@ export interface QueueMailbox {
   onDeliveryResults(results: DeliveryResult[]): void;
   /** mta: a relay drained below its low-water mark; passed on to the scheduler. */
   onHoldRelease(holdq: string, count: number): void;
+
+  /** Control: the stored envelopes among these evpids (absent ones are left out), in order. */
+  ctlEnvelopes(evpids: string[]): Promise<Envelope[]>;
+  /**
+   * Control (smtpctl remove): delete these envelopes and tell the scheduler. One in flight is
+   * removed when its attempt returns (unless it was delivered). Returns how many were removed
+   * or marked for removal.
+   */
+  ctlRemove(evpids: string[]): Promise<number>;
 }

@@ -2,7 +2,7 @@
 // Envelopes of a message in transit sit in a per-message changeset until the message
 // commits (merged into the run queue) or rolls back (dropped). The queue sends a durable
 // message's envelopes and its commit in the same tick (one postMessage).
-import type { ScheduleEntry } from '../envelope.js';
+import type { EnvelopeType, ScheduleEntry } from '../envelope.js';
 
 export type Outcome = 'ok' | 'permfail' | 'loop' | 'tempfail' | 'removed' | 'expired' | 'hold';
 
@@ -15,6 +15,20 @@ export interface OutcomeReport {
   /** For hold: the hold queue to park it in. */
   holdq?: string;
 }
+
+/** One committed envelope's schedule, as control lists it (smtpctl show queue). */
+export interface ScheduleState {
+  evpid: string;
+  type: EnvelopeType;
+  state: 'pending' | 'inflight' | 'suspended' | 'held';
+  /** Next attempt (pending), resume time (suspended) or hold deadline (held), epoch seconds. */
+  at: number;
+  retry: number;
+  expiry: number;
+}
+
+/** What control asks of envelopes: run now, suspend, unsuspend (smtpctl schedule, pause/resume envelope). */
+export type ScheduleOp = 'schedule' | 'suspend' | 'resume';
 
 export interface SchedulerMailbox {
   /** Add envelopes to their message's changeset (not yet schedulable). */
@@ -29,4 +43,13 @@ export interface SchedulerMailbox {
   onOutcomes(reports: OutcomeReport[]): void;
   /** The mta can take more for this relay: make up to `count` held envelopes due now. */
   onHoldRelease(holdq: string, count: number): void;
+
+  /** Control: up to `limit` committed msgids after `after`, ascending (paged listing). */
+  ctlMessages(after: string, limit: number): Promise<string[]>;
+  /** Control: up to `limit` committed envelopes with evpid after `after`, ascending. */
+  ctlEnvelopes(after: string, limit: number): Promise<ScheduleState[]>;
+  /** Control: apply `op` to these ids (evpid, msgid, or the single word 'all'); returns how many changed. */
+  ctlApply(op: ScheduleOp, ids: string[]): Promise<number>;
+  /** Control: stop or restart handing envelopes of this agent out (smtpctl pause/resume mda|mta). */
+  ctlPauseAgent(agent: 'mda' | 'mta', paused: boolean): Promise<void>;
 }

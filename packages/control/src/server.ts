@@ -1,0 +1,144 @@
+// The control socket <spool>/smtpd.sock: one JSON request per line (MAX_REQUEST_BYTES at most),
+// one JSON reply per request, in order (control-wire.ts). Everything a client sends is hostile
+// until parsed: bounded buffers, one request at a time per connection (reading pauses while it
+// is served), an idle timeout, a cap on clients, a closed connection after any malformed request.
+// Administrative commands need uid 0 or the daemon's own uid, read from the kernel (peercred.ts).
+import { chmod, unlink } from 'node:fs/promises';
+import net from 'node:net';
+import { CONTROL_VERSION, ControlRequestSchema, MAX_REQUEST_BYTES, type ControlReply, type ControlRequest } from '@tsmtpd/proto';
+import { peerCred } from './peercred.js';
+
+export interface ServerOptions {
+  path: string;
+  handle(req: ControlRequest): Promise<ControlReply>;
+  log: { info(e: string, f?: Record<string, unknown>): void; warn(e: string, f?: Record<string, unknown>): void };
+  maxClients?: number;
+  idleMs?: number;
+  requestMs?: number;
+}
+
+const fail = (code: Extract<ControlReply, { ok: false }>['code'], error: string): ControlReply => ({ ok: false, code, error });
+
+export class ControlServer {
+  private server: net.Server | null = null;
+  private readonly clients = new Set<net.Socket>();
+  private readonly ownUid = process.getuid?.() ?? -1;
+
+  constructor(private readonly o: ServerOptions) {}
+
+  async listen(): Promise<void> {
+    if (await alive(this.o.path)) throw new Error(`${this.o.path} is in use by a running smtpd`);
+    await unlink(this.o.path).catch(() => undefined);
+    const server = net.createServer((sock) => this.accept(sock));
+    server.on('error', (e) => this.o.log.warn('control socket error', { error: e.message }));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ path: this.o.path, backlog: 64 }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    // Anyone may connect (and be told "permission denied"): the check is the peer's uid.
+    await chmod(this.o.path, 0o666);
+    this.server = server;
+  }
+
+  async close(): Promise<void> {
+    const s = this.server;
+    this.server = null;
+    for (const c of this.clients) c.destroy();
+    if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
+    await unlink(this.o.path).catch(() => undefined);
+  }
+
+  private accept(sock: net.Socket): void {
+    sock.on('error', () => sock.destroy());
+    if (this.clients.size >= (this.o.maxClients ?? 32)) {
+      sock.end(JSON.stringify(fail('busy', 'too many control clients')) + '\n');
+      setTimeout(() => sock.destroy(), 1000).unref();
+      return;
+    }
+    this.clients.add(sock);
+    sock.on('close', () => this.clients.delete(sock));
+    sock.setTimeout(this.o.idleMs ?? 30_000, () => sock.destroy());
+    const cred = peerCred(sock);
+    const admin = cred !== null && (cred.uid === 0 || cred.uid === this.ownUid);
+    let buf: Buffer = Buffer.alloc(0);
+    let busy = false;
+    const pump = (): void => {
+      while (!busy) {
+        const nl = buf.indexOf(0x0a);
+        if (nl < 0) {
+          if (buf.byteLength > MAX_REQUEST_BYTES) this.refuse(sock, fail('too-long', `request longer than ${MAX_REQUEST_BYTES} bytes`));
+          return;
+        }
+        if (nl > MAX_REQUEST_BYTES) return this.refuse(sock, fail('too-long', `request longer than ${MAX_REQUEST_BYTES} bytes`));
+        const line = buf.subarray(0, nl).toString('utf8');
+        buf = buf.subarray(nl + 1);
+        busy = true;
+        sock.pause();
+        void this.serve(line, admin, cred?.uid ?? null).then((r) => {
+          if (sock.destroyed) return;
+          if (!r.ok && (r.code === 'invalid' || r.code === 'version')) return this.refuse(sock, r);
+          sock.write(JSON.stringify(r) + '\n', () => {
+            busy = false;
+            sock.resume();
+            pump();
+          });
+        });
+      }
+    };
+    sock.on('data', (d: Buffer) => {
+      buf = buf.byteLength === 0 ? d : Buffer.concat([buf, d]);
+      pump();
+    });
+  }
+
+  /** Answer with an error and close: the client spoke out of protocol. */
+  private refuse(sock: net.Socket, r: ControlReply): void {
+    sock.end(JSON.stringify(r) + '\n');
+    setTimeout(() => sock.destroy(), 1000).unref();
+  }
+
+  private async serve(line: string, admin: boolean, uid: number | null): Promise<ControlReply> {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(line);
+    } catch {
+      return fail('invalid', 'request is not JSON');
+    }
+    if (typeof raw !== 'object' || raw === null || (raw as { v?: unknown }).v !== CONTROL_VERSION) {
+      return fail('version', 'incompatible smtpctl and smtpd');
+    }
+    const req = ControlRequestSchema.safeParse(raw);
+    if (!req.success) return fail('invalid', 'invalid request');
+    if (!admin) {
+      this.o.log.info('control request refused', { cmd: req.data.cmd, uid: uid ?? 'unknown' });
+      return fail('denied', 'permission denied');
+    }
+    const ms = this.o.requestMs ?? 60_000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        this.o.handle(req.data),
+        new Promise<ControlReply>((resolve) => (timer = setTimeout(() => resolve(fail('timeout', 'the daemon did not answer in time')), ms))),
+      ]);
+    } catch (e) {
+      return fail('failed', e instanceof Error ? e.message : String(e));
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** Whether a smtpd answers on the socket path (a stale file is safe to replace). */
+export function alive(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect(path);
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
