@@ -29,6 +29,8 @@ export interface RemoteLink<M> {
   remote: Remote<M>;
   kill(reason: string): void;
   readonly pending: number;
+  /** False once the peer is known dead (its channel closed). */
+  readonly alive: boolean;
 }
 
 export function linkRemote<M>(ep: Endpoint, opts: RemoteOptions): RemoteLink<M> {
@@ -97,6 +99,9 @@ export function linkRemote<M>(ep: Endpoint, opts: RemoteOptions): RemoteLink<M> 
     },
     get pending() {
       return pending.size;
+    },
+    get alive() {
+      return deadReason === null;
     },
   };
 }

@@ -68,7 +68,10 @@ export function runActor<R extends Role>(role: R, factory: (ctx: ActorContext<R>
   const pusher = new StatsPusher(
     role,
     () => implRef?.stats?.() ?? {},
-    () => (role !== 'control' && peers.has('control') ? (peers.get('control')!.remote as Remote<MailboxOf['control']>) : null),
+    () => {
+      const link = role !== 'control' ? peers.get('control') : undefined;
+      return link?.alive ? (link.remote as Remote<MailboxOf['control']>) : null;
+    },
     timingsOn,
   );
   const parentLink = linkRemote<ParentMailbox>(mux.lane('parent'), { peer: 'parent', deadlineMs: boot.deadlineMs });

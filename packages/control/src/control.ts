@@ -10,7 +10,6 @@ import { ControlServer } from './server.js';
 import { runCommand, type CommandEnv } from './commands.js';
 import { StatsBook } from './stats.js';
 import { Metrics } from './metrics.js';
-import { loadPeerCred } from './peercred.js';
 
 export async function createControl(ctx: ActorContext<'control'>): Promise<ActorImpl<ControlMailbox>> {
   const init = ctx.init as ActorInit<SmtpdConfig>;
@@ -41,7 +40,6 @@ export async function createControl(ctx: ActorContext<'control'>): Promise<Actor
     mailbox,
     async start() {
       book.open(init.spool);
-      if (!(await loadPeerCred())) log.warn('peer credentials unavailable: every control client is refused administrative commands');
       await server.listen();
       listening = true;
       log.info('listening', { socket: path });

@@ -6,7 +6,7 @@ import { z } from 'zod';
 /** An actor's counters as of now: every key it keeps (REFERENCE 12 names), numbers only. */
 export const StatsPushSchema = z.object({
   role: z.string().regex(/^[a-z]{2,12}$/),
-  counters: z.record(z.string().regex(/^[a-z0-9._-]{1,96}$/), z.number().finite()),
+  counters: z.record(z.string().regex(/^[A-Za-z0-9._-]{1,96}$/), z.number().finite()),
 });
 export type StatsPush = z.infer<typeof StatsPushSchema>;
 
