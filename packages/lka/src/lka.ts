@@ -3,9 +3,11 @@
 // every request's shape and addresses before use. No peers are called: lookups are local.
 import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
 import type { SmtpdConfig } from '@tsmtpd/config';
-import { parseAddress, replyWith, type ActorInit, type LkaMailbox, type LookupService, type MailAddress, type RcptResolution, type TableLookup, type UserLookup } from '@tsmtpd/proto';
+import { FilterFactsSchema, parseAddress, replyWith, type ActorInit, type ClientDns, type FilterMatch, type LkaMailbox, type LookupService, type MailAddress, type RcptResolution, type TableLookup, type UserLookup } from '@tsmtpd/proto';
 import { z } from 'zod';
+import { ClientResolver } from './client-dns.js';
 import { expandRecipient, type ExpandContext } from './expand.js';
+import { BuiltinFilters } from './filters.js';
 import { localHosts, localNames, machineIdentity, type MachineIdentity } from './localnames.js';
 import { Ruleset } from './ruleset.js';
 import { TableSet } from './tables/registry.js';
@@ -43,6 +45,8 @@ export interface LkaOptions {
   users?: SystemUsersOptions;
   warn?: Warn;
   deadlineMs?: number;
+  /** DNS servers for client rDNS/FCrDNS (settings.dnsServers). */
+  dnsServers?: string[];
 }
 
 /** The lka's state and operations, independent of the worker (unit tests use it directly). */
@@ -51,6 +55,8 @@ export class Lka {
   private readonly ruleset: Ruleset;
   private readonly userbase: Userbase;
   private readonly expandCtx: ExpandContext;
+  private readonly filters: BuiltinFilters;
+  private readonly clients: ClientResolver;
   private readonly counters = { resolved: 0, refused: 0, tempfail: 0, recipients: 0 };
 
   constructor(private readonly config: SmtpdConfig, private readonly opts: LkaOptions = {}) {
@@ -62,6 +68,8 @@ export class Lka {
     });
     this.ruleset = new Ruleset(config.matches, this.tables);
     this.userbase = new Userbase(this.tables);
+    this.filters = new BuiltinFilters(config, this.tables);
+    this.clients = new ClientResolver(opts.dnsServers);
     this.expandCtx = { config, tables: this.tables, ruleset: this.ruleset, userbase: this.userbase, ...(opts.warn ? { warn: opts.warn } : {}) };
   }
 
@@ -90,6 +98,22 @@ export class Lka {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** rDNS and FCrDNS of a client address (never rejects; bounded in time). */
+  async clientDns(address: unknown): Promise<ClientDns> {
+    if (typeof address !== 'string' || address.length > 128) return { rdns: null, fcrdns: 'error' };
+    return this.clients.lookup(address);
+  }
+
+  /** A builtin filter's condition on a session's facts. */
+  async filterMatch(name: unknown, facts: unknown): Promise<FilterMatch> {
+    const f = FilterFactsSchema.safeParse(facts);
+    if (typeof name !== 'string' || !f.success) return { ok: false, message: 'invalid request' };
+    const r = this.filters.match(name, f.data);
+    if (r === undefined) return { ok: false, message: `no builtin filter named ${name}` };
+    if (r === 'error') return { ok: false, message: `filter ${name}: table lookup failed` };
+    return { ok: true, matched: r };
   }
 
   async userLookup(name: unknown, userbase: unknown): Promise<UserLookup> {
@@ -156,13 +180,18 @@ export class Lka {
 /** The actor factory: the worker entry calls this through runActor. */
 export async function createLka(ctx: ActorContext<'lka'>): Promise<ActorImpl<LkaMailbox>> {
   const init = ctx.init as ActorInit<SmtpdConfig>;
-  const lka = new Lka(init.config, { warn: (event, fields) => ctx.log.warn(event, fields) });
+  const lka = new Lka(init.config, {
+    warn: (event, fields) => ctx.log.warn(event, fields),
+    ...(init.settings.dnsServers ? { dnsServers: init.settings.dnsServers } : {}),
+  });
   const mailbox: LkaMailbox = {
     rcptResolve: (req) => lka.rcptResolve(req),
     userLookup: (name, userbase) => lka.userLookup(name, userbase),
     tableUpdate: (name) => lka.tableUpdate(name),
     tableLookup: (table, service, key) => lka.tableLookup(table, service, key),
     tableFetch: (table) => lka.tableFetch(table),
+    clientDns: (address) => lka.clientDns(address),
+    filterMatch: (name, facts) => lka.filterMatch(name, facts),
   };
   return { mailbox, start: () => lka.start(), stats: () => lka.stats() };
 }

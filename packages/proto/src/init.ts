@@ -14,6 +14,11 @@ export interface Settings {
    * mta=2,mda=1,bounce=1`): for tests and for a postmaster draining a queue after an outage.
    */
   retryBase?: { mda?: number; mta?: number; bounce?: number };
+  /**
+   * Longest wait for one answer of a filter (a phase, a builtin check, data-line progress), ms;
+   * past it the session gets 421 and a silent filter process is restarted. Default 60 s.
+   */
+  filterTimeoutMs?: number;
   /** Look up the client's reverse DNS (asynchronously, never before the greeting). */
   reverseDns: boolean;
   /** The configuration has a metrics listener: actors gather latency samples for it. */

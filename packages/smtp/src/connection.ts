@@ -17,8 +17,13 @@ export interface ConnectionHooks {
   bridgeSession(conn: SMTPConnection): BridgeSession;
   /** The library reset the transaction (RSET, HELO/EHLO, end of DATA). */
   onReset(conn: SMTPConnection): void;
-  /** A reply was written (the session layer notes QUIT and timeouts for its log). */
-  onReply(conn: SMTPConnection, code: number, text: string): void;
+  /** A reply is written (the session layer notes QUIT and timeouts); 'close' ends the session after it. */
+  onReply(conn: SMTPConnection, code: number, text: string): void | 'close';
+  /**
+   * Before a command line reaches its handler (the filters' phases): null to go on at once, else
+   * a promise of the (possibly rewritten) line to run, or of a reply that replaces the command.
+   */
+  beforeCommand?(conn: SMTPConnection, line: string, continuation: boolean): Promise<{ run: true; line: string } | { run: false; code: number; text: string; close: boolean }> | null;
   /** A connection the guard turned away (per-address, rate or waiting-line limit), for the log. */
   onRefused(address: string, why: Admission): void;
 }
@@ -112,10 +117,31 @@ export class TsmtpdConnection extends SMTPConnection {
   /** Every reply of the library goes through here: rewritten by the bridge, then written. */
   override send(code: number, data?: string | string[] | null, context?: string | false): void {
     const out = bridgeReply(code, data, context, this.hooks.bridgeSession(this));
-    this.hooks.onReply(this, out.code, out.lines.join(' '));
+    const after = this.hooks.onReply(this, out.code, out.lines.join(' '));
     super.send(out.code, out.lines.length === 1 ? out.lines[0] : out.lines, false);
     // The library closes after any 421; a 421 it wrote that we reworded keeps that effect.
-    if (code === 421 && out.code !== 421) this.close();
+    if ((code === 421 && out.code !== 421) || after === 'close') this.close();
+  }
+
+  /** The filters' phases run here, before the library's own handler sees the command. */
+  override _onCommand(command: Buffer, callback?: () => void): void {
+    const hook = this.hooks.beforeCommand;
+    const pending = hook && this._ready && !this._upgrading ? hook(this, command.toString(), this._nextHandler !== false) : null;
+    if (!pending) return super._onCommand(command, callback);
+    pending.then(
+      (v) => {
+        if (this._closing || this._closed) return callback?.();
+        if (v.run) return super._onCommand(Buffer.from(v.line), callback);
+        this.send(v.code, v.text, false);
+        if (v.close) this.close();
+        callback?.();
+      },
+      () => {
+        this.send(421, 'Temporary failure', false);
+        this.close();
+        callback?.();
+      },
+    );
   }
 
   override _resetSession(): void {

@@ -12,6 +12,8 @@ import { ChunkSink } from './sink.js';
 import { LocalReplies, acceptedReply } from './replies.js';
 import { storageFailureReply } from './storage.js';
 import { count, type Session, type Transaction } from './session.js';
+import { filterCommit, FILTER_TEMPFAIL, filterReply } from './filters/hooks.js';
+import type { DataLineRun } from './filters/dataline.js';
 
 export const CHUNK_SIZE = 256 * 1024;
 export const MAX_HEADER_BYTES = 1024 * 1024;
@@ -33,6 +35,8 @@ class BodyPipeline {
   private lineLen = 0;
   private readonly norm = new LfNormalizer();
   private readonly filter: HeaderFilter;
+  /** The data-line filters the message passes through before the header filter, if any. */
+  private readonly lines: DataLineRun | null;
 
   constructor(private readonly s: Session, tx: Transaction, msgid: string) {
     const env = s.env;
@@ -44,6 +48,10 @@ class BodyPipeline {
       ...(s.localSubmission ? { addIfMissing: { messageId: newMessageId(s.profile.smtpname), date: rfc5322Date(now) } } : {}),
     });
     const single = tx.rcpts.size === 1 ? [...tx.rcpts.values()][0] : undefined;
+    if (s.filters?.isJunk) this.sink.write(Buffer.from('X-Spam: Yes\n'));
+    this.lines = s.filters?.openDataLines((line) => {
+      if (this.storing) void this.forward(this.filter.push(line));
+    }) ?? null;
     this.sink.write(Buffer.from(receivedHeader({
       helo: s.info.helo, rdns: s.info.rdns, remote: s.info.remoteAddress, maskSrc: s.profile.listener.maskSrc,
       ...(s.user ? { localUser: { name: s.user.name, uid: s.user.uid } } : {}),
@@ -59,6 +67,7 @@ class BodyPipeline {
   refuse(r: Reply, why: string): void {
     this.refusal ??= r;
     this.sink.abandon(why);
+    if (this.lines) this.lines.discard = true;
   }
 
   /** Take a chunk from the data stream; a promise means: wait before the next one. */
@@ -70,12 +79,18 @@ class BodyPipeline {
       this.refuse(LocalReplies.dataLineTooLong, 'line too long');
       return null;
     }
+    if (this.lines) return this.lines.push(this.norm.push(chunk));
     return this.forward(this.filter.push(this.norm.push(chunk)));
   }
 
   /** End of data: flush the stages, wait for the queue, and say how it went. */
   async end(): Promise<BodyOutcome> {
-    if (this.storing) this.forward(this.filter.push(this.norm.end()).concat(this.filter.end()));
+    if (this.lines) {
+      if (this.storing) this.lines.push(this.norm.end());
+      const failed = await this.lines.end();
+      if (failed !== null && this.storing) this.refuse(filterReply(FILTER_TEMPFAIL), failed);
+      if (this.storing) this.forward(this.filter.end());
+    } else if (this.storing) this.forward(this.filter.push(this.norm.end()).concat(this.filter.end()));
     const { failure, tail } = await this.sink.finishTail();
     if (this.refusal) return { ok: false, reply: this.refusal, why: failure ?? 'refused' };
     // The sink's failure reads "CODE: message" (sink.ts): the queue's code comes first.
@@ -175,6 +190,7 @@ export async function dataReceive(s: Session, stream: SMTPServerDataStream): Pro
   const msgid = tx.msgid;
   const body = await receiveBody(s, tx, msgid, stream);
   if (!body.ok) {
+    s.filters?.report('tx-data', [msgid, body.reply && body.reply.code >= 500 ? 'permfail' : 'tempfail']);
     s.rollback(tx);
     s.env.log.info('message refused', { session: s.info.id, msgid, reason: body.why });
     if (body.reply === Replies.sizeTooBig) count(s.env, 'smtp.refused.size');
@@ -184,9 +200,17 @@ export async function dataReceive(s: Session, stream: SMTPServerDataStream): Pro
     s.rollback(tx);
     return null;
   }
+  const refused = await filterCommit(s);
+  if (refused || s.closed) {
+    s.filters?.report('tx-data', [msgid, refused && refused.code < 500 ? 'tempfail' : 'permfail']);
+    s.rollback(tx);
+    return s.closed ? null : refused;
+  }
+  s.filters?.report('tx-data', [msgid, 'ok']);
   // End-of-DATA latency: from the final dot to the reply (the commit and its fsync).
   const t0 = performance.now();
   const reply = await commit(s, tx, msgid, body.tail);
   s.env.timing?.('smtp.data.latency', (performance.now() - t0) / 1000);
+  if (reply.code < 300) s.filters?.report('tx-commit', [msgid, String(body.stored)]);
   return reply;
 }

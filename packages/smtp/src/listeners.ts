@@ -17,6 +17,7 @@ import { userName, type LocalUser } from './local-user.js';
 import { replyError, replyText } from './replies.js';
 import { count, Session, type ListenerProfile, type SmtpEnv } from './session.js';
 import { mailFrom, rcptTo, type Verdict } from './transaction.js';
+import { beforeCommand, filterConnect, filteredMail, filteredRcpt } from './filters/hooks.js';
 
 /** Listen queue: OpenSMTPD's 5 collapses under concurrent connects (STACK.md 8, rule 1). */
 export const LISTEN_BACKLOG = 511;
@@ -130,8 +131,8 @@ export class Listeners {
       closeTimeout: STOP_GRACE_MS,
       logger: false,
       onConnect: (session, cb) => this.onConnect(profile, session, cb, server.takePeer(session.id)),
-      onMailFrom: (addr, session, cb) => this.run(session, cb, (s) => mailFrom(s, addr)),
-      onRcptTo: (addr, session, cb) => this.run(session, cb, (s) => rcptTo(s, addr)),
+      onMailFrom: (addr, session, cb) => this.run(session, cb, (s) => filteredMail(s, addr, () => mailFrom(s, addr))),
+      onRcptTo: (addr, session, cb) => this.run(session, cb, (s) => filteredRcpt(s, addr, () => rcptTo(s, addr))),
       onData: (stream, session, cb) => this.onData(stream, session, cb),
       onClose: (session) => env.sessions.get(session.id)?.end(),
     };
@@ -162,7 +163,17 @@ export class Listeners {
         const s = env.sessions.get(conn.id);
         if (!s) return;
         if (code === 221) s.endReason = 'quit';
-        else if (code === 421 && text.startsWith(Replies.timeout.enhanced)) s.endReason = 'timeout';
+        else if (code === 421 && text.startsWith(Replies.timeout.enhanced)) {
+          s.endReason = 'timeout';
+          s.filters?.report('timeout', []);
+        }
+        s.filters?.report('protocol-server', [`${code} ${text}`]);
+        if (s.closeAfterReply) return 'close';
+      },
+      beforeCommand: (conn, line, continuation) => {
+        const s = env.sessions.get(conn.id);
+        const pending = s?.filters ? beforeCommand(s, line, continuation) : null;
+        return pending?.then((v) => (v.run ? v : { run: false as const, code: v.reply.code, text: replyText(v.reply), close: v.close })) ?? null;
       },
       onRefused: (address, why) => {
         count(env, `smtp.refused.${why}`);
@@ -196,6 +207,20 @@ export class Listeners {
     if (env.paused()) {
       s.endReason = 'paused';
       cb(replyError(Replies.paused));
+      return;
+    }
+    if (env.filters && profile.listener.filter !== undefined) {
+      s.remotePort = session.remotePort;
+      filterConnect(s).then(
+        (refused) => {
+          cb(refused ? replyError(refused) : null);
+          if (!refused) s.filters?.report('link-greeting', [profile.smtpname]);
+        },
+        (e: unknown) => {
+          env.log.warn('filter connect failed', { session: s.info.id, error: errorInfo(e).message });
+          cb(replyError({ code: 421, enhanced: '4.7.0', text: 'Temporary failure: a filter is unavailable' }));
+        },
+      );
       return;
     }
     cb();

@@ -6,6 +6,8 @@ import type { LkaMailbox, QueueMailbox, SessionInfo, Settings } from '@tsmtpd/pr
 import type { Logger, Remote } from '@tsmtpd/actor';
 import type { SpoolSpace } from './storage.js';
 import type { LocalUser } from './local-user.js';
+import type { FilterEngine } from './filters/engine.js';
+import type { FilterSession } from './filters/session.js';
 
 /** Everything the session layer needs from the actor. */
 export interface SmtpEnv {
@@ -23,6 +25,8 @@ export interface SmtpEnv {
   counters: Record<string, number>;
   /** A latency sample for the metrics (ActorContext.timing); absent in unit tests. */
   timing?: (name: 'smtp.data.latency', seconds: number) => void;
+  /** The filter engine, when the configuration declares filters. */
+  filters: FilterEngine | null;
 }
 
 /** How a listener presents itself; shared by the sessions it accepts. */
@@ -68,6 +72,11 @@ export class Session {
   localUser: Promise<LocalUser> | null = null;
   /** The same, once known (from the first MAIL on). */
   user: LocalUser | null = null;
+  /** The session's filters (listener `filter` option), else null. */
+  filters: FilterSession | null = null;
+  /** A filter decided to disconnect: close once the reply is written. */
+  closeAfterReply = false;
+  remotePort = 0;
 
   constructor(
     readonly env: SmtpEnv,
@@ -111,6 +120,8 @@ export class Session {
     tx.finished = true;
     if (tx.msgid === null) return;
     this.env.counters['smtp.rollback'] = (this.env.counters['smtp.rollback'] ?? 0) + 1;
+    this.filters?.report('tx-rollback', [tx.msgid]);
+    this.filters?.report('tx-reset', [tx.msgid]);
     try {
       void this.env.queue().onMessageRollback(tx.msgid);
     } catch (e) {
@@ -129,6 +140,7 @@ export class Session {
     if (this.closed) return;
     this.closed = true;
     this.rollback();
+    this.filters?.close();
     this.env.sessions.delete(this.info.id);
     this.env.log.info('disconnected', { session: this.info.id, reason: this.endReason });
   }

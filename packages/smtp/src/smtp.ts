@@ -7,6 +7,10 @@ import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
 import { Listeners } from './listeners.js';
 import type { SmtpEnv } from './session.js';
 import { SpoolSpace } from './storage.js';
+import { FilterEngine } from './filters/engine.js';
+
+/** Default longest wait for one filter answer (SMTPD_FILTER_TIMEOUT overrides it). */
+export const FILTER_TIMEOUT_MS = 60_000;
 
 export async function createSmtp(ctx: ActorContext<'smtp'>): Promise<ActorImpl<SmtpMailbox>> {
   const init = ctx.init as ActorInit<SmtpdConfig>;
@@ -23,7 +27,12 @@ export async function createSmtp(ctx: ActorContext<'smtp'>): Promise<ActorImpl<S
     sessions: new Map(),
     counters,
     timing: (name, seconds) => ctx.timing(name, seconds),
+    filters: null,
   };
+  const hasFilters = Object.keys(init.config.filters).length > 0;
+  if (hasFilters) {
+    env.filters = new FilterEngine({ config: init.config, log: ctx.log, lka: () => ctx.peer('lka'), timeoutMs: init.settings.filterTimeoutMs ?? FILTER_TIMEOUT_MS });
+  }
   const listeners = new Listeners(env, init.spool);
 
   const mailbox: SmtpMailbox = {
@@ -43,11 +52,14 @@ export async function createSmtp(ctx: ActorContext<'smtp'>): Promise<ActorImpl<S
   return {
     mailbox,
     async start() {
+      // Filter processes first: no session is accepted before every filter has registered.
+      await env.filters?.start();
       await listeners.start();
       ctx.log.info('listening', { addresses: listeners.listening().join(',') });
     },
     async stop() {
       await listeners.stop();
+      await env.filters?.stop();
     },
     stats() {
       return { ...counters, 'smtp.session.active': env.sessions.size, 'smtp.session.waiting': listeners.guard.counts.waiting };

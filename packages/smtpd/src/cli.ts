@@ -65,9 +65,16 @@ export async function main(argv: string[]): Promise<number> {
       ...(o.greetingDelay !== undefined ? { greetingDelayMs: o.greetingDelay } : {}),
       ...nameserversFromEnv(process.env.SMTPD_NAMESERVERS),
       ...retryBaseFromEnv(process.env.SMTPD_RETRY_BASE),
+      ...filterTimeoutFromEnv(process.env.SMTPD_FILTER_TIMEOUT),
       reverseDns: o.reverseDns,
     },
   });
+}
+
+/** `SMTPD_FILTER_TIMEOUT=SECONDS`: the longest wait for one filter answer (default 60 s). */
+export function filterTimeoutFromEnv(value: string | undefined): { filterTimeoutMs?: number } {
+  const n = Number(value);
+  return value !== undefined && Number.isFinite(n) && n > 0 && n <= 3600 ? { filterTimeoutMs: Math.round(n * 1000) } : {};
 }
 
 /** `SMTPD_RETRY_BASE=mta=2,mda=1,bounce=1`: retry bases in seconds instead of 400/10/10. */

@@ -18,7 +18,15 @@ test('a relay action needs nothing unbuilt', async () => {
   assert.deepEqual(await missing('listen on 127.0.0.1\naction "out" relay host smtp+tls://a@mx.example:587 tls\nmatch from any for any action "out"\n'), []);
 });
 
-test('filters are named with file and line; db, sqlite, passwd and proc tables need nothing unbuilt', async () => {
+test('builtin and proc filters need nothing unbuilt; a chroot and relay filters are named', async () => {
+  const ok = await missing('proc p "x"\nfilter "a" phase connect match !rdns disconnect "550 no"\nfilter "b" proc p\nfilter "c" proc-exec "y" user nobody\nfilter "d" chain { "a", "b", "c" }\nlisten on 127.0.0.1 filter "d"\naction "l" mbox\nmatch for local action "l"\n');
+  assert.deepEqual(ok, []);
+  const no = await missing('filter "c" proc-exec "y" chroot "/var/empty"\nlisten on 127.0.0.1\naction "out" relay filter "c"\nmatch for any action "out"\n');
+  assert.ok(no.some((l) => l.startsWith('/etc/smtpd.conf:1: filter "c": chroot')), no.join('\n'));
+  assert.ok(no.some((l) => l.startsWith('/etc/smtpd.conf:3: action "out": relay filter')), no.join('\n'));
+});
+
+test('db, sqlite, passwd and proc tables need nothing unbuilt; filters neither', async () => {
   const out = await missing(
     [
       'table t proc:/nowhere',
@@ -29,8 +37,7 @@ test('filters are named with file and line; db, sqlite, passwd and proc tables n
     ].join('\n'),
   );
   assert.ok(!out.some((l) => l.includes('relay')), out.join('\n'));
-  assert.ok(out.some((l) => l.startsWith('/etc/smtpd.conf:4: filter "f"')), out.join('\n'));
-  assert.ok(!out.some((l) => l.includes('table')), out.join('\n'));
+  assert.deepEqual(out, []);
 });
 
 test('queue compression and encryption need nothing unbuilt', async () => {

@@ -15,14 +15,16 @@ export function unimplementedFeatures(config: SmtpdConfig): string[] {
     if (l.auth || l.authOptional) no(l, 'SMTP AUTH on a listener (auth, auth-optional)');
     if (l.senders !== undefined) no(l, 'listener option senders');
     if (l.proxyV2) no(l, 'listener option proxy-v2');
-    if (l.filter !== undefined) no(l, 'listener option filter');
     if (l.hostnamesTable !== undefined) no(l, 'listener option hostnames');
     if (l.receivedAuth) no(l, 'listener option received-auth');
   }
   for (const a of Object.values(config.actions)) {
     if (a.wrapper !== undefined) no(a, `action "${a.name}": mda wrapper`);
+    if (a.method.kind === 'relay' && a.method.filter !== undefined) no(a, `action "${a.name}": relay filter (smtp-out filters)`);
   }
-  for (const f of Object.values(config.filters)) no(f, `filter "${f.name}"`);
-  for (const p of Object.values(config.procs)) no(p, `proc "${p.name}"`);
+  for (const f of Object.values(config.filters)) {
+    if (f.kind === 'proc-exec' && f.chroot !== undefined) no(f, `filter "${f.name}": chroot`);
+  }
+  for (const p of Object.values(config.procs)) if (p.chroot !== undefined) no(p, `proc "${p.name}": chroot`);
   return out;
 }

@@ -1,6 +1,7 @@
 // lka: lookups and the ruleset. Served to smtp (per RCPT), mda (user info) and the parent.
 import type { Reply } from '../reply.js';
 import type { EnvelopeType } from '../envelope.js';
+import { z } from 'zod';
 
 /** What the ruleset knows about the SMTP session a recipient arrives in. */
 export interface SessionInfo {
@@ -61,7 +62,35 @@ export type TableLookup = { ok: true; value: string | null } | { ok: false; mess
 /** Services of a value lookup (REFERENCE 11): credentials (label), relayhost (domain), addrname (source address), mailaddrmap. */
 export type LookupService = 'credentials' | 'relayhost' | 'addrname' | 'mailaddrmap' | 'alias' | 'userinfo';
 
+/** Forward-confirmed reverse DNS of a client (OpenSMTPD's link-connect fcrdns field). */
+export type Fcrdns = 'pass' | 'fail' | 'error';
+
+/** The client's name as lka found it: rdns null when it has none (or an invalid one). */
+export interface ClientDns {
+  rdns: string | null;
+  fcrdns: Fcrdns;
+}
+
+/** What a builtin filter condition is matched against (only what the session has seen yet). */
+export const FilterFactsSchema = z.object({
+  src: z.string().max(128),
+  rdns: z.string().max(255).nullable(),
+  fcrdns: z.enum(['pass', 'fail', 'error']),
+  helo: z.string().max(1024),
+  authUser: z.string().max(1024).nullable(),
+  mailFrom: z.string().max(1024).nullable(),
+  rcptTo: z.string().max(1024).nullable(),
+});
+export type FilterFacts = z.infer<typeof FilterFactsSchema>;
+
+/** A builtin filter's condition: matched, not matched, or a table failure (fail closed). */
+export type FilterMatch = { ok: true; matched: boolean } | { ok: false; message: string };
+
 export interface LkaMailbox {
+  /** Reverse DNS of a client address and whether its name resolves back to it (FCrDNS). */
+  clientDns(address: string): Promise<ClientDns>;
+  /** Evaluate the condition of the builtin filter `filter` against a session's facts. */
+  filterMatch(filter: string, facts: FilterFacts): Promise<FilterMatch>;
   /** Look up `key` in a declared table (the mta's auth, relay domain and helo-src tables). */
   tableLookup(table: string, service: LookupService, key: string): Promise<TableLookup>;
   /** Every entry of a list table (`src <t>`, `host <t>`), in order. */
