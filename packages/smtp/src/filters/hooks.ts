@@ -8,6 +8,7 @@ import type { SMTPServerAddress } from 'smtp-server';
 import type { Session } from '../session.js';
 import type { Verdict } from '../transaction.js';
 import { FilterSession, FILTER_TEMPFAIL, type PhaseOutcome } from './session.js';
+import type { ProtoPhase } from './protocol.js';
 
 /** What to do with a command line after its filter phase. */
 export type CommandVerdict = { run: true; line: string } | { run: false; reply: Reply; close: boolean };
@@ -30,6 +31,11 @@ export async function filterConnect(s: Session): Promise<Reply | null> {
   if (!engine || name === undefined) return null;
   const fs = new FilterSession(engine, name, srcText(s));
   s.filters = fs;
+  const down = fs.unavailable();
+  if (down) {
+    s.env.log.warn('filter unavailable', { session: s.info.id, filter: down.spec.name });
+    return refusal(s, { kind: 'reply', reply: FILTER_TEMPFAIL, disconnect: true });
+  }
   try {
     const dns = await s.env.lka().clientDns(srcText(s));
     fs.facts.rdns = dns.rdns;
@@ -59,7 +65,11 @@ function reportedCommand(line: string, continuation: boolean): string {
   return m ? `${m[1]} ***` : line;
 }
 
-const PHASED: Record<string, 'helo' | 'ehlo' | 'starttls' | 'auth' | 'data'> = { HELO: 'helo', EHLO: 'ehlo', STARTTLS: 'starttls', AUTH: 'auth', DATA: 'data' };
+/** Commands with a filter phase of their own (MAIL and RCPT run theirs in our handlers). */
+const PHASED: Record<string, ProtoPhase> = {
+  HELO: 'helo', EHLO: 'ehlo', STARTTLS: 'starttls', AUTH: 'auth', DATA: 'data',
+  RSET: 'rset', QUIT: 'quit', NOOP: 'noop', HELP: 'help', WIZ: 'wiz',
+};
 
 /** Before smtp-server handles a command: protocol-client, and the command's phase if it has one. */
 export function beforeCommand(s: Session, line: string, continuation: boolean): Promise<CommandVerdict> | null {

@@ -10,7 +10,10 @@ export const SESSION_TIMEOUT_S = 300;
 /** Longest line accepted from a filter (a data line may be long; anything beyond is a fault). */
 export const MAX_FILTER_LINE = 1024 * 1024;
 
-export const FILTER_PHASES = ['connect', 'helo', 'ehlo', 'starttls', 'auth', 'mail-from', 'rcpt-to', 'data', 'data-line', 'commit'] as const;
+export const FILTER_PHASES = [
+  'connect', 'helo', 'ehlo', 'starttls', 'auth', 'mail-from', 'rcpt-to', 'data', 'data-line', 'commit',
+  'rset', 'quit', 'noop', 'help', 'wiz',
+] as const;
 export type ProtoPhase = (typeof FILTER_PHASES)[number];
 
 export const REPORT_EVENTS = [

@@ -32,14 +32,15 @@ export class FilterSession {
   junk = false;
   txJunk = false;
   private readonly entries: ChainEntry[];
-  private readonly generations = new Map<FilterProc, number>();
+  /** Each process as it was when the session began: its generation and its registered phases. */
+  private readonly generations = new Map<FilterProc, { generation: number; phases: ReadonlySet<ProtoPhase> }>();
   private waiter: Waiter | null = null;
   dataRun: DataLineRun | null = null;
   closed = false;
 
   constructor(readonly engine: FilterEngine, filterName: string, src: string) {
     this.entries = engine.chain(filterName);
-    for (const e of this.entries) if (e.kind === 'proc') this.generations.set(e.proc, e.proc.generation);
+    for (const e of this.entries) if (e.kind === 'proc') this.generations.set(e.proc, { generation: e.proc.generation, phases: new Set(e.proc.phases) });
     this.facts = { src, rdns: null, fcrdns: 'error', helo: '', authUser: null, mailFrom: null, rcptTo: null };
     engine.sessions.set(this.sid, this);
   }
@@ -54,12 +55,20 @@ export class FilterSession {
 
   /** A process of this session is usable: up, and the same one that saw the session begin. */
   private usable(proc: FilterProc): boolean {
-    return proc.alive && this.generations.get(proc) === proc.generation;
+    return proc.alive && this.generations.get(proc)?.generation === proc.generation;
   }
 
-  /** Entries hooked on `phase`, in chain order. */
+  /** A process of the chain that cannot serve this session (down, restarting), if any. */
+  unavailable(): FilterProc | undefined {
+    return [...this.generations.keys()].find((p) => !this.usable(p));
+  }
+
+  /**
+   * Entries hooked on `phase`, in chain order, by the registrations seen when the session began:
+   * a process restarting meanwhile (its registrations not in yet) must fail the phase, not skip it.
+   */
   hooked(phase: ProtoPhase): ChainEntry[] {
-    return this.entries.filter((e) => (e.kind === 'builtin' ? e.filter.phase === phase : e.proc.phases.has(phase)));
+    return this.entries.filter((e) => (e.kind === 'builtin' ? e.filter.phase === phase : this.generations.get(e.proc)?.phases.has(phase)));
   }
 
   /** Send a report event to every process of the chain registered for it. */
