@@ -14,8 +14,14 @@ export const dnsmasqBin = ['/usr/sbin/dnsmasq', '/usr/bin/dnsmasq'].find((p) => 
 export interface DnsZone {
   /** MX records: domain, exchange ('.' for a null MX, RFC 7505), preference. */
   mx?: [domain: string, host: string, preference: number][];
-  /** A/AAAA records: name and address. */
+  /** A/AAAA records: name and address (dnsmasq answers the matching PTR too). */
   hosts?: [name: string, address: string][];
+  /** PTR records alone: address and name (no forward record: FCrDNS fails). */
+  ptrs?: [address: string, name: string][];
+}
+
+function reverseName(address: string): string {
+  return `${address.split('.').reverse().join('.')}.in-addr.arpa`;
 }
 
 const live = new Set<number>();
@@ -60,6 +66,9 @@ function configText(port: number, pidFile: string, zone: DnsZone): string {
   ];
   for (const [domain, host, pref] of zone.mx ?? []) lines.push(`mx-host=${domain},${host},${pref}`);
   for (const [name, address] of zone.hosts ?? []) lines.push(`host-record=${name},${address}`);
+  for (const [address, name] of zone.ptrs ?? []) lines.push(`ptr-record=${reverseName(address)},${name}`);
+  // With reverse records, other reverse names are NXDOMAIN (no rDNS) rather than refused.
+  if (zone.ptrs?.length) lines.push('local=/in-addr.arpa/');
   return lines.join('\n') + '\n';
 }
 

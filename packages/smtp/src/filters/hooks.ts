@@ -83,6 +83,8 @@ export function beforeCommand(s: Session, line: string, continuation: boolean): 
   if (phase === undefined) return null;
   if ((phase === 'helo' || phase === 'ehlo') && words.length !== 2) return null; // the handler's 501
   const param = phase === 'helo' || phase === 'ehlo' ? (words[1] as string) : phase === 'auth' ? words.slice(1).join(' ') : '';
+  // As OpenSMTPD's filter_protocol: the HELO name is a fact before its own phase is matched.
+  if (phase === 'helo' || phase === 'ehlo') fs.facts.helo = param;
   if (fs.hooked(phase).length === 0) {
     if (phase === 'helo' || phase === 'ehlo') identify(s, verb, param);
     return null;
@@ -113,10 +115,7 @@ export async function filteredMail(s: Session, addr: SMTPServerAddress, next: ()
   if (v) return v;
   const verdict = await next();
   const msgid = s.tx?.msgid ?? '00000000';
-  if (!verdict) {
-    fs.facts.mailFrom = addr.address;
-    fs.report('tx-begin', [msgid]);
-  }
+  if (!verdict) fs.report('tx-begin', [msgid]);
   fs.report('tx-mail', [msgid, result(verdict), addr.address]);
   return verdict;
 }
@@ -136,6 +135,7 @@ export async function filteredRcpt(s: Session, addr: SMTPServerAddress, next: ()
 async function addressPhase(s: Session, phase: 'mail-from' | 'rcpt-to', addr: SMTPServerAddress): Promise<Verdict> {
   const fs = s.filters as FilterSession;
   if (phase === 'rcpt-to') fs.facts.rcptTo = addr.address;
+  else fs.facts.mailFrom = addr.address;
   if (fs.hooked(phase).length === 0) return null;
   const out = await fs.phase(phase, addr.address);
   if (out.kind === 'reply') return refusal(s, out);
@@ -144,6 +144,7 @@ async function addressPhase(s: Session, phase: 'mail-from' | 'rcpt-to', addr: SM
     const a = out.param.trim().replace(/^<(.*)>$/, '$1');
     addr.address = a;
     if (phase === 'rcpt-to') fs.facts.rcptTo = a;
+    else fs.facts.mailFrom = a;
   }
   return s.closed ? Replies.tempFailure : null;
 }
