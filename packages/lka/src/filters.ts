@@ -8,10 +8,16 @@ import type { FilterFacts } from '@tsmtpd/proto';
 import type { TableSet } from './tables/registry.js';
 import type { CheckService, MatchOutcome, Table } from './tables/table.js';
 
-type Check = (f: FilterFacts) => MatchOutcome;
+/** Table checks may be asynchronous (db, proc tables); in-memory ones answer at once. */
+type Outcome = MatchOutcome | Promise<MatchOutcome>;
+type Check = (f: FilterFacts) => Outcome;
 
-function negated(r: MatchOutcome, negate: boolean): MatchOutcome {
+function negateNow(r: MatchOutcome, negate: boolean): MatchOutcome {
   return r === 'error' ? r : negate ? !r : r;
+}
+
+function negated(r: Outcome, negate: boolean): Outcome {
+  return typeof r === 'object' ? r.then((v) => negateNow(v, negate), () => 'error' as const) : negateNow(r, negate);
 }
 
 function keyed(c: FilterCondition, t: Table, service: CheckService, key: (f: FilterFacts) => string | null): Check {
@@ -65,11 +71,11 @@ export class BuiltinFilters {
   }
 
   /** All conditions of `name` hold (a builtin has one in OpenSMTPD 6.8 grammar). */
-  match(name: string, facts: FilterFacts): MatchOutcome | undefined {
+  async match(name: string, facts: FilterFacts): Promise<MatchOutcome | undefined> {
     const checks = this.checks.get(name);
     if (!checks) return undefined;
     for (const check of checks) {
-      const r = check(facts);
+      const r = await check(facts);
       if (r !== true) return r;
     }
     return true;

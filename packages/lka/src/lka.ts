@@ -110,7 +110,7 @@ export class Lka {
   async filterMatch(name: unknown, facts: unknown): Promise<FilterMatch> {
     const f = FilterFactsSchema.safeParse(facts);
     if (typeof name !== 'string' || !f.success) return { ok: false, message: 'invalid request' };
-    const r = this.filters.match(name, f.data);
+    const r = await this.filters.match(name, f.data);
     if (r === undefined) return { ok: false, message: `no builtin filter named ${name}` };
     if (r === 'error') return { ok: false, message: `filter ${name}: table lookup failed` };
     return { ok: true, matched: r };
