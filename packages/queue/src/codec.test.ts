@@ -100,7 +100,8 @@ test('the key check value matches its own key only', () => {
   assert.equal(new QueueCodec({}).keyCheck(), null);
 });
 
-test('cost per chunk (printed): well under 20 ms for 100 KiB under every setting', (t) => {
+// Costs are printed for the benchmark notes, never asserted: a timed unit test fails on a busy machine.
+test('cost per chunk (printed), each setting round-trips', (t) => {
   const settings: [string, ConstructorParameters<typeof QueueCodec>[0]][] = [
     ['gzip', { compression: true }],
     ['aes', { encryption: { key: KEY } }],
@@ -119,7 +120,7 @@ test('cost per chunk (printed): well under 20 ms for 100 KiB under every setting
       const enc = Number(t1 - t0) / n / 1e3;
       const dec = Number(t2 - t1) / n / 1e3;
       t.diagnostic(`codec ${name} ${kind}: encode ${enc.toFixed(0)} us, decode ${dec.toFixed(0)} us, stored ${row.data.byteLength} B`);
-      assert.ok(enc < 20_000 && dec < 20_000, `${name} ${kind}: ${enc} / ${dec} us`);
+      assert.ok(Buffer.from(c.decode(row.flags, row.data, 'x')).equals(Buffer.from(plain)), `${name} ${kind}: round trip`);
     }
   }
 });
