@@ -6,6 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { readBanner, startDaemon, type Daemon } from './lib/daemon.js';
@@ -18,7 +19,9 @@ import { makeTestDir, removeTestDir } from './lib/tmp.js';
 import { mailqBin, parseQueue, parseStats, smtpctl, type QueueLine } from './lib/smtpctl.js';
 
 const dir = makeTestDir('smtpctl');
+writeFileSync(path.join(dir, 'extra'), 'postmaster root\n');
 const conf = (ctx: { port: number }) => [
+  `table extra file:${path.join(dir, 'extra')}`,
   `listen on 127.0.0.1 port ${ctx.port}`,
   `action "hold" mda "/bin/sh -c 'cat >/dev/null; echo try later; exit 75'"`,
   'match from any for local action "hold"',
@@ -210,6 +213,48 @@ test('a non-root user is refused administrative commands', { timeout: 30_000 }, 
   assert.equal((await queue()).length, 2);
   assert.equal((await smtpctl(spool(), ['show', 'status'])).stdout, 'MDA running\nMTA running\nSMTP running\n');
 });
+
+test('log verbose|brief and trace/untrace change the running log level; pause smtp refuses sessions; update table', { timeout: 60_000 }, async () => {
+  const replyLines = () => d.output().split('\n').filter((l) => /^smtp: reply session=/.test(l)).length;
+  const banner = async () => (await readBanner(d.port)) ?? '';
+  assert.equal(replyLines(), 0, 'no debug lines before');
+  assert.equal((await smtpctl(spool(), ['log', 'verbose'])).stdout, 'command succeeded\n');
+  assert.match(await banner(), /^220 /);
+  await waitFor(() => replyLines() > 0, 'smtp debug lines after log verbose');
+  assert.equal((await smtpctl(spool(), ['log', 'brief'])).stdout, 'command succeeded\n');
+  await sleep(300);
+  let n = replyLines();
+  await banner();
+  await sleep(500);
+  assert.equal(replyLines(), n, 'no debug lines after log brief');
+  assert.equal((await smtpctl(spool(), ['trace', 'smtp'])).stdout, 'command succeeded\n');
+  await banner();
+  await waitFor(() => replyLines() > n, 'smtp debug lines after trace smtp');
+  assert.equal((await smtpctl(spool(), ['untrace', 'smtp'])).stdout, 'command succeeded\n');
+  await sleep(300);
+  n = replyLines();
+  await banner();
+  await sleep(500);
+  assert.equal(replyLines(), n, 'no debug lines after untrace smtp');
+
+  assert.equal((await smtpctl(spool(), ['pause', 'smtp'])).stdout, 'command succeeded\n');
+  assert.match(await banner(), /^421 /);
+  assert.equal((await smtpctl(spool(), ['resume', 'smtp'])).stdout, 'command succeeded\n');
+  assert.match(await banner(), /^220 /);
+  assert.equal((await smtpctl(spool(), ['update', 'table', 'extra'])).stdout, 'command succeeded\n');
+  const bad = await smtpctl(spool(), ['update', 'table', 'nosuch']);
+  assert.equal(bad.stdout, 'command failed: cannot update table nosuch\n');
+  assert.equal(bad.code, 1);
+});
+
+async function waitFor(pred: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (pred()) return;
+    await sleep(100);
+  }
+  assert.fail(`${what}\n${d.describe()}`);
+}
 
 test('remove, then show queue with the daemon stopped reads the spool (runstate offline)', { timeout: 60_000 }, async () => {
   const [a, b] = await queue();

@@ -10,8 +10,11 @@ export const CONTROL_VERSION = 1;
 export const MAX_REQUEST_BYTES = 4096;
 /** Longest reply line smtpctl accepts (a page of queue rows or of a message body, base64). */
 export const MAX_REPLY_BYTES = 8 * 1024 * 1024;
-/** Rows per `show queue` page. */
-export const QUEUE_PAGE = 200;
+/**
+ * Rows per `show queue` page (~1.5 MB of JSON): each page is one pass over the scheduler's
+ * records, so a large page keeps listing a big queue from being quadratic in practice.
+ */
+export const QUEUE_PAGE = 5000;
 /** Socket file name in the spool. */
 export const CONTROL_SOCKET = 'smtpd.sock';
 

@@ -160,6 +160,8 @@ export class Listeners {
       }),
       onReset: (conn) => env.sessions.get(conn.id)?.rollback(),
       onReply: (conn, code, text) => {
+        // Shown by `smtpctl log verbose` or `smtpctl trace smtp` (OpenSMTPD's smtp trace).
+        env.log.debug('reply', { session: conn.id, code, text });
         const s = env.sessions.get(conn.id);
         if (!s) return;
         if (code === 221) s.endReason = 'quit';
