@@ -14,7 +14,10 @@ export async function main(name: string, argv: string[]): Promise<number> {
   if (name === 'sendmail' || name === 'send-mail') return (await import('./sendmail.js')).sendmailMain(argv);
   if (name === 'newaliases') return (await import('./newaliases.js')).newaliasesMain(argv);
   if (name === 'makemap') return makemapMain(argv, stdio);
-  // The administration programs.
+  // The administration programs. A reader that goes away (`smtpctl show queue | head`) ends us quietly.
+  if (name === 'smtpctl' || name === 'mailq') {
+    process.stdout.on('error', (e: NodeJS.ErrnoException) => process.exit(e.code === 'EPIPE' ? 0 : 1));
+  }
   if (name === 'smtpctl') return smtpctl(argv, stdio);
   // mailq takes no arguments but where the spool is (`--spool DIR`, as smtpctl).
   if (name === 'mailq') return smtpctl([...(argv[0] === '--spool' ? argv.slice(0, 2) : argv[0]?.startsWith('--spool=') ? argv.slice(0, 1) : []), 'show', 'queue'], stdio);
