@@ -35,6 +35,9 @@ export interface StopResult {
   forced: boolean;
 }
 
+/** The ISO 8601 time the daemon puts before each log line when stderr is not the journal. */
+export const LOG_STAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /gm;
+
 const live = new Set<number>();
 process.on('exit', () => {
   for (const pid of live) killQuietly(-pid, 'SIGKILL');
@@ -84,8 +87,15 @@ export class Daemon {
     });
   }
 
-  /** Everything the daemon wrote (stderr and stdout), for failure messages. */
+  /**
+   * Everything the daemon wrote (stderr and stdout), each log line's leading timestamp removed so
+   * tests match `role: event ...` as OpenSMTPD writes it; `rawOutput()` keeps them.
+   */
   output(): string {
+    return this.out.replace(LOG_STAMP, '');
+  }
+
+  rawOutput(): string {
     return this.out;
   }
 

@@ -4,7 +4,8 @@ export { Supervisor, type ActorSpec, type Topology, type SupervisorOptions } fro
 export { startTestActor, type TestActor, type TestActorOptions, type Fakes } from './testkit.js';
 export { linkRemote, transfer, DEFAULT_DEADLINE_MS, type Remote, type RemoteOptions, type RemoteLink } from './remote.js';
 export { PortMux, type RawPort, type MuxStats } from './mux.js';
-export { createLogger, formatLogLine, setLogLevel, logLevel, type Logger, type LogLevel } from './log.js';
+export { createLogger, formatLogLine, formatLogJson, hrNow, setLogLevel, logLevel, type Logger, type LogLevel, type LogFormat, type LogRecord } from './log.js';
 export { listenLogLevel, broadcastLogLevel, LogLevelChangeSchema, type LogLevelChange } from './log-control.js';
+export { LogWriter, stderrIsJournal, ORDER_WINDOW_MS } from './log-writer.js';
 export { errorInfo, installErrorTransfer } from './errors.js';
 export { TickBatch, InFlight } from './batch.js';

@@ -7,6 +7,8 @@ import type { MailboxOf, ParentMailbox, Role } from '@tsmtpd/proto';
 import { PortMux, type MuxStats } from './mux.js';
 import { linkRemote, DEFAULT_DEADLINE_MS, type Remote, type RemoteLink } from './remote.js';
 import type { WorkerBoot, WorkerControl } from './worker-runtime.js';
+import type { LogFormat, LogRecord } from './log.js';
+import { unpackLogBatch } from './log-writer.js';
 
 export interface SpawnOptions {
   init: unknown;
@@ -18,6 +20,9 @@ export interface SpawnOptions {
   parent: ParentMailbox;
   /** Deadline of control calls (ping, start, stop), ms; default 30 s. */
   controlDeadlineMs?: number;
+  /** The actor's log lines, stamped (see log-writer.ts); without it the worker writes to stderr. */
+  onLog?: (batch: LogRecord[]) => void;
+  logFormat?: LogFormat;
 }
 
 export interface ActorExit {
@@ -51,6 +56,14 @@ export class ActorHandle<R extends Role> {
     this.ctl = ctl.remote;
     this.mailbox = mailbox.remote;
     Comlink.expose(opts.parent, mux.lane('parent'));
+    const onLog = opts.onLog;
+    if (onLog) {
+      const listener = (ev: { data: unknown }) => {
+        const batch = unpackLogBatch(ev.data);
+        if (batch) onLog(batch);
+      };
+      mux.lane('log').addEventListener('message', listener as unknown as Parameters<ReturnType<PortMux['lane']>['addEventListener']>[1]);
+    }
     let lastError: Error | undefined;
     worker.on('error', (e) => {
       lastError = e;
@@ -90,6 +103,8 @@ export async function spawnActor<R extends Role>(role: R, entry: URL, opts: Spaw
     quiet: opts.quiet ?? false,
     deadlineMs: opts.deadlineMs ?? DEFAULT_DEADLINE_MS,
     ...(opts.deadlines ? { deadlines: opts.deadlines } : {}),
+    ...(opts.onLog ? { logToParent: true } : {}),
+    ...(opts.logFormat ? { logFormat: opts.logFormat } : {}),
   };
   const worker = new Worker(entry, { workerData: boot, name: role });
   const handle = new ActorHandle(role, worker, opts);

@@ -3,7 +3,7 @@
 // order and exits 0. The supervisor also wires the topology: one channel per edge.
 import type { Role } from '@tsmtpd/proto';
 import { connectPair, spawnActor, type ActorHandle } from './spawn.js';
-import type { Logger } from './log.js';
+import type { LogFormat, LogRecord, Logger } from './log.js';
 
 export interface ActorSpec {
   role: Role;
@@ -22,6 +22,9 @@ export interface SupervisorOptions {
   deadlines?: Record<string, number>;
   /** How long one actor may take to stop before it is terminated. */
   stopTimeoutMs?: number;
+  /** Every actor's stamped log lines (the daemon's LogWriter); else each worker writes to stderr. */
+  onLog?: (batch: LogRecord[]) => void;
+  logFormat?: LogFormat;
 }
 
 export class Supervisor {
@@ -57,6 +60,8 @@ export class Supervisor {
           ...(this.opts.quiet !== undefined ? { quiet: this.opts.quiet } : {}),
           ...(this.opts.deadlineMs !== undefined ? { deadlineMs: this.opts.deadlineMs } : {}),
           ...(this.opts.deadlines ? { deadlines: this.opts.deadlines } : {}),
+          ...(this.opts.onLog ? { onLog: this.opts.onLog } : {}),
+          ...(this.opts.logFormat ? { logFormat: this.opts.logFormat } : {}),
         }).then((h) => {
           // Registered as soon as it runs, so a stop during start reaches it too.
           this.watch(h);

@@ -6,7 +6,8 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ActorError, RuntimeCodes, type ActorControl, type ActorStats, type MailboxOf, type ParentMailbox, type Role, type TimingName } from '@tsmtpd/proto';
 import { PortMux } from './mux.js';
 import { linkRemote, type Remote, type RemoteLink } from './remote.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, type LogFormat, type Logger } from './log.js';
+import { packLogBatch } from './log-writer.js';
 import { errorInfo } from './errors.js';
 import { StatsPusher } from './stats-push.js';
 import { listenLogLevel } from './log-control.js';
@@ -21,6 +22,9 @@ export interface WorkerBoot {
   /** Deadlines of calls to peers, ms. */
   deadlineMs: number;
   deadlines?: Record<string, number>;
+  /** Log lines go to the parent (lane `log`, stamped records) instead of this thread's stderr. */
+  logToParent?: boolean;
+  logFormat?: LogFormat;
 }
 
 export interface ActorContext<R extends Role> {
@@ -58,8 +62,14 @@ export interface WorkerControl extends ActorControl {
 export function runActor<R extends Role>(role: R, factory: (ctx: ActorContext<R>) => Promise<ActorImpl<MailboxOf[R]>> | ActorImpl<MailboxOf[R]>): void {
   if (!parentPort) throw new Error('runActor must be called inside a worker thread');
   const boot = workerData as WorkerBoot;
-  const log = createLogger(role, { verbose: boot.verbose, quiet: boot.quiet });
   const mux = new PortMux(parentPort);
+  const logLane = mux.lane('log');
+  const log = createLogger(role, {
+    verbose: boot.verbose,
+    quiet: boot.quiet,
+    ...(boot.logFormat ? { format: boot.logFormat } : {}),
+    ...(boot.logToParent ? { records: (batch) => logLane.postMessage(packLogBatch(batch)) } : {}),
+  });
   const peers = new Map<Role, RemoteLink<unknown>>();
   const peerMuxes: PortMux[] = [];
   listenLogLevel();

@@ -4,7 +4,7 @@
 // over the size limit, a loop or a broken queue is drained to its end, refused and rolled
 // back (452 4.3.1 when the spool's disk is full, else 451 4.3.0), and the session stays usable.
 import { Replies, type Reply } from '@tsmtpd/proto';
-import { errorInfo, transfer } from '@tsmtpd/actor';
+import { errorInfo, hrNow, transfer } from '@tsmtpd/actor';
 import type { SMTPServerDataStream } from 'smtp-server';
 import { HeaderFilter, LfNormalizer } from './body.js';
 import { newMessageId, receivedHeader, rfc5322Date } from './received.js';
@@ -154,6 +154,9 @@ function receiveBody(s: Session, tx: Transaction, msgid: string, stream: SMTPSer
 /** Commit the stored message and log it the way OpenSMTPD does. */
 async function commit(s: Session, tx: Transaction, msgid: string, tail: ArrayBuffer | null): Promise<Reply> {
   const env = s.env;
+  // The log lines of the message carry the moment the commit was asked for: everything the
+  // commit sets going (the queue's line, the delivery's) comes after it in the log (log-writer.ts).
+  const asked = hrNow();
   try {
     const r = await env.queue().messageCommit(msgid, tail ? transfer(tail, [tail]) : null);
     if (!r.ok) {
@@ -163,9 +166,9 @@ async function commit(s: Session, tx: Transaction, msgid: string, tail: ArrayBuf
     }
     s.committed(tx);
     const esmtp = s.esmtp ? 'ESMTP' : 'SMTP';
-    env.log.info('message', { session: s.info.id, msgid, size: r.value.size, nrcpt: tx.envelopes, proto: esmtp });
+    env.log.info('message', { session: s.info.id, msgid, size: r.value.size, nrcpt: tx.envelopes, proto: esmtp }, asked);
     for (const a of tx.rcpts.values()) {
-      for (const evpid of a.evpids) env.log.info('envelope', { session: s.info.id, evpid, from: `<${tx.sender}>`, to: `<${a.rcpt}>` });
+      for (const evpid of a.evpids) env.log.info('envelope', { session: s.info.id, evpid, from: `<${tx.sender}>`, to: `<${a.rcpt}>` }, asked);
     }
     count(env, 'smtp.message');
     return acceptedReply(msgid);

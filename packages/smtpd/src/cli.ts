@@ -14,6 +14,11 @@ function macro(value: string, acc: Record<string, string>): Record<string, strin
   return { ...acc, [value.slice(0, eq)]: value.slice(eq + 1) };
 }
 
+function logFormat(value: string): 'text' | 'json' {
+  if (value !== 'text' && value !== 'json') throw new InvalidArgumentError('expected text or json');
+  return value;
+}
+
 function milliseconds(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 60_000) throw new InvalidArgumentError('expected milliseconds, 0 to 60000');
@@ -37,6 +42,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--spool <dir>', 'spool directory (default $SMTPD_SPOOL or /var/spool/smtpd)')
     .option('--greeting-delay <ms>', 'early-talker wait before the banner, ms (default 0)', milliseconds)
     .option('--no-reverse-dns', 'do not look up the reverse DNS of clients')
+    .option('--log-format <format>', 'log lines as text (default) or json', logFormat)
     .option('--old-grammar', 'also read the pre-6.4 grammar (accept/reject ...); with -n, print the translation')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -46,7 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
     throw e;
   }
-  const o = program.opts<{ f: string; n?: boolean; d?: boolean; v?: boolean; D: Record<string, string>; spool?: string; greetingDelay?: number; reverseDns: boolean; oldGrammar?: boolean }>();
+  const o = program.opts<{ f: string; n?: boolean; d?: boolean; v?: boolean; D: Record<string, string>; spool?: string; greetingDelay?: number; reverseDns: boolean; oldGrammar?: boolean; logFormat?: 'text' | 'json' }>();
   const legacy = o.oldGrammar === true;
   if (o.n) {
     const config = await checkConfig(o.f, o.D, (line) => process.stderr.write(line + '\n'), legacy);
@@ -61,6 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     spool: o.spool ?? process.env.SMTPD_SPOOL ?? DEFAULT_SPOOL,
     verbose: o.v === true,
     legacy,
+    ...(o.logFormat ? { logFormat: o.logFormat } : {}),
     settings: {
       ...(o.greetingDelay !== undefined ? { greetingDelayMs: o.greetingDelay } : {}),
       ...nameserversFromEnv(process.env.SMTPD_NAMESERVERS),

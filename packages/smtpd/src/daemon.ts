@@ -4,7 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadConfig, type SmtpdConfig } from '@tsmtpd/config';
-import { Supervisor, createLogger, type ActorSpec, type Logger } from '@tsmtpd/actor';
+import { LogWriter, Supervisor, createLogger, type ActorSpec, type LogFormat, type Logger } from '@tsmtpd/actor';
 import { ROLES, DEFAULT_SETTINGS, type ActorInit, type Settings } from '@tsmtpd/proto';
 import { TOPOLOGY, START_ORDER, STOP_ORDER } from './topology.js';
 import { WORKER_URLS } from './actors.js';
@@ -20,6 +20,8 @@ export interface DaemonOptions {
   settings: Partial<Settings>;
   /** Also read the pre-6.4 grammar (translated to the modern one). */
   legacy?: boolean;
+  /** `text` (OpenSMTPD's lines) or `json` (one object a line, for log shippers). */
+  logFormat?: LogFormat;
   /** Called once every actor has started (tests, benchmarks). */
   onReady?: (sup: Supervisor) => void;
 }
@@ -38,7 +40,17 @@ export async function checkConfig(file: string, macros: Record<string, string>, 
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
-  const log = createLogger('smtpd', { verbose: opts.verbose });
+  // One writer for every thread's lines: in the order they happened, stamped unless journald does it.
+  const writer = new LogWriter({ format: opts.logFormat ?? 'text' });
+  const log = createLogger('smtpd', { verbose: opts.verbose, format: opts.logFormat ?? 'text', records: (b) => writer.add(b), flushMs: 0 });
+  try {
+    return await startDaemon(opts, log, writer);
+  } finally {
+    writer.flush();
+  }
+}
+
+async function startDaemon(opts: DaemonOptions, log: Logger, writer: LogWriter): Promise<number> {
   const errLine = (line: string) => process.stderr.write(line + '\n');
   const loaded = await checkConfig(opts.configFile, opts.macros, errLine, opts.legacy === true, true);
   if (!loaded) return 1;
@@ -65,7 +77,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const offlineProblem = await prepareOfflineDir(spool).catch((e: unknown) => (e as Error).message);
   if (offlineProblem !== null) log.warn('offline queue unavailable', { reason: offlineProblem });
   const init: ActorInit<SmtpdConfig> = { config, spool, settings: { ...DEFAULT_SETTINGS, ...opts.settings, metrics: config.metrics !== undefined } };
-  const sup = new Supervisor({ log, verbose: opts.verbose });
+  const sup = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text' });
   const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init }));
   // Messages left by sendmail while we were down go in once we accept mail (REFERENCE 3).
   const replay = offlineProblem === null ? () => void replayOffline({ spool, log, ...(config.smtp.maxMessageSize > 0 ? { maxBytes: config.smtp.maxMessageSize + 65_537 } : {}) }) : () => undefined;
