@@ -126,10 +126,21 @@ describe('sendmail from a shell pipeline as an ordinary user', { skip }, () => {
     assert.equal(usage.code, 64);
   });
 
-  test('newaliases checks the alias table; sendmail -bi is newaliases', async () => {
-    const r = await runAsUser(alice!, bin, d.spool, `newaliases -f ${d.confPath}`);
+  test('newaliases: the alias table is checked and the running daemon reloads it; sendmail -bi is newaliases', async () => {
+    const root: SystemUser = { name: 'root', uid: 0, gid: 0, home: '/root' };
+    const aliases = path.join(dir, 'aliases');
+    writeFileSync(aliases, `team: ${bob!.name}, ${carol!.name}\nnewteam: ${carol!.name}\n`);
+    const r = await runAsUser(root, bin, d.spool, `newaliases -f ${d.confPath}`);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(r.stdout, `${path.join(dir, 'aliases')}: 1 aliases\n`);
+    assert.equal(r.stdout, `${aliases}: 2 aliases\n`);
+    const tag = uniqueTag('sm-newalias');
+    const sent = await runAsUser(alice!, bin, d.spool, `printf 'Subject: ${tag}\n\nx\n' | sendmail newteam`);
+    assert.equal(sent.code, 0, `the new alias is not known: ${sent.stderr}\n${d.describe()}`);
+    assert.ok(await inbox(carol!, tag), d.describe());
+    // An ordinary user may check the table but not make the daemon reload it.
+    const user = await runAsUser(alice!, bin, d.spool, `newaliases -f ${d.confPath}`);
+    assert.equal(user.code, 1);
+    assert.match(user.stderr, /update table aliases: denied/);
     const bi = await runAsUser(alice!, bin, d.spool, 'sendmail -bi');
     // No -f for -bi (it is the sender option): the default configuration is read.
     if (existsSync('/etc/mail/smtpd.conf')) assert.notEqual(bi.code, null);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, readTableFile, type SmtpdConfig, type TableDef } from '@tsmtpd/config';
 import { buildTableDb } from './makemap.js';
+import { ControlClient } from './client.js';
 
 const DEFAULT_CONFIG = '/etc/mail/smtpd.conf';
 
@@ -22,7 +23,25 @@ export function aliasTables(config: SmtpdConfig): string[] {
 /** Hook for the control client: reload one table in the running daemon; resolves to an error text or null. */
 export type TableUpdater = (spool: string, name: string) => Promise<string | null>;
 
-export async function newaliasesMain(argv: string[], update?: TableUpdater, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+/** `update table NAME` on the control socket (root or the daemon's user may; others are told no). */
+export const controlUpdate: TableUpdater = async (spool, name) => {
+  let c: ControlClient;
+  try {
+    c = await ControlClient.connect(join(spool, 'smtpd.sock'));
+  } catch {
+    return null; // not running: it reads the table when it starts
+  }
+  try {
+    const r = await c.request({ cmd: 'update.table', name });
+    return r.ok ? null : `${r.code}${'error' in r && r.error ? `: ${String(r.error)}` : ''}`;
+  } catch (e) {
+    return (e as Error).message;
+  } finally {
+    c.close();
+  }
+};
+
+export async function newaliasesMain(argv: string[], update: TableUpdater | undefined = controlUpdate, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let file = DEFAULT_CONFIG;
   try {
     const { values } = parseArgs({ args: argv, options: { f: { type: 'string', short: 'f' } }, strict: true });
