@@ -372,6 +372,7 @@ export class Engine implements SessionHost {
     let busy = 0;
     for (const s of this.sessions) if (s.state === 'busy') busy++;
     return {
+      ...this.pool.levels(),
       'mta.relay': this.relays.size,
       'mta.task': tasks,
       'mta.task.running': busy,

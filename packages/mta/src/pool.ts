@@ -108,6 +108,14 @@ export class ConnPool {
     return p && p.disabledUntil > now ? p.disabledUntil : 0;
   }
 
+  /** Hosts, routes, sources, connectors and domains with sessions open (REFERENCE 12 mta.* keys). */
+  levels(): Record<'mta.host' | 'mta.route' | 'mta.source' | 'mta.connector' | 'mta.domain', number> {
+    const n = { 'mta.host': 0, 'mta.route': 0, 'mta.source': 0, 'mta.connector': 0, 'mta.domain': 0 };
+    const key = { h: 'mta.host', r: 'mta.route', s: 'mta.source', c: 'mta.connector', d: 'mta.domain' } as const;
+    for (const k of this.counts.keys()) n[key[k[0] as keyof typeof key]]++;
+    return n;
+  }
+
   /** Control (show hosts): sessions open to a host and when it was last connected (ms, 0 never). */
   hostInfo(ip: string): { nconn: number; lastConnect: number } {
     return { nconn: this.count(`h:${ip}`), lastConnect: this.lastConnect.get(`h:${ip}`) ?? 0 };
