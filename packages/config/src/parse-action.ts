@@ -1,11 +1,22 @@
 // Statement parser for `action NAME METHOD [options]` (OpenSMTPD's dispatchers): local methods
 // with alias/virtual/userbase/user/wrapper, `relay` with its options, `ttl` for both.
 import { isIP } from 'node:net';
+import { parseAddress } from '@tsmtpd/proto';
 import type { Cursor, StmtPos } from './cursor.js';
 import type { Action, ActionMethod, RelayHost, RelayMethod } from './model.js';
 import { parseFilterRef } from './parse-filter.js';
 import { parseTables, tableCanServe, tableName, type Draft, type Service } from './state.js';
 import { parseDuration } from './units.js';
+
+/**
+ * `mail-from` is `@domain`, `local` or `local@domain`; each part must pass the one address
+ * validator, so the mta's rewritten sender is always a valid address (REFERENCE 14.2).
+ */
+function validMailFrom(v: string): boolean {
+  if (v.startsWith('@')) return parseAddress(`x${v}`, { utf8: true }).ok;
+  if (!v.includes('@')) return parseAddress(`${v}@example.org`, { utf8: true }).ok;
+  return parseAddress(v, { utf8: true }).ok;
+}
 
 const PROTOS = ['smtp', 'smtp+tls', 'smtp+notls', 'smtps', 'lmtp'] as const;
 
@@ -156,7 +167,14 @@ function relayOption(cur: Cursor, d: Draft, pos: StmtPos, r: RelayMethod): boole
       cur.next(); already(r.src !== undefined, 'source mapping');
       r.src = usableTable(cur, d, pos, 'list', 'source', 'source').value; return true;
     }
-    case 'mail-from': cur.next(); already(r.mailFrom !== undefined, 'mail-from'); r.mailFrom = cur.expectString().v; return true;
+    case 'mail-from': {
+      cur.next(); already(r.mailFrom !== undefined, 'mail-from');
+      const v = cur.expectString();
+      // 6.8 takes "" (and then rewrites nothing): so do we.
+      if (v.v !== '' && !validMailFrom(v.v)) cur.fail(v, `invalid mail-from address: ${v.v}`);
+      if (v.v !== '') r.mailFrom = v.v;
+      return true;
+    }
     case 'backup':
       cur.next(); already(r.backup, 'backup');
       if (r.host || r.hostTable || r.domain) cur.fail(tok, 'backup and host are mutually exclusive');

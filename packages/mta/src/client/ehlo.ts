@@ -1,7 +1,7 @@
 // What the server offers, read from its EHLO/LHLO reply (RFC 5321 4.1.1.1 and each extension's
 // RFC), and the MAIL/RCPT command lines built from a transaction with only the parameters the
 // server offers (REFERENCE 6.7: DSN parameters only with DSN). Used by session.ts.
-import { DsnNotify } from '@tsmtpd/proto';
+import { DsnNotify, parseAddress } from '@tsmtpd/proto';
 import type { Reply } from './reply.js';
 import type { Transaction, TxRecipient } from './types.js';
 
@@ -77,9 +77,14 @@ export function notifyParam(bits: number): string {
   return words.join(',');
 }
 
-/** An address that could end or split a command line (CR, LF, NUL, controls) never goes out. */
-export function unsafeAddress(a: string): boolean {
-  return /[\x00-\x1f\x7f]/.test(a);
+/**
+ * An address that could end or split a command line (CR, LF, NUL, controls) never goes out, nor
+ * one the house's validator refuses (a `mail-from` rewrite or an SRS sender is checked here too).
+ * The null reverse path is valid only as a sender (`nullOk`).
+ */
+export function unsafeAddress(a: string, nullOk = false): boolean {
+  if (a === '') return !nullOk;
+  return /[\x00-\x1f\x7f]/.test(a) || !parseAddress(a, { utf8: true }).ok;
 }
 
 export function mailCommand(tx: Transaction, ext: Extensions): string {

@@ -158,7 +158,7 @@ export async function transaction(link: Link, tx: Transaction, reset: boolean): 
   // RFC 1870 6: refuse ourselves what the server announced it would refuse.
   if (link.ext.size && link.ext.sizeLimit > 0 && tx.size > link.ext.sizeLimit)
     return { result: failAll('permfail', localLine('5.3.4', 'message too large for peer'), false), needsReset: reset };
-  if (unsafeAddress(tx.mailFrom)) return { result: failAll('permfail', localLine('5.1.7', 'invalid sender address'), false), needsReset: reset };
+  if (unsafeAddress(tx.mailFrom, true)) return { result: failAll('permfail', localLine('5.1.7', 'invalid sender address'), false), needsReset: reset };
   const run = new Run(link, tx);
   if (run.outcomes.every((o) => o !== null)) return { result: run.result(), needsReset: reset };
   const env = await envelope(run, reset);
