@@ -32,6 +32,16 @@ export class RawClient {
     });
   }
 
+  /** Connect to a unix socket (the local enqueue socket). */
+  static connectPath(path: string): Promise<RawClient> {
+    return new Promise((resolve, reject) => {
+      const sock = net.connect({ path });
+      const c = new RawClient(sock);
+      sock.once('connect', () => resolve(c));
+      sock.once('error', reject);
+    });
+  }
+
   /** Every complete line received so far (CRLF stripped). */
   lines(): string[] {
     return this.buf.split('\r\n').slice(0, -1);

@@ -11,7 +11,7 @@ test('localnames: localhost, server name, host names, interface literals', () =>
 });
 
 test('localhost entries: socket, loopback, interface addresses', () => {
-  assert.deepEqual(localHosts({ hostnames: [], addresses: ['192.0.2.1'] }), ['local', '127.0.0.0/8', '::1', '192.0.2.1']);
+  assert.deepEqual(localHosts({ hostnames: [], addresses: ['192.0.2.1'] }), ['local', '127.0.0.1', '::1', '192.0.2.1']);
 });
 
 test('interfaceAddresses flattens and drops zone ids', () => {

@@ -1,6 +1,6 @@
 // What "local" means for the ruleset (REFERENCE 1.6): <localnames> (destination: localhost,
 // the server name, the host names, every local interface address as a domain literal) and
-// <localhost> (origin: the enqueue socket "local", loopback, every local interface address).
+// <localhost> (origin: the enqueue socket "local", 127.0.0.1, ::1, every local interface address).
 // Pure functions of the machine's identity, so tests pass their own interfaces.
 import { hostname, networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 
@@ -38,7 +38,12 @@ export function localNames(serverName: string, id: MachineIdentity): string[] {
   return [...names];
 }
 
-/** Entries of <localhost>: the socket marker, loopback ranges, local interface addresses. */
+/**
+ * Entries of <localhost>: the socket marker, the loopback addresses and every local interface
+ * address — each exactly, as OpenSMTPD's set_localaddrs() builds it, not the whole of 127.0.0.0/8:
+ * a client bound to another loopback address (a container's, a proxy's) is not "from local", so it
+ * cannot use the `from local for any` relay rule of the default configuration.
+ */
 export function localHosts(id: MachineIdentity): string[] {
-  return [...new Set(['local', '127.0.0.0/8', '::1', ...id.addresses])];
+  return [...new Set(['local', '127.0.0.1', '::1', ...id.addresses])];
 }

@@ -39,7 +39,9 @@ test('first match wins, in file order', () => {
 test('defaults from local for local; for local = <localnames>', () => {
   const rs = ruleset([rule({ action: 'a' })]);
   assert.equal(which(rs, env({ s: { socket: true, remoteAddress: 'local' }, dest: 'bob@localhost' })), 0);
-  assert.equal(which(rs, env({ s: { remoteAddress: '127.0.0.5' }, dest: 'bob@mx.example.org' })), 0);
+  assert.equal(which(rs, env({ s: { remoteAddress: '127.0.0.1' }, dest: 'bob@mx.example.org' })), 0);
+  // As OpenSMTPD: loopback addresses other than those of an interface are not "local".
+  assert.equal(which(rs, env({ s: { remoteAddress: '127.0.0.5' }, dest: 'bob@mx.example.org' })), -1, '127.0.0.5 is not local');
   assert.equal(which(rs, env({ s: { remoteAddress: '10.1.2.3' }, dest: 'bob@testhost' })), 0, 'interface address, host name');
   assert.equal(which(rs, env({ s: { remoteAddress: '::1' }, dest: 'bob@[10.1.2.3]' })), 0);
   assert.equal(which(rs, env({ s: { remoteAddress: '::1' }, dest: 'bob@[ipv6:2001:db8::5]' })), 0);
