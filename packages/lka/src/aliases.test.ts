@@ -13,9 +13,12 @@ test('splitAliasValue: commas outside quotes, escapes, unbalanced quotes', () =>
 test('parseAliasEntry: users, addresses, targets not supported yet', () => {
   assert.deepEqual(parseAliasEntry('Bob'), { kind: 'user', user: 'bob' });
   assert.deepEqual(parseAliasEntry('bob@Example.ORG'), { kind: 'address', address: { local: 'bob', domain: 'example.org' } });
-  assert.deepEqual(parseAliasEntry('"|/usr/bin/procmail -a x"'), { kind: 'unsupported', target: '|command', value: '|/usr/bin/procmail -a x' });
-  assert.equal(parseAliasEntry('/var/mail/archive')?.kind, 'unsupported');
-  assert.deepEqual(parseAliasEntry(':include:/etc/mail/list'), { kind: 'unsupported', target: ':include:', value: ':include:/etc/mail/list' });
+  assert.deepEqual(parseAliasEntry('"|/usr/bin/procmail -a x"'), { kind: 'command', command: '/usr/bin/procmail -a x' });
+  assert.deepEqual(parseAliasEntry('/var/mail/archive'), { kind: 'file', path: '/var/mail/archive' });
+  assert.equal(parseAliasEntry('/var/mail/../../etc/passwd'), null, 'no .. in a file target');
+  assert.deepEqual(parseAliasEntry(':include:/etc/mail/list'), { kind: 'include', path: '/etc/mail/list' });
+  assert.equal(parseAliasEntry(':include:relative/list'), null);
+  assert.equal(parseAliasEntry('"|cmd\nsecond"'), null, 'no line break in a command');
   assert.equal(parseAliasEntry('bad@@x'), null);
   assert.equal(parseAliasEntry('a b'), null);
   assert.equal(parseAliasEntry('bob@'), null);

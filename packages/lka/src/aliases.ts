@@ -1,14 +1,18 @@
 // Alias and virtual values (aliases(5), REFERENCE 8.3): a comma-separated list whose entries
 // are a user name, a mail address, `/file`, `|command`, `:include:/path`, or
-// `error:CODE text`. Every address goes through proto's parseAddress; the kinds of targets
-// the delivery side does not handle yet are reported as such so the lka can refuse them.
+// `error:CODE text`. Every address goes through proto's parseAddress; file, command and include
+// targets are checked for the bytes that could change their meaning (CR, LF, NUL).
 import { parseAddress, type MailAddress } from '@tsmtpd/proto';
 
 export type AliasTarget =
   | { kind: 'address'; address: MailAddress }
   | { kind: 'user'; user: string }
   | { kind: 'error'; code: number; enhanced: string; text: string }
-  | { kind: 'unsupported'; target: '|command' | '/file' | ':include:'; value: string };
+  | { kind: 'file'; path: string }
+  | { kind: 'command'; command: string }
+  | { kind: 'include'; path: string };
+
+const UNSAFE = /[\r\n\0]/;
 
 export type AliasParse = { ok: true; targets: AliasTarget[] } | { ok: false; error: string };
 
@@ -67,9 +71,16 @@ export function parseAliasEntry(raw: string): AliasTarget | null {
   if (quoted) entry = (quoted[1] ?? '').trim();
   if (entry === '') return null;
   if (/^:?error:/i.test(entry)) return parseAliasError(entry);
-  if (entry.toLowerCase().startsWith(':include:')) return { kind: 'unsupported', target: ':include:', value: entry };
-  if (entry.startsWith('|')) return { kind: 'unsupported', target: '|command', value: entry };
-  if (entry.startsWith('/')) return { kind: 'unsupported', target: '/file', value: entry };
+  if (UNSAFE.test(entry)) return null;
+  if (entry.toLowerCase().startsWith(':include:')) {
+    const path = entry.slice(9).trim();
+    return path.startsWith('/') && path.length < 4096 ? { kind: 'include', path } : null;
+  }
+  if (entry.startsWith('|')) {
+    const command = entry.slice(1).trim();
+    return command !== '' && command.length < 4096 ? { kind: 'command', command } : null;
+  }
+  if (entry.startsWith('/')) return entry.length < 4096 && !entry.split('/').includes('..') ? { kind: 'file', path: entry } : null;
   if (entry.includes('@')) {
     const a = parseAddress(entry, { utf8: true });
     return a.ok && a.address.domain !== '' ? { kind: 'address', address: a.address } : null;
@@ -77,6 +88,22 @@ export function parseAliasEntry(raw: string): AliasTarget | null {
   const u = parseAddress(entry, { allowUnqualified: true, utf8: true });
   if (!u.ok || u.address.domain !== '' || /\s/.test(u.address.local)) return null;
   return { kind: 'user', user: u.address.local.toLowerCase() };
+}
+
+/**
+ * The text of a `~/.forward` or `:include:` file: one or more comma-separated entries a line,
+ * `#` comment lines, blank lines ignored (REFERENCE 8.3).
+ */
+export function parseAliasLines(text: string): AliasParse {
+  const targets: AliasTarget[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/\r$/, '').trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const r = parseAliasValue(line);
+    if (!r.ok) return r;
+    targets.push(...r.targets);
+  }
+  return { ok: true, targets };
 }
 
 /** Parses a whole alias/virtual value. */

@@ -1,7 +1,11 @@
 import { test } from 'node:test';
+import { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { Action, MatchRule, TableDef } from '@tsmtpd/config';
 import type { RcptResolution, ResolvedRecipient, SessionInfo } from '@tsmtpd/proto';
+import { UNPRIVILEGED_ACCOUNTS } from './expand.js';
 import { Lka } from './lka.js';
 import { action, config, forr, from, listTable, mapTable, mbox, relay, rule, session, TEST_IDENTITY } from './test-helpers.js';
 
@@ -135,14 +139,68 @@ test('alias to an unknown user: 550 5.1.1 naming the RCPT, not the internal user
   assert.equal(refused(await resolve(lka, 'sales@example.org')), '550 5.1.1 <sales@example.org>: Invalid recipient: user unknown');
 });
 
-test('alias targets not built yet are refused with 550 5.3.3 naming the kind', async () => {
-  const lka = site({ alias: 'aliases' }, {
-    tables: [mapTable('aliases', { pipe: '"|/usr/bin/vacation bob"', file: '/var/mail/archive', inc: ':include:/etc/mail/list', mixed: 'root, |/bin/cat' })],
-  });
-  assert.equal(refused(await resolve(lka, 'pipe@example.org')), '550 5.3.3 alias target |command is not supported yet');
-  assert.equal(refused(await resolve(lka, 'file@example.org')), '550 5.3.3 alias target /file is not supported yet');
-  assert.equal(refused(await resolve(lka, 'inc@example.org')), '550 5.3.3 alias target :include: is not supported yet');
-  assert.equal(refused(await resolve(lka, 'mixed@example.org')), '550 5.3.3 alias target |command is not supported yet');
+test('alias |command and /file targets run as the unprivileged account; :include: lists expand', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lka-include-'));
+  try {
+    const list = join(dir, 'list');
+    writeFileSync(list, '# the list\nroot, daemon\n\n"|/usr/bin/archive --list"\n');
+    const lka = site({ alias: 'aliases' }, {
+      tables: [mapTable('aliases', { pipe: '"|/usr/bin/vacation bob"', file: '/var/mail/archive', inc: `:include:${list}`, missing: `:include:${join(dir, 'none')}`, deep: 'deep2', deep2: 'deep3', deep3: 'deep' })],
+    });
+    const [pipe] = ok(await resolve(lka, 'pipe@example.org'));
+    assert.ok(UNPRIVILEGED_ACCOUNTS.includes(pipe?.mdaUser ?? ''), JSON.stringify(pipe));
+    assert.deepEqual(pipe, { dispatcher: 'local', type: 'mda', dest: 'pipe@example.org', mdaUser: pipe?.mdaUser, mdaTarget: { kind: 'command', value: '/usr/bin/vacation bob', system: true }, ttl: 345_600 });
+    const [file] = ok(await resolve(lka, 'file@example.org'));
+    assert.deepEqual(file?.mdaTarget, { kind: 'file', value: '/var/mail/archive', system: true });
+    const inc = ok(await resolve(lka, 'inc@example.org'));
+    assert.deepEqual(inc.map((r) => r.mdaTarget?.value ?? r.mdaUser).sort(), ['/usr/bin/archive --list', 'daemon', 'root']);
+    assert.equal(refused(await resolve(lka, 'missing@example.org')), '451 4.2.4 Temporary mailing list expansion problem');
+    assert.match(refused(await resolve(lka, 'deep@example.org')), /^524 5\.2\.4/, 'a loop of aliases ends at the depth limit');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Not root: the rules for root's .forward would apply. As root the files are given to nobody. */
+const FWD_UID = process.getuid!() === 0 ? 65534 : process.getuid!();
+const FWD_GID = process.getuid!() === 0 ? 65534 : process.getgid!();
+
+/** A userbase whose users have the uid FWD_UID and the home `home`. */
+function forwardSite(home: string, local: Partial<Action> = {}): Lka {
+  const me = `${FWD_UID}:${FWD_GID}:${home}`;
+  return site({ userbase: 'users', ...local }, { tables: [mapTable('users', { alice: me, bob: me })] });
+}
+
+test('~/.forward: its targets replace the delivery, naming oneself keeps it; unsafe files are ignored', async () => {
+  const home = mkdtempSync(join(tmpdir(), 'lka-home-'));
+  try {
+    chmodSync(home, 0o755);
+    const fwd = join(home, '.forward');
+    writeFileSync(fwd, '# forward\nbob@elsewhere.net, "|/usr/bin/procmail"\n/tmp/alice-copy\n');
+    chmodSync(fwd, 0o644);
+    if (process.getuid!() === 0) {
+      chownSync(home, FWD_UID, FWD_GID);
+      chownSync(fwd, FWD_UID, FWD_GID);
+    }
+    const got = ok(await resolve(forwardSite(home), 'alice@example.org'));
+    assert.deepEqual(got.map((r) => `${r.type}:${r.mdaTarget ? `${r.mdaTarget.kind}=${r.mdaTarget.value}:${r.mdaUser}:${r.mdaTarget.system}` : r.dest}`).sort(),
+      ['mda:command=/usr/bin/procmail:alice:false', 'mda:file=/tmp/alice-copy:alice:false', 'mta:bob@elsewhere.net']);
+    writeFileSync(fwd, 'alice, bob@elsewhere.net\n');
+    const keep = ok(await resolve(forwardSite(home), 'alice@example.org'));
+    assert.deepEqual(keep.map((r) => `${r.type}:${r.mdaUser ?? r.dest}`).sort(), ['mda:alice', 'mta:bob@elsewhere.net']);
+    chmodSync(fwd, 0o666);
+    const unsafe = ok(await resolve(forwardSite(home), 'alice@example.org'));
+    assert.deepEqual(unsafe.map((r) => `${r.type}:${r.mdaUser}`), ['mda:alice'], 'a world-writable .forward is not followed');
+    chmodSync(fwd, 0o644);
+    chmodSync(home, 0o1755);
+    assert.equal(refused(await resolve(forwardSite(home), 'alice@example.org')), '451 4.2.4 Temporary mailing list expansion problem', 'a sticky home is a temporary failure');
+    chmodSync(home, 0o755);
+    writeFileSync(fwd, '');
+    assert.deepEqual(ok(await resolve(forwardSite(home), 'alice@example.org')).map((r) => r.mdaUser), ['alice'], 'an empty .forward delivers normally');
+    assert.equal(refused(await resolve(forwardSite(home, { method: { kind: 'forward-only' } } as Partial<Action>), 'alice@example.org')), '451 4.2.4 Temporary mailing list expansion problem');
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
 });
 
 test('error: alias targets answer their own code and text', async () => {

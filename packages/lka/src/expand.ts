@@ -1,11 +1,13 @@
 // Recipient resolution (REFERENCE 1.6, 8.3; OpenSMTPD lka_session.c): the RCPT becomes an
 // address node; every address node goes through the ruleset (expanded ones with a local
 // origin), relay actions yield an mta recipient, local actions expand through `virtual` or
-// the user name, `alias`, the sub-address delimiter and the userbase into mda recipients.
-// Breadth first, depth limit 10, duplicates collapsed. Talks to nothing: tables only.
+// the user name, `alias`, the sub-address delimiter, the userbase and ~/.forward into mda
+// recipients; `/file`, `|command` and `:include:` targets as OpenSMTPD's. Breadth first, depth
+// limit 10, duplicates collapsed. Talks to nothing: tables and the users' files only.
 import type { Action, SmtpdConfig } from '@tsmtpd/config';
-import { formatAddress, parseAddress, replyWith, srsDecode, type MailAddress, type RcptResolution, type Reply, type ResolvedRecipient, type SessionInfo } from '@tsmtpd/proto';
-import { parseAliasValue, type AliasTarget } from './aliases.js';
+import { formatAddress, parseAddress, replyWith, srsDecode, type MailAddress, type RcptResolution, type Reply, type ResolvedRecipient, type SessionInfo, type UserInfo } from '@tsmtpd/proto';
+import { parseAliasLines, parseAliasValue, type AliasTarget } from './aliases.js';
+import { readForward, readInclude } from './forward.js';
 import type { Ruleset } from './ruleset.js';
 import { LOCALNAMES, type TableSet } from './tables/registry.js';
 import type { Userbase } from './userbase.js';
@@ -33,7 +35,14 @@ export interface ExpandRequest {
 type NodeBody =
   | { kind: 'address'; address: MailAddress }
   | { kind: 'user'; user: string; sameuser: boolean }
-  | { kind: 'target'; target: Extract<AliasTarget, { kind: 'error' | 'unsupported' }> };
+  | { kind: 'target'; target: Extract<AliasTarget, { kind: 'error' | 'file' | 'command' | 'include' }> };
+
+/**
+ * Whose file or command targets these are: the user whose ~/.forward named them (`system` when
+ * that is the action's `user`, a system account), or null for alias targets (they run as the
+ * unprivileged account).
+ */
+type Owner = { username: string; system: boolean; root: boolean } | null;
 
 type Node = NodeBody & {
   id: number;
@@ -41,7 +50,11 @@ type Node = NodeBody & {
   depth: number;
   /** The action and its name decided for the nearest address ancestor (null on the root). */
   action: { name: string; def: Action } | null;
+  owner: Owner;
 };
+
+/** Accounts alias commands and files run as, first found (OpenSMTPD's SMTPD_USER). */
+export const UNPRIVILEGED_ACCOUNTS = ['_smtpd', 'nobody'];
 
 type Lookup = { kind: 'found'; targets: AliasTarget[] } | { kind: 'none' } | { kind: 'error' };
 
@@ -91,7 +104,7 @@ class Expansion {
   }
 
   /** Adds a node unless an equal one exists in the same address context (OpenSMTPD expand_cmp). */
-  private insert(body: NodeBody, parent: Node | null, action: Node['action']): void {
+  private insert(body: NodeBody, parent: Node | null, action: Node['action'], owner: Owner = null): void {
     if (this.nextId >= MAX_NODES) {
       this.overflow = true;
       return;
@@ -99,21 +112,21 @@ class Expansion {
     const ctxNode = nearestAddress(parent);
     const value = body.kind === 'address' ? addressKey(body.address)
       : body.kind === 'user' ? `${body.user}|${body.sameuser ? 1 : 0}`
-      : `${body.target.kind}|${body.target.kind === 'error' ? body.target.text : body.target.value}`;
+      : `${body.target.kind}|${targetText(body.target)}|${owner?.username ?? ''}`;
     const key = `${body.kind}|${value}|${ctxNode?.id ?? -1}`;
     if (this.seen.has(key)) return;
     this.seen.add(key);
-    this.queue.push({ ...body, id: this.nextId++, parent, depth: parent ? parent.depth + 1 : 0, action });
+    this.queue.push({ ...body, id: this.nextId++, parent, depth: parent ? parent.depth + 1 : 0, action, owner });
   }
 
-  /** Adds alias/virtual targets as children of `parent`. */
-  private insertTargets(targets: AliasTarget[], parent: Node, action: NonNullable<Node['action']>): void {
+  /** Adds alias/virtual/.forward/include targets as children of `parent`. */
+  private insertTargets(targets: AliasTarget[], parent: Node, action: NonNullable<Node['action']>, owner: Owner = null): void {
     for (const t of targets) {
       if (t.kind === 'address') this.insert({ kind: 'address', address: t.address }, parent, action);
       else if (t.kind === 'user') {
         const sameuser = parent.kind === 'user' && parent.user === t.user;
         this.insert({ kind: 'user', user: t.user, sameuser }, parent, action);
-      } else this.insert({ kind: 'target', target: t }, parent, action);
+      } else this.insert({ kind: 'target', target: t }, parent, action, owner);
     }
   }
 
@@ -124,7 +137,7 @@ class Expansion {
       case 'user':
         return this.processUser(n);
       case 'target':
-        return this.processTarget(n);
+        return this.processTarget(n as Node & { kind: 'target' });
     }
   }
 
@@ -206,7 +219,11 @@ class Expansion {
       if (found.kind === 'temp') this.ctx.warn?.('userbase lookup failed', { user, error: found.message });
       return found.kind === 'temp' ? replyWith('tempLookup') : this.unknownUser();
     }
-    // No ~/.forward yet: a forward-only action has nothing to forward to (temporary, as
+    if (!n.sameuser) {
+      const fwd = await this.forward(n, action, found.user);
+      if (fwd !== 'none') return fwd === 'done' ? undefined : fwd;
+    }
+    // Nothing forwarded: a forward-only action has nothing to forward to (temporary, as
     // OpenSMTPD does without a .forward), an expand-only action nothing to deliver.
     if (def.method.kind === 'forward-only') return replyWith('expansionTemp');
     if (def.method.kind === 'expand-only') return replyWith('expansionFailed');
@@ -218,11 +235,80 @@ class Expansion {
     return undefined;
   }
 
-  private processTarget(n: Node & { kind: 'target' }): Reply {
+  /**
+   * The user's ~/.forward (the action's `user`'s when it has one): its targets replace the
+   * delivery unless they name the user; 'none' when there is none, or it is ignored or empty.
+   */
+  private async forward(n: Node & { kind: 'user' }, action: NonNullable<Node['action']>, user: UserInfo): Promise<Reply | 'done' | 'none'> {
+    const def = action.def;
+    let owner = user;
+    if (def.user !== undefined) {
+      const u = await this.ctx.userbase.lookup(def.user, null);
+      if (!u.ok) return u.kind === 'temp' ? replyWith('expansionTemp') : 'none';
+      owner = u.user;
+    }
+    const r = await readForward(owner.directory, owner.uid);
+    if (r.kind === 'none') return 'none';
+    if (r.kind === 'temp') {
+      this.ctx.warn?.('forward lookup failed', { user: owner.username, error: r.why });
+      return replyWith('expansionTemp');
+    }
+    if (r.kind === 'ignored') {
+      this.ctx.warn?.('forward file ignored', { user: owner.username, reason: r.why });
+      return 'none';
+    }
+    const parsed = parseAliasLines(r.text);
+    if (!parsed.ok) {
+      this.ctx.warn?.('malformed forward file', { user: owner.username, path: r.path, error: parsed.error });
+      return replyWith('expansionTemp');
+    }
+    // root's .forward may forward, never run commands nor read or write files (REFERENCE 8.3).
+    const targets = owner.uid === 0 ? parsed.targets.filter((t) => t.kind === 'address' || t.kind === 'user' || t.kind === 'error') : parsed.targets;
+    if (targets.length < parsed.targets.length) this.ctx.warn?.('forward entries refused for root', { path: r.path, refused: parsed.targets.length - targets.length });
+    if (targets.length === 0) return 'none';
+    this.insertTargets(targets, n, action, { username: owner.username, system: def.user !== undefined, root: owner.uid === 0 });
+    return 'done';
+  }
+
+  private async processTarget(n: Node & { kind: 'target' }): Promise<Reply | undefined> {
     const t = n.target;
     if (n.action?.def.method.kind === 'forward-only') return replyWith('expansionTemp');
     if (t.kind === 'error') return { code: t.code, enhanced: t.enhanced, text: t.text };
-    return replyWith('notCapable', `alias target ${t.target} is not supported yet`);
+    const action = n.action;
+    if (!action) return replyWith('tempFailure');
+    if (t.kind === 'include') {
+      const r = await readInclude(t.path);
+      const parsed = r.ok ? parseAliasLines(r.text) : { ok: false as const, error: r.why };
+      if (!parsed.ok) {
+        this.ctx.warn?.('include failed', { path: t.path, error: parsed.error });
+        return replyWith('expansionTemp');
+      }
+      this.insertTargets(parsed.targets, n, action, n.owner);
+      return undefined;
+    }
+    let user = n.owner?.username;
+    if (user === undefined) {
+      const found = await this.unprivilegedAccount();
+      if (!found) return replyWith('expansionTemp');
+      user = found;
+    }
+    const dest = nearestAddress(n);
+    this.submit({
+      dispatcher: action.name, type: 'mda', dest: dest && dest.kind === 'address' ? formatAddress(dest.address) : this.rcptText,
+      mdaUser: user, mdaTarget: { kind: t.kind, value: t.kind === 'file' ? t.path : t.command, system: n.owner?.system ?? true }, ttl: this.ttl(action.def),
+    });
+    return undefined;
+  }
+
+  /** The account alias commands and files run as. */
+  private async unprivilegedAccount(): Promise<string | undefined> {
+    for (const name of UNPRIVILEGED_ACCOUNTS) {
+      const r = await this.ctx.userbase.lookup(name, null);
+      if (r.ok && r.user.uid !== 0) return name;
+      if (!r.ok && r.kind === 'temp') break;
+    }
+    this.ctx.warn?.('no unprivileged account for alias targets', { tried: UNPRIVILEGED_ACCOUNTS.join(',') });
+    return undefined;
   }
 
   /** The RCPT as given is named (never the internal name it expanded to). */
@@ -239,7 +325,7 @@ class Expansion {
   }
 
   private submit(r: ResolvedRecipient): void {
-    const key = `${r.dispatcher}|${r.type}|${r.dest.toLowerCase()}|${r.mdaUser ?? ''}|${r.mdaSubaddress ?? ''}`;
+    const key = `${r.dispatcher}|${r.type}|${r.dest.toLowerCase()}|${r.mdaUser ?? ''}|${r.mdaSubaddress ?? ''}|${r.mdaTarget ? `${r.mdaTarget.kind}:${r.mdaTarget.value}` : ''}`;
     if (!this.out.has(key)) this.out.set(key, r);
   }
 
@@ -290,5 +376,17 @@ class Expansion {
     keys.push(user);
     if (domain !== '') keys.push(`@${domain}`, '@');
     return this.lookupFirst(tableName, keys);
+  }
+}
+
+function targetText(t: NodeBody & { kind: 'target' } extends { target: infer T } ? T : never): string {
+  switch (t.kind) {
+    case 'error':
+      return t.text;
+    case 'file':
+    case 'include':
+      return t.path;
+    case 'command':
+      return t.command;
   }
 }

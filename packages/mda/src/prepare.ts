@@ -172,6 +172,35 @@ function lmtpPlan(env: Envelope, user: UserInfo, m: MethodOf<'lmtp'>, ctx: Prepa
   return { ok: true, plan: { user, method: 'lmtp', open } };
 }
 
+/**
+ * An alias or ~/.forward target (REFERENCE 8.2): `/file` appended as an mbox, `|command` run with
+ * /bin/sh -c, as the user whose .forward named it or the unprivileged account for aliases. The
+ * text came from a table or the user's own file; the session's data reaches the command only in
+ * its environment and on stdin, as for the mda method.
+ */
+async function targetPlan(env: Envelope, target: NonNullable<Envelope['mdaTarget']>, action: Action, ctx: PrepareContext): Promise<Prepared> {
+  const method = target.kind === 'file' ? 'file' : 'command';
+  const name = env.mdaUser;
+  if (name === undefined || name === '') return { ok: false, method, outcome: permfail('no user to deliver this alias target as') };
+  const u = await lookupUser(name, target.system ? null : action.userbase ?? null, ctx);
+  if (!u.ok) return { ok: false, user: name, method, outcome: u.outcome };
+  const user = u.user;
+  if (target.kind === 'file') {
+    const path = normalize(target.value);
+    if (!isAbsolute(path) || target.value.split('/').includes('..')) return { ok: false, user: name, method, outcome: permfail(`unsafe file target ${target.value}`) };
+    return { ok: true, plan: { user, method, open: () => openMboxDelivery(env, user, path, ctx) } };
+  }
+  const open = async (): Promise<SinkOpen> =>
+    openCommand({
+      command: target.value,
+      env: commandEnv(env, user),
+      cwd: await homeOrRoot(user.directory),
+      timeoutMs: ctx.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
+      ...(ctx.isRoot ? { uid: user.uid, gid: user.gid } : {}),
+    });
+  return { ok: true, plan: { user, method, open } };
+}
+
 /** Look up the user of an envelope; failures are delivery outcomes (unknown user: 5.1.1). */
 async function lookupUser(name: string, userbase: string | null, ctx: PrepareContext): Promise<{ ok: true; user: UserInfo } | { ok: false; outcome: MethodOutcome }> {
   try {
@@ -192,6 +221,7 @@ export async function prepare(env: Envelope, ctx: PrepareContext): Promise<Prepa
   if (m.kind === 'forward-only' || m.kind === 'expand-only' || m.kind === 'relay') {
     return { ok: false, method: kind, outcome: permfail(`action ${action.name} (${kind}) cannot deliver locally`) };
   }
+  if (env.mdaTarget) return targetPlan(env, env.mdaTarget, action, ctx);
   const name = action.user ?? env.mdaUser;
   if (name === undefined || name === '') return { ok: false, method: kind, outcome: permfail('550 5.1.1 no local user for this recipient') };
   // The action's `user` is a system account: the userbase does not apply to it (REFERENCE 1.5).

@@ -65,6 +65,12 @@ export const EnvelopeSchema = z.object({
   mdaUser: singleLine.optional(),
   /** Sub-address (the part after the delimiter), if any. */
   mdaSubaddress: singleLine.optional(),
+  /**
+   * An alias or ~/.forward target delivered instead of the action's method: append to a file, or
+   * pipe to a command (text from the table or the user's own file, never from the SMTP session),
+   * as `mdaUser` — a system account when `system` (alias targets run as the unprivileged one).
+   */
+  mdaTarget: z.object({ kind: z.enum(['file', 'command']), value: singleLine.min(1).max(4096), system: z.boolean() }).optional(),
   /** Epoch seconds. */
   ctime: z.number().int(),
   lastTry: z.number().int(),

@@ -9,4 +9,4 @@ export * from './init.js';
 export * from './srs.js';
 export { StatsPushSchema, TimingPushSchema, TIMING_NAMES, MAX_TIMING_SAMPLES } from './mailbox/control.js';
 export * from './control-wire.js';
-export { FilterFactsSchema } from './mailbox/lka.js';
+export { FilterFactsSchema, mdaFields } from './mailbox/lka.js';

@@ -1,7 +1,7 @@
 // MAIL FROM and RCPT TO: open a message in the queue, resolve each recipient with lka,
 // and hand the resulting envelopes to the queue, one-way (DESIGN 1, steps 1-2). Every failure of
 // a peer (a Result failure, a timeout, a dead worker) becomes a 4xx, never a hang.
-import { EnvelopeSchema, Replies, newEvpid, type Envelope, type Reply, type ResolvedRecipient } from '@tsmtpd/proto';
+import { EnvelopeSchema, Replies, mdaFields, newEvpid, type Envelope, type Reply, type ResolvedRecipient } from '@tsmtpd/proto';
 import { errorInfo } from '@tsmtpd/actor';
 import type { SMTPServerAddress } from 'smtp-server';
 import { checkMail, checkRcpt, type RcptParams } from './params.js';
@@ -143,8 +143,7 @@ function buildEnvelope(s: Session, tx: Transaction, msgid: string, p: RcptParams
     sender: tx.sender,
     rcpt: p.rcpt,
     dest: r.dest,
-    ...(r.mdaUser !== undefined ? { mdaUser: r.mdaUser } : {}),
-    ...(r.mdaSubaddress !== undefined ? { mdaSubaddress: r.mdaSubaddress } : {}),
+    ...mdaFields(r),
     ctime: Math.floor(Date.now() / 1000),
     lastTry: 0,
     lastBounce: 0,

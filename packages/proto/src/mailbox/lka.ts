@@ -41,8 +41,25 @@ export interface ResolvedRecipient {
   /** For local deliveries: the user whose mailbox receives it. */
   mdaUser?: string;
   mdaSubaddress?: string;
+  /** An alias or ~/.forward file or command target (see Envelope.mdaTarget). */
+  mdaTarget?: MdaTarget;
   /** Lifetime in seconds (action ttl, else queue ttl). */
   ttl: number;
+}
+
+export interface MdaTarget {
+  kind: 'file' | 'command';
+  value: string;
+  system: boolean;
+}
+
+/** The local-delivery fields of a resolved recipient, as an envelope carries them. */
+export function mdaFields(r: ResolvedRecipient): Pick<ResolvedRecipient, 'mdaUser' | 'mdaSubaddress' | 'mdaTarget'> {
+  return {
+    ...(r.mdaUser !== undefined ? { mdaUser: r.mdaUser } : {}),
+    ...(r.mdaSubaddress !== undefined ? { mdaSubaddress: r.mdaSubaddress } : {}),
+    ...(r.mdaTarget !== undefined ? { mdaTarget: { ...r.mdaTarget } } : {}),
+  };
 }
 
 export type RcptResolution = { ok: true; recipients: ResolvedRecipient[] } | { ok: false; reply: Reply };

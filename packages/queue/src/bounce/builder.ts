@@ -4,7 +4,7 @@
 // message's commit deletes the bounce envelopes in the same durable transaction, so a crash
 // leaves either the reports to build again or the built message, never both or neither.
 import type { Remote } from '@tsmtpd/actor';
-import { newEvpid, newMsgid, newSessionId, type Envelope, type LkaMailbox, type OutcomeReport, type ResolvedRecipient, type SessionInfo } from '@tsmtpd/proto';
+import { mdaFields, newEvpid, newMsgid, newSessionId, type Envelope, type LkaMailbox, type OutcomeReport, type ResolvedRecipient, type SessionInfo } from '@tsmtpd/proto';
 import { composeDsn, type DsnRecipient } from './compose.js';
 import { ioMessage, type QueueShared } from '../context.js';
 import { scheduleEntry } from '../intake.js';
@@ -204,8 +204,7 @@ function notificationEnvelope(msgid: string, r: ResolvedRecipient, to: string, n
   return {
     id: newEvpid(msgid), msgid, type: r.type, dispatcher: r.dispatcher, smtpname: name, helo: name,
     hostname: 'localhost', sockaddr: 'local', sender: '', rcpt: to, dest: r.dest,
-    ...(r.mdaUser !== undefined ? { mdaUser: r.mdaUser } : {}),
-    ...(r.mdaSubaddress !== undefined ? { mdaSubaddress: r.mdaSubaddress } : {}),
+    ...mdaFields(r),
     ctime: now, lastTry: 0, lastBounce: 0, ttl: r.ttl, retry: 0, flags: ['bounce'], dsnNotify: 0,
   };
 }

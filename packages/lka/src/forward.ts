@@ -1,0 +1,75 @@
+// Reading a user's ~/.forward (REFERENCE 8.3) with OpenSMTPD's safety rules: a home directory
+// with the sticky bit makes the lookup a temporary failure (the user may be editing it); the
+// file is followed only when it is a regular file (not a symlink), owned by the user, not group
+// or world writable, in a home owned by the user or root that others cannot write. Anything
+// else is ignored with a reason, so mail goes to the mailbox. Until privilege separation hands
+// this to the privileged side, the lka reads it itself (it runs as root when the daemon does).
+import { constants, promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+
+/** Largest .forward read. */
+export const MAX_FORWARD_BYTES = 64 * 1024;
+
+export type ForwardRead =
+  | { kind: 'none' }
+  | { kind: 'temp'; why: string }
+  | { kind: 'ignored'; why: string }
+  | { kind: 'found'; text: string; path: string };
+
+const WRITABLE_BY_OTHERS = 0o022;
+const STICKY = 0o1000;
+
+export async function readForward(home: string, uid: number): Promise<ForwardRead> {
+  if (!home.startsWith('/')) return { kind: 'ignored', why: 'home directory is not absolute' };
+  let dir;
+  try {
+    dir = await fsp.lstat(home);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? { kind: 'none' } : { kind: 'temp', why: `home ${home}: ${code ?? 'unreadable'}` };
+  }
+  if (!dir.isDirectory()) return { kind: 'ignored', why: `home ${home} is not a directory` };
+  if (dir.mode & STICKY) return { kind: 'temp', why: `home ${home} is sticky` };
+  if (dir.uid !== uid && dir.uid !== 0) return { kind: 'ignored', why: `home ${home} is not owned by the user` };
+  if (dir.mode & WRITABLE_BY_OTHERS) return { kind: 'ignored', why: `home ${home} is writable by others` };
+  const path = join(home, '.forward');
+  let fh;
+  try {
+    fh = await fsp.open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { kind: 'none' };
+    if (code === 'ELOOP') return { kind: 'ignored', why: `${path} is a symbolic link` };
+    return { kind: 'temp', why: `${path}: ${code ?? 'unreadable'}` };
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return { kind: 'ignored', why: `${path} is not a regular file` };
+    if (st.uid !== uid) return { kind: 'ignored', why: `${path} is not owned by the user` };
+    if (st.mode & WRITABLE_BY_OTHERS) return { kind: 'ignored', why: `${path} is group or world writable` };
+    if (st.size > MAX_FORWARD_BYTES) return { kind: 'ignored', why: `${path} is larger than ${MAX_FORWARD_BYTES} bytes` };
+    const text = (await fh.readFile()).toString('utf8');
+    return { kind: 'found', text, path };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Reads an `:include:` file: a regular file of bounded size; errors are temporary. */
+export async function readInclude(path: string): Promise<{ ok: true; text: string } | { ok: false; why: string }> {
+  let fh;
+  try {
+    fh = await fsp.open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    return { ok: false, why: `${path}: ${(e as NodeJS.ErrnoException).code ?? 'unreadable'}` };
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return { ok: false, why: `${path} is not a regular file` };
+    if (st.mode & 0o002) return { ok: false, why: `${path} is world writable` };
+    if (st.size > 1024 * 1024) return { ok: false, why: `${path} is larger than 1 MiB` };
+    return { ok: true, text: (await fh.readFile()).toString('utf8') };
+  } finally {
+    await fh.close();
+  }
+}
