@@ -150,6 +150,27 @@ for (const [name, make] of Object.entries(subjects)) {
       assert.deepEqual(b.counts(), { messages: 1, envelopes: envs.length });
     });
 
+    run('in one batch, a failing write fails alone: the writes around it commit', ({ backend: b }) => {
+      const m1 = newMsgid();
+      const m2 = newMsgid();
+      const errors: unknown[] = [];
+      b.batch(() => {
+        b.atomic(() => b.chunkAppend(m1, 0, 0, bytes(10, 1)));
+        try {
+          // chunk 0 twice: refused (a duplicate key, or out of order), and only this write undone
+          b.atomic(() => b.chunkAppend(m1, 0, 0, bytes(10, 3)));
+        } catch (e) {
+          errors.push(e);
+        }
+        assert.ok(b.inTransaction());
+        b.atomic(() => b.chunkAppend(m2, 0, 0, bytes(5, 2)));
+        b.atomic(() => b.messageCommit(m1, 0, 10, 1, [makeEnvelope(m1)]));
+      });
+      assert.equal(errors.length, 1);
+      assert.deepEqual(concat(b.bodyRead(m1, 0, 100)?.chunks ?? []), bytes(10, 1));
+      assert.ok(b.messageExists(m2), 'a write after the failed one was kept');
+    });
+
     run('update keeps the new fields; the last delete takes the message and body along', ({ backend: b }) => {
       const { msgid, envs } = store(b, [bytes(10)], 2);
       const [e1, e2] = envs as [ReturnType<typeof makeEnvelope>, ReturnType<typeof makeEnvelope>];

@@ -70,7 +70,7 @@ export class PgQueueBackend implements QueueBackend {
   batch<T>(fn: () => T, durable = true): T {
     if (this.depth > 0) return this.atomic(fn);
     if (!this.ready) this.setup();
-    this.db.call({ op: 'begin', durable });
+    this.db.send({ op: 'begin', durable });
     this.depth++;
     this.sp = 0;
     let value: T;
@@ -83,7 +83,12 @@ export class PgQueueBackend implements QueueBackend {
     }
     this.depth--;
     // Returns once the server has the commit in its WAL, flushed (synchronous_commit = on).
-    this.db.call({ op: 'commit' });
+    try {
+      this.db.call({ op: 'commit' });
+    } catch (e) {
+      if (this.db.txn) this.rollbackQuietly();
+      throw e;
+    }
     return value;
   }
 
@@ -94,7 +99,7 @@ export class PgQueueBackend implements QueueBackend {
   atomic<T>(fn: () => T): T {
     if (this.depth === 0) return this.batch(fn);
     const name = `a${this.sp++}`;
-    this.db.query(`SAVEPOINT ${name}`);
+    this.db.send({ op: 'query', text: `SAVEPOINT ${name}` });
     this.depth++;
     try {
       const value = fn();
@@ -154,10 +159,19 @@ export class PgQueueBackend implements QueueBackend {
 
   chunkAppend(msgid: string, seq: number, ctime: number, data: Uint8Array): void {
     if (seq === 0) {
-      this.db.query(`INSERT INTO ${T.msg} (msgid, state, ctime, node) VALUES ($1, 'incoming', $2, $3) ON CONFLICT (msgid) DO NOTHING`, [msgid, ctime, this.node], 'msg_incoming');
+      this.write(`INSERT INTO ${T.msg} (msgid, state, ctime, node) VALUES ($1, 'incoming', $2, $3) ON CONFLICT (msgid) DO NOTHING`, [msgid, ctime, this.node], 'msg_incoming');
     }
     const row = this.codec.encode(data);
-    this.db.query(`INSERT INTO ${T.chunk} (msgid, seq, data, enc) VALUES ($1, $2, $3, $4)`, [msgid, seq, row.data, row.flags], 'chunk_insert');
+    this.write(`INSERT INTO ${T.chunk} (msgid, seq, data, enc) VALUES ($1, $2, $3, $4)`, [msgid, seq, row.data, row.flags], 'chunk_insert');
+  }
+
+  /**
+   * A write whose result nobody reads: inside a transaction it is sent without waiting (the
+   * enclosing savepoint's RELEASE, or the COMMIT, reports its failure); outside, it waits.
+   */
+  private write(text: string, values: unknown[], name: string): void {
+    if (this.depth > 0) this.db.send({ op: 'query', text, values, name });
+    else this.db.query(text, values, name);
   }
 
   messageCommit(msgid: string, ctime: number, size: number, nchunks: number, envelopes: Envelope[]): void {
@@ -181,16 +195,16 @@ export class PgQueueBackend implements QueueBackend {
       cols[4]?.push(typeof row.value === 'string' ? null : Buffer.from(row.value).toString('base64'));
       cols[5]?.push(row.flags);
     }
-    this.db.query(`INSERT INTO ${T.env} (evpid, msgid, type, json, blob, enc, lease_node, lease_until)
+    this.write(`INSERT INTO ${T.env} (evpid, msgid, type, json, blob, enc, lease_node, lease_until)
       SELECT u.evpid, u.msgid, u.type, u.json, decode(u.blob, 'base64'), u.enc, $7, now() + make_interval(secs => $8)
       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[]) AS u(evpid, msgid, type, json, blob, enc)`,
     [...cols, this.node, this.leaseSeconds], 'env_insert');
   }
 
   messageDelete(msgid: string): void {
-    this.db.query(`DELETE FROM ${T.env} WHERE msgid = $1`, [msgid], 'env_delete_msg');
-    this.db.query(`DELETE FROM ${T.chunk} WHERE msgid = $1`, [msgid], 'chunk_delete');
-    this.db.query(`DELETE FROM ${T.msg} WHERE msgid = $1`, [msgid], 'msg_delete');
+    this.write(`DELETE FROM ${T.env} WHERE msgid = $1`, [msgid], 'env_delete_msg');
+    this.write(`DELETE FROM ${T.chunk} WHERE msgid = $1`, [msgid], 'chunk_delete');
+    this.write(`DELETE FROM ${T.msg} WHERE msgid = $1`, [msgid], 'msg_delete');
   }
 
   /** An envelope this node may handle: leased by it, or by nobody alive. */
@@ -221,7 +235,7 @@ export class PgQueueBackend implements QueueBackend {
     // The message goes with its last envelope, whichever node deletes that one.
     const gone = this.db.query(`DELETE FROM ${T.msg} m WHERE m.msgid = $1 AND NOT EXISTS (SELECT 1 FROM ${T.env} e WHERE e.msgid = $1)`, [msgid], 'msg_delete_last');
     if (gone.rowCount === 0) return { deleted: true, messageDeleted: false };
-    this.db.query(`DELETE FROM ${T.chunk} WHERE msgid = $1`, [msgid], 'chunk_delete');
+    this.write(`DELETE FROM ${T.chunk} WHERE msgid = $1`, [msgid], 'chunk_delete');
     return { deleted: true, messageDeleted: true };
   }
 

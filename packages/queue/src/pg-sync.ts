@@ -13,6 +13,8 @@ export interface PgRequest {
   /** A prepared statement's name (the server keeps its plan per connection). */
   name?: string;
   durable?: boolean;
+  /** No answer: a failure is answered to the next request that waits (and later ones are skipped). */
+  noWait?: boolean;
 }
 
 export interface PgReply {
@@ -110,6 +112,16 @@ export class PgSync {
       this.link(true, '');
       return { rows: (reply.rows ?? []) as R[], rowCount: reply.rowCount ?? 0 };
     }
+  }
+
+  /**
+   * Send without waiting (inside a transaction: the statement's failure surfaces at the next
+   * waited call, so a savepoint's RELEASE reports every write since its SAVEPOINT).
+   */
+  send(req: Omit<PgRequest, 'id' | 'noWait'>): void {
+    if (!this.open) throw new PgError('queue database connection closed', 'CLOSED', true);
+    this.port.postMessage({ ...req, id: this.nextId++, noWait: true });
+    if (req.op === 'begin') this.txn = true;
   }
 
   query<R = Record<string, unknown>>(text: string, values: unknown[] = [], name?: string): PgResult<R> {

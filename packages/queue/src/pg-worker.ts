@@ -27,6 +27,8 @@ function isLinkError(e: unknown): boolean {
 
 class Link {
   private readonly pool: pg.Pool;
+  /** The failure of a request sent without waiting, answered to the next request that waits. */
+  private pending: Omit<PgReply, 'id'> | null = null;
   private txn: pg.PoolClient | null = null;
   private readonly checked = new WeakSet<pg.PoolClient>();
   private downUntil = 0;
@@ -47,8 +49,25 @@ class Link {
     this.pool.on('error', () => {});
   }
 
+  /** A request sent without waiting: run it unless an earlier one failed; keep its failure. */
+  async handleNoWait(req: PgRequest): Promise<void> {
+    if (this.pending) return;
+    const r = await this.handle(req);
+    if (!r.ok) this.pending = r;
+  }
+
   async handle(req: PgRequest): Promise<Omit<PgReply, 'id'>> {
-    if (req.op === 'reset') return this.reset();
+    if (req.op === 'reset') {
+      this.pending = null;
+      return this.reset();
+    }
+    if (this.pending) {
+      const p = this.pending;
+      this.pending = null;
+      // A commit after a failed write must not leave the failed transaction open.
+      if ((req.op === 'commit' || req.op === 'rollback') && this.txn) await this.run({ ...req, op: 'rollback' }).catch(() => this.drop(new Error('rollback failed')));
+      return { ...p, txn: this.txn !== null };
+    }
     const now = Date.now();
     if (this.downUntil > now) {
       return { ok: false, error: { message: `queue database unavailable (next attempt in ${Math.ceil((this.downUntil - now) / 1000)}s)`, code: 'DOWN' }, txn: false, down: true };
@@ -155,7 +174,8 @@ init.port.on('message', (req: PgRequest) => {
       init.port.close();
       return;
     }
-    answer({ id: req.id, ...(await link.handle(req)) });
+    if (req.noWait) await link.handleNoWait(req);
+    else answer({ id: req.id, ...(await link.handle(req)) });
   });
 });
 parentPort?.on('message', () => {});
