@@ -13,8 +13,8 @@ import { PgCluster } from '@tsmtpd/queue/pg-cluster.js';
 import { startDaemon, type Daemon } from './lib/daemon.js';
 import { buildMessage, deliverableUser, uniqueTag } from './lib/conf.js';
 import { header, readMailbox, smtpSession, transaction, type SmtpReply } from './lib/python.js';
-import { pyDir, python3 } from './lib/paths.js';
-import { sleep, waitFor } from './lib/proc.js';
+import { pyDir, python3, repoRoot } from './lib/paths.js';
+import { run, sleep, waitFor } from './lib/proc.js';
 import { makeSharedDir, makeTestDir, removeTestDir } from './lib/tmp.js';
 
 const LEASE = 3;
@@ -85,6 +85,14 @@ test('a node killed with SIGKILL: the other node delivers its acknowledged mail 
   for (const tag of inflight) assert.equal(dataReply(await send(a.port, tag))?.code, 250, `${tag} not accepted by A\n${a.describe()}`);
   const running = await waitFor(() => (inflight.every((tag) => startedTags().includes(tag)) ? true : undefined), 15_000);
   assert.ok(running, `A's deliveries did not start\n${a.describe()}`);
+  // smtpctl on any node (here with no daemon at all) shows the cluster's queue with each lease's holder.
+  const show = await run(process.execPath, [path.join(repoRoot, 'packages/smtpctl/bin/smtpctl.js'), 'show', 'cluster', uri], { timeoutMs: 20_000 });
+  assert.equal(show.code, 0, show.stderr);
+  const lines = show.stdout.trim().split('\n');
+  assert.equal(lines.length, 6, show.stdout);
+  const holders = new Set(lines.map((l) => l.split('|').slice(-2)[0]));
+  assert.equal(holders.size, 1, `one node (A) holds every lease: ${show.stdout}`);
+  assert.ok(lines.every((l) => l.split('|')[11] === 'leased'), show.stdout);
   await a.crash();
   assert.ok(!a.isRunning());
   const killedAt = Date.now();
@@ -106,6 +114,8 @@ test('a node killed with SIGKILL: the other node delivers its acknowledged mail 
   for (const tag of inflight) assert.ok(count(tag) >= 1);
   assert.match(b.output(), /envelopes taken/, 'B logged the take-over');
   assert.equal(pg.psql('mailq', 'SELECT count(*) FROM tsmtpd_envelope'), '0\n', 'the shared queue is empty');
+  const after = await run(process.execPath, [path.join(repoRoot, 'packages/smtpctl/bin/smtpctl.js'), 'show', 'cluster', uri], { timeoutMs: 20_000 });
+  assert.equal(after.stdout, '', after.stderr);
   assert.doesNotMatch(b.output(), /:\/\/[^@\s]*:[^@\s]*@/, 'no URI password in the log');
 });
 

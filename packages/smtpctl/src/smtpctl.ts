@@ -7,6 +7,7 @@ import { ControlClient, NotRunning, type RequestBody } from './client.js';
 import { socketPath, spoolFrom } from './spool.js';
 import { queueLine } from './show-queue.js';
 import { showQueueOffline } from './offline.js';
+import { showCluster } from './cluster.js';
 import { doEncrypt } from './encrypt.js';
 import { monitor } from './monitor.js';
 
@@ -25,7 +26,7 @@ for (const [p, c] of [
   ['resume mda', 'resume-mda'], ['resume mta', 'resume-mta'], ['resume smtp', 'resume-smtp'],
   ['schedule <msgid>', 'schedule'], ['schedule <evpid>', 'schedule'], ['schedule all', 'schedule'],
   ['show envelope <evpid>', 'show-envelope'], ['show message <msgid>', 'show-message'], ['show message <evpid>', 'show-message'],
-  ['show queue', 'show-queue'], ['show queue <msgid>', 'show-queue'], ['show hosts', 'show-hosts'], ['show relays', 'show-relays'],
+  ['show queue', 'show-queue'], ['show queue <msgid>', 'show-queue'], ['show cluster', 'show-cluster'], ['show cluster <str>', 'show-cluster'], ['show hosts', 'show-hosts'], ['show relays', 'show-relays'],
   ['show routes', 'show-routes'], ['show stats', 'show-stats'], ['show status', 'show-status'],
   ['trace <str>', 'trace'], ['untrace <str>', 'untrace'], ['update table <str>', 'update-table'],
   ['encrypt', 'encrypt'], ['encrypt <str>', 'encrypt'],
@@ -53,6 +54,8 @@ export async function smtpctl(argv: string[], io: Io): Promise<number> {
     io.err(`smtpctl: invalid trace keyword: ${params[0]!.value}\n`);
     return 1;
   }
+  // The shared queue is read from PostgreSQL, not from this node's daemon.
+  if (cmd === 'show-cluster') return showCluster(params[0]?.value === undefined ? undefined : rest[rest.length - 1], io.out, io.err);
   let client: ControlClient;
   try {
     client = await ControlClient.connect(socketPath(spool));
