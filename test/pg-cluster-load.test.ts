@@ -49,6 +49,9 @@ function config(ctx: { port: number }): string {
     `listen on 127.0.0.1 port ${ctx.port}`,
     // One line per delivery, printed at the end in one small O_APPEND write: lines never interleave.
     `action "count" mda "awk '/^To:/ { r = $2 } /^X-Tsmtpd-Tag:/ { t = $2 } END { print r, t }' >> ${log}"`,
+    // The victim's mail takes a second per delivery: it has a backlog (queued and in flight) at the kill.
+    `action "slow" mda "sleep 1; awk '/^To:/ { r = $2 } /^X-Tsmtpd-Tag:/ { t = $2 } END { print r, t }' >> ${log}"`,
+    `match from any for rcpt-to "${rcptOf(0)}" action "slow"`,
     'match from any for local action "count"',
   ].join('\n') + '\n';
 }
@@ -61,7 +64,7 @@ test('three nodes on one PostgreSQL, one killed under load: every acknowledged m
   }
   const loads: FaultLoad[] = daemons.map((d, i) =>
     startFaultLoad(d.port, { sessions: 3, rcpts: [rcptOf(i)], pauseMs: 20, maxSeconds: 60, seed: 1000 + i, dir: path.join(dir, 'ctl') }));
-  await sleep(5000);
+  await sleep(8000);
   const victim = daemons[0] as Daemon;
   await victim.crash();
   assert.ok(!victim.isRunning(), 'node 0 survived SIGKILL');
@@ -73,7 +76,7 @@ test('three nodes on one PostgreSQL, one killed under load: every acknowledged m
   const acked = new Set(results.flatMap((r, i) => r.acked.map((tag) => key(i, tag))));
   const unknown = new Set(results.flatMap((r, i) => r.unknown.map(([tag]) => key(i, tag))));
   results.forEach((r, i) => t.diagnostic(`node ${i}: acked=${r.acked.length} refused=${r.refused.length} unknown=${r.unknown.length} unsent=${r.unsent.length}`));
-  assert.ok((results[0]?.acked.length ?? 0) >= 20, 'too little load on the killed node to judge');
+  assert.ok((results[0]?.acked.length ?? 0) >= 10, 'too little load on the killed node to judge');
 
   const drained = await waitFor(() => {
     const seen = new Set(fileLines(log));
