@@ -48,9 +48,9 @@ function config(ctx: { port: number }): string {
     `queue backend postgres "${uri}" lease ${LEASE}s`,
     `listen on 127.0.0.1 port ${ctx.port}`,
     // One line per delivery, printed at the end in one small O_APPEND write: lines never interleave.
-    `action "count" mda "awk '/^To:/ { r = $2 } /^X-Tsmtpd-Tag:/ { t = $2 } END { print r, t }' >> ${log}"`,
+    `action "count" mda "awk '/^To:/ { r = $2 } /^X-Tsmtpd-Tag:/ { t = $2 } END { print r, (t ? t : 0) }' >> ${log}"`,
     // The victim's mail takes a second per delivery: it has a backlog (queued and in flight) at the kill.
-    `action "slow" mda "sleep 1; awk '/^To:/ { r = $2 } /^X-Tsmtpd-Tag:/ { t = $2 } END { print r, t }' >> ${log}"`,
+    `action "slow" mda "sleep 1; awk '/^To:/ { r = $2 } /^X-Tsmtpd-Tag:/ { t = $2 } END { print r, (t ? t : 0) }' >> ${log}"`,
     `match from any for rcpt-to "${rcptOf(0)}" action "slow"`,
     'match from any for local action "count"',
   ].join('\n') + '\n';
@@ -88,7 +88,11 @@ test('three nodes on one PostgreSQL, one killed under load: every acknowledged m
   assert.ok(drained, `not delivered in 90 s: ${missing.length} of ${acked.size}, e.g. ${missing.slice(0, 3).join('; ')}\n${daemons[1]?.describe()}`);
   const dups = [...seen].filter(([, n]) => n > 1).map(([k]) => k);
   const victimDups = dups.filter((k) => k.startsWith(`${rcptOf(0)} `));
-  const foreign = [...seen.keys()].filter((k) => !acked.has(k) && !unknown.has(k));
+  // A delivery cut by the kill (the agent died while writing the body to the command) can end
+  // before the tag header (the command prints tag 0 then): reported, not an error of the queue.
+  const truncated = [...seen.keys()].filter((k) => k.endsWith(' 0'));
+  const foreign = [...seen.keys()].filter((k) => !acked.has(k) && !unknown.has(k) && !truncated.includes(k));
+  if (truncated.length > 0) t.diagnostic(`deliveries cut before their tag by the kill: ${truncated.map((k) => seen.get(k)).join(', ')}`);
   t.diagnostic(`acknowledged=${acked.size} delivered=${seen.size} duplicated=${dups.length} (killed node's, in flight at the kill: ${victimDups.length}) delivered-without-reply=${[...seen.keys()].filter((k) => unknown.has(k)).length}`);
   assert.deepEqual(dups.filter((k) => !victimDups.includes(k)), [], 'a surviving node delivered its own mail twice');
   assert.deepEqual(foreign, [], 'delivered although refused or never sent');
