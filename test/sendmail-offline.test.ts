@@ -73,7 +73,7 @@ describe('offline submission, then start', { skip }, () => {
     writeFileSync(garbage, `${bob!.name}@localhost|-f|x\nSubject: old format\n\nx\n`, { mode: 0o600 });
     chownSync(garbage, alice!.uid, alice!.gid);
 
-    d = await startDaemon({ dir, config, port });
+    d = await startDaemon({ dir, config, port, env: { SMTPD_OFFLINE_INTERVAL: '1' } });
     const m = await waitForMessage('maildir', userMaildir(dir, bob!.name), (x) => header(x, 'Subject') === tag, 20_000);
     assert.ok(m, `offline message not delivered\n${d.describe()}`);
     const c = await checkMessage(m.raw);
@@ -98,6 +98,15 @@ describe('offline submission, then start', { skip }, () => {
     assert.equal(statSync(rootFile).nlink, 1);
     const maildir = (await waitForMessage('maildir', userMaildir(dir, bob!.name), (x) => /stolen|hardlinked|loose|stranger|old format/.test(header(x, 'Subject') ?? ''), 1000));
     assert.equal(maildir, undefined, 'a refused file was delivered');
+    // A file that arrives while the daemon runs (a sendmail that found no socket as it started) is
+    // picked up by the next look at offline/; the refused ones are not logged again meanwhile.
+    const tag3 = uniqueTag('late');
+    const late = path.join(offline, `${Math.floor(Date.now() / 1000)}.late`);
+    writeFileSync(late, `{"version":1,"argv":["${bob!.name}@localhost"],"time":${Date.now()}}\nSubject: ${tag3}\n\nlate\n`, { mode: 0o600 });
+    chownSync(late, alice!.uid, alice!.gid);
+    assert.ok(await waitForMessage('maildir', userMaildir(dir, bob!.name), (x) => header(x, 'Subject') === tag3, 20_000), `late file not sent\n${d.describe()}`);
+    assert.ok(await waitFor(() => (!existsSync(late) ? true : undefined), 10_000), 'the late file is removed');
+    assert.equal((d.output().match(/offline file refused file=4\.loose /g) ?? []).length, 1, 'a kept file is logged once');
     // Still serving: a banner, and a live submission.
     assert.match((await readBanner(d.port)) ?? '', /^220 /);
     const tag2 = uniqueTag('after');

@@ -10,7 +10,7 @@ import { TOPOLOGY, START_ORDER, STOP_ORDER } from './topology.js';
 import { WORKER_URLS } from './actors.js';
 import { unimplementedFeatures } from './features.js';
 import { fillQueueKey } from './queue-key.js';
-import { prepareOfflineDir, replayOffline } from './offline.js';
+import { prepareOfflineDir, startOfflineReplay } from './offline.js';
 
 export interface DaemonOptions {
   configFile: string;
@@ -80,7 +80,11 @@ async function startDaemon(opts: DaemonOptions, log: Logger, writer: LogWriter):
   const sup = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text' });
   const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init }));
   // Messages left by sendmail while we were down go in once we accept mail (REFERENCE 3).
-  const replay = offlineProblem === null ? () => void replayOffline({ spool, log, ...(config.smtp.maxMessageSize > 0 ? { maxBytes: config.smtp.maxMessageSize + 65_537 } : {}) }) : () => undefined;
+  // SMTPD_OFFLINE_INTERVAL=seconds: how often offline/ is looked at again (default 60; tests).
+  const every = Number(process.env['SMTPD_OFFLINE_INTERVAL']);
+  const intervalMs = Number.isInteger(every) && every >= 1 && every <= 3600 ? every * 1000 : 60_000;
+  const replayOpts = { spool, log, ...(config.smtp.maxMessageSize > 0 ? { maxBytes: config.smtp.maxMessageSize + 65_537 } : {}) };
+  const replay = offlineProblem === null ? () => void startOfflineReplay(replayOpts, intervalMs) : () => undefined;
   return supervise(sup, specs, log, { ...opts, onReady: (s) => { replay(); opts.onReady?.(s); } });
 }
 

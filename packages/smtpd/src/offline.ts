@@ -74,6 +74,32 @@ export interface ReplayOptions {
   log: Logger;
   maxBytes?: number;
   sendmail?: string;
+  /** Files refused or failed, by name: their signature then; not tried again while unchanged. */
+  refused?: Map<string, string>;
+}
+
+/** What identifies a file's state well enough to see that it changed. */
+function signature(st: Stats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+}
+
+/**
+ * Replay now, then every `intervalMs`: a sendmail that found no socket while the daemon was
+ * starting wrote its file after the first scan. A refused or failed file is logged once, and tried
+ * again only when it changes. Returns the stop function.
+ */
+export function startOfflineReplay(o: ReplayOptions, intervalMs = 60_000): () => void {
+  const opts: ReplayOptions = { ...o, refused: o.refused ?? new Map() };
+  let running = false;
+  const scan = () => {
+    if (running) return;
+    running = true;
+    void replayOffline(opts).finally(() => (running = false));
+  };
+  scan();
+  const timer = setInterval(scan, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 /** Replay every entry of the drop box, a few at a time. Resolves when all are done. */
@@ -85,6 +111,10 @@ export async function replayOffline(o: ReplayOptions): Promise<void> {
   } catch (e) {
     o.log.warn('offline queue unreadable', { dir, error: (e as Error).message });
     return;
+  }
+  if (o.refused) {
+    for (const known of [...o.refused.keys()]) if (!names.includes(known)) o.refused.delete(known);
+    names = await unchangedFiltered(o.refused, dir, names);
   }
   if (names.length === 0) return;
   o.log.info('offline queue', { files: names.length });
@@ -98,6 +128,21 @@ export async function replayOffline(o: ReplayOptions): Promise<void> {
   await Promise.all(Array.from({ length: Math.min(REPLAY_CONCURRENCY, names.length) }, worker));
 }
 
+/** The names not refused before, or changed since. */
+async function unchangedFiltered(refused: Map<string, string>, dir: string, names: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of names) {
+    const was = refused.get(n);
+    if (was === undefined) {
+      out.push(n);
+      continue;
+    }
+    const st = await lstat(join(dir, n)).catch(() => null);
+    if (st && signature(st) !== was) out.push(n);
+  }
+  return out;
+}
+
 async function replayOne(o: ReplayOptions, dir: string, name: string): Promise<void> {
   const path = join(dir, name);
   let fh: FileHandle;
@@ -107,7 +152,11 @@ async function replayOne(o: ReplayOptions, dir: string, name: string): Promise<v
     const code = (e as NodeJS.ErrnoException).code;
     // A symlink (ELOOP) is only a name in our directory: removing it touches nothing else.
     if (code === 'ELOOP') await discard(o, path, name, 'symbolic link');
-    else o.log.warn('offline file refused', { file: name, reason: code ?? (e as Error).message });
+    else {
+      o.log.warn('offline file refused', { file: name, reason: code ?? (e as Error).message });
+      const st = await lstat(path).catch(() => null);
+      if (st) o.refused?.set(name, signature(st));
+    }
     return;
   }
   try {
@@ -115,15 +164,15 @@ async function replayOne(o: ReplayOptions, dir: string, name: string): Promise<v
     const why = refusal(st, o.maxBytes ?? DEFAULT_MAX_OFFLINE_BYTES);
     // A link or a fifo is removed (unlinking a name never touches what it points at); a regular
     // file we will not read is kept for the postmaster to look at.
-    if (why !== null) return void (await (st.isFile() && st.nlink === 1 ? keep(o, name, why) : discard(o, path, name, why)));
+    if (why !== null) return void (await (st.isFile() && st.nlink === 1 ? keep(o, name, why, st) : discard(o, path, name, why)));
     const owner = await passwdByUid(st.uid);
-    if (!owner) return keep(o, name, `owner uid ${st.uid} is not a known user`);
+    if (!owner) return keep(o, name, `owner uid ${st.uid} is not a known user`, st);
     const ourUid = process.getuid?.() ?? 0;
-    if (ourUid !== 0 && st.uid !== ourUid) return keep(o, name, `owned by ${owner.name}; only root can send as another user`);
+    if (ourUid !== 0 && st.uid !== ourUid) return keep(o, name, `owned by ${owner.name}; only root can send as another user`, st);
     const head = await readHeader(fh);
-    if (!head) return keep(o, name, 'not an offline message (bad header)');
+    if (!head) return keep(o, name, 'not an offline message (bad header)', st);
     const r = await runSendmail(o, fh, head.length, head.header, owner);
-    if (r.code !== 0) return keep(o, name, `sendmail exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(-300)}`);
+    if (r.code !== 0) return keep(o, name, `sendmail exited ${r.code ?? r.signal}: ${r.stderr.trim().slice(-300)}`, st);
     // Remove the entry we read, not whatever may have been renamed over it meanwhile.
     const now = await lstat(path).catch(() => null);
     if (now && now.ino === st.ino && now.dev === st.dev) await unlink(path);
@@ -133,8 +182,9 @@ async function replayOne(o: ReplayOptions, dir: string, name: string): Promise<v
   }
 }
 
-function keep(o: ReplayOptions, name: string, reason: string): void {
+function keep(o: ReplayOptions, name: string, reason: string, st: Stats): void {
   o.log.warn('offline file refused', { file: name, reason, kept: true });
+  o.refused?.set(name, signature(st));
 }
 
 async function discard(o: ReplayOptions, path: string, name: string, reason: string): Promise<void> {
