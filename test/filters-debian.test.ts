@@ -57,8 +57,11 @@ function swaks(port: number, subject: string): Promise<{ out: string }> {
   ], { timeoutMs: 30_000 }).then((r) => ({ out: r.stdout + r.stderr }));
 }
 
-test('the three filters start and register', { skip: !have && 'opensmtpd-filter-* not installed' }, () => {
-  for (const f of ['dkim', 'score', 'rspamd']) assert.match(d.output(), new RegExp(`filter ready filter=${f} `), d.describe());
+test('the three filters start and register', { skip: !have && 'opensmtpd-filter-* not installed' }, async () => {
+  // The log is written asynchronously: wait (bounded) for the three lines.
+  const ready = (f: string) => new RegExp(`filter ready filter=${f} `).test(d.output());
+  for (let i = 0; i < 50 && !['dkim', 'score', 'rspamd'].every(ready); i++) await new Promise((r) => setTimeout(r, 100));
+  for (const f of ['dkim', 'score', 'rspamd']) assert.ok(ready(f), `${f} not ready\n${d.describe()}`);
 });
 
 test('filter-dkimsign: the stored message carries a DKIM-Signature that dkimpy verifies', { skip: !have && 'not installed' }, async () => {
