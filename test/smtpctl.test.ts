@@ -199,6 +199,28 @@ test('garbage on the control socket leaves the daemon serving', { timeout: 60_00
   assert.ok(d.isRunning());
 });
 
+test('a request trickled a byte at a time is cut off; the daemon goes on serving', { timeout: 60_000 }, async () => {
+  const started = Date.now();
+  const got = await new Promise<string>((resolve) => {
+    const s = net.connect(path.join(spool(), 'smtpd.sock'));
+    let text = '';
+    const drip = setInterval(() => s.write(' '), 500);
+    const guard = setTimeout(() => s.destroy(), 30_000);
+    s.on('data', (b) => (text += b.toString('utf8')));
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      clearInterval(drip);
+      clearTimeout(guard);
+      resolve(text);
+    });
+    s.on('connect', () => s.write('{"v":1,'));
+  });
+  const took = Date.now() - started;
+  assert.match(got, /"code":"timeout"/);
+  assert.ok(took >= 9000 && took < 20_000, `cut off after ${took} ms`);
+  assert.equal((await smtpctl(spool(), ['show', 'status'])).stdout, 'MDA running\nMTA running\nSMTP running\n');
+});
+
 test('a non-root user is refused administrative commands', { timeout: 30_000 }, async (t) => {
   if (!isRoot()) return t.skip('not root: cannot run smtpctl as another user');
   const u = await ensureUsers(['tsmtpd-c1']);

@@ -1,7 +1,8 @@
 // The control socket <spool>/smtpd.sock: one JSON request per line (MAX_REQUEST_BYTES at most),
 // one JSON reply per request, in order (control-wire.ts). Everything a client sends is hostile
 // until parsed: bounded buffers, one request at a time per connection (reading pauses while it
-// is served), an idle timeout, a cap on clients, a closed connection after any malformed request.
+// is served), an idle timeout, a deadline for a started request, caps on clients (unprivileged
+// ones in a pool of their own), and a closed connection after any malformed or refused request.
 // Administrative commands need uid 0 or the daemon's own uid, read from the kernel (peercred.ts).
 import { chmod, unlink } from 'node:fs/promises';
 import net from 'node:net';
@@ -15,13 +16,19 @@ export interface ServerOptions {
   maxClients?: number;
   idleMs?: number;
   requestMs?: number;
+  /** How long a started request line may take to arrive whole, ms. */
+  readMs?: number;
 }
+
+/** Unprivileged clients served at once (they only ever get "permission denied"). */
+const MAX_GUESTS = 8;
 
 const fail = (code: Extract<ControlReply, { ok: false }>['code'], error: string): ControlReply => ({ ok: false, code, error });
 
 export class ControlServer {
   private server: net.Server | null = null;
   private readonly clients = new Set<net.Socket>();
+  private readonly guests = new Set<net.Socket>();
   private readonly ownUid = process.getuid?.() ?? -1;
 
   constructor(private readonly o: ServerOptions) {}
@@ -46,40 +53,57 @@ export class ControlServer {
   async close(): Promise<void> {
     const s = this.server;
     this.server = null;
-    for (const c of this.clients) c.destroy();
+    for (const c of [...this.clients, ...this.guests]) c.destroy();
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
     await unlink(this.o.path).catch(() => undefined);
   }
 
   private accept(sock: net.Socket): void {
     sock.on('error', () => sock.destroy());
-    if (this.clients.size >= (this.o.maxClients ?? 32)) {
+    const cred = peerCred(sock);
+    const admin = cred !== null && (cred.uid === 0 || cred.uid === this.ownUid);
+    // Unprivileged clients have their own, small pool: they cannot crowd out the postmaster.
+    const pool = admin ? this.clients : this.guests;
+    if (pool.size >= (admin ? this.o.maxClients ?? 32 : MAX_GUESTS)) {
       sock.end(JSON.stringify(fail('busy', 'too many control clients')) + '\n');
       setTimeout(() => sock.destroy(), 1000).unref();
       return;
     }
-    this.clients.add(sock);
-    sock.on('close', () => this.clients.delete(sock));
+    pool.add(sock);
     sock.setTimeout(this.o.idleMs ?? 30_000, () => sock.destroy());
-    const cred = peerCred(sock);
-    const admin = cred !== null && (cred.uid === 0 || cred.uid === this.ownUid);
     let buf: Buffer = Buffer.alloc(0);
     let busy = false;
+    // A request trickled a byte at a time must still arrive whole within readMs.
+    let partial: NodeJS.Timeout | null = null;
+    const watchPartial = () => {
+      if (buf.byteLength === 0 && partial) {
+        clearTimeout(partial);
+        partial = null;
+      } else if (buf.byteLength > 0 && !partial) {
+        partial = setTimeout(() => this.refuse(sock, fail('timeout', 'request not finished in time')), this.o.readMs ?? 10_000);
+        partial.unref();
+      }
+    };
+    sock.on('close', () => {
+      pool.delete(sock);
+      if (partial) clearTimeout(partial);
+    });
     const pump = (): void => {
       while (!busy) {
         const nl = buf.indexOf(0x0a);
-        if (nl < 0) {
-          if (buf.byteLength > MAX_REQUEST_BYTES) this.refuse(sock, fail('too-long', `request longer than ${MAX_REQUEST_BYTES} bytes`));
+        if (nl < 0 || nl > MAX_REQUEST_BYTES) {
+          if (nl > MAX_REQUEST_BYTES || buf.byteLength > MAX_REQUEST_BYTES) this.refuse(sock, fail('too-long', `request longer than ${MAX_REQUEST_BYTES} bytes`));
+          else watchPartial();
           return;
         }
-        if (nl > MAX_REQUEST_BYTES) return this.refuse(sock, fail('too-long', `request longer than ${MAX_REQUEST_BYTES} bytes`));
         const line = buf.subarray(0, nl).toString('utf8');
         buf = buf.subarray(nl + 1);
+        watchPartial();
         busy = true;
         sock.pause();
         void this.serve(line, admin, cred?.uid ?? null).then((r) => {
           if (sock.destroyed) return;
-          if (!r.ok && (r.code === 'invalid' || r.code === 'version')) return this.refuse(sock, r);
+          if (!admin || (!r.ok && (r.code === 'invalid' || r.code === 'version'))) return this.refuse(sock, r);
           sock.write(JSON.stringify(r) + '\n', () => {
             busy = false;
             sock.resume();

@@ -76,14 +76,18 @@ export async function smtpctl(argv: string[], io: Io): Promise<number> {
   }
 }
 
-/** Send a request; a refusal is printed the OpenSMTPD way and thrown out as exit status 1. */
+/** Send a request; a refusal is printed the OpenSMTPD way (the caller exits 1). */
 async function ask(client: ControlClient, body: RequestBody, io: Io): Promise<Extract<ControlReply, { ok: true }> | null> {
   const r = await client.request(body);
   if (r.ok) return r;
+  refusal(r, io);
+  return null;
+}
+
+function refusal(r: Extract<ControlReply, { ok: false }>, io: Io): void {
   if (r.code === 'version') io.err('smtpctl: incompatible smtpctl and smtpd\n');
   else if (r.code === 'denied') io.err('smtpctl: need root privileges (permission denied)\n');
   else io.err(`smtpctl: ${r.error}\n`);
-  return null;
 }
 
 /** Commands answered "command succeeded" / "command failed: ...". */
@@ -93,7 +97,10 @@ async function simple(client: ControlClient, body: RequestBody, io: Io): Promise
     io.out('command succeeded\n');
     return 0;
   }
-  if (r.code === 'denied' || r.code === 'version') return (await ask(client, body, io)) ? 0 : 1;
+  if (r.code === 'denied' || r.code === 'version') {
+    refusal(r, io);
+    return 1;
+  }
   io.out(`command failed: ${r.error}\n`);
   return 1;
 }
