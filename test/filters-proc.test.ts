@@ -184,3 +184,18 @@ test('a filter that never answers: 421 within the bounded wait, nothing accepted
   const all = await readMailbox('maildir', maildir());
   assert.ok(!all.some((x) => header(x, 'subject') === subject));
 });
+
+test('a HELO holding "|" stays one field for the filter, last as the protocol allows', async () => {
+  const subject = uniqueTag('helo');
+  const msg = buildMessage([`Subject: ${subject}`], ['x']);
+  const s = await smtpSession(chainPort, [{ op: 'ehlo', name: 'pipe|name.test' }, ...transaction('fine@example.test', [rcpt], msg), { op: 'quit' }]);
+  ok(s.replies[3], 250);
+  const lines = readFileSync(`${logs}/a.log`, 'utf8').split('\n');
+  const id = lines.find((l) => l.includes('|link-identify|') && l.endsWith('|pipe|name.test'));
+  assert.ok(id, 'link-identify seen');
+  const f = id.split('|');
+  assert.equal(f[4], 'link-identify');
+  assert.match(f[5] ?? '', /^[0-9a-f]{16}$/);
+  assert.equal(f[6], 'EHLO');
+  assert.equal(f.slice(7).join('|'), 'pipe|name.test');
+});
