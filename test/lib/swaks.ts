@@ -7,3 +7,8 @@ export function swaks(port: number, args: string[], timeoutMs = 30_000): Promise
   const base = ['--server', `127.0.0.1:${port}`, '--timeout', '15', '--helo', 'swaks.client.test'];
   return run(swaksBin, [...base, ...args], { timeoutMs });
 }
+
+/** Runs swaks against `server` ("host:port"), bounded by `timeoutMs`. */
+export function swaksAt(server: string, args: string[], timeoutMs = 30_000): Promise<RunResult> {
+  return run(swaksBin, ['--server', server, '--timeout', '15', '--helo', 'swaks.client.test', ...args], { timeoutMs });
+}

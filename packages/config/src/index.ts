@@ -11,3 +11,4 @@ export { parseRelayUrl } from './parse-action.js';
 export { MTA_LIMIT_KEYS } from './parse-globals.js';
 export { KEYWORDS } from './lexer.js';
 export { translateLegacyConfig, modernRelayUrl, type LegacyTranslation } from './legacy.js';
+export { parseTlsProtocols, listenerPkis, DEFAULT_TLS_RANGE, type TlsVersion } from './tls-options.js';

@@ -12,7 +12,7 @@ export const KEYWORDS: ReadonlySet<string> = new Set([
   'hostname', 'hostnames', 'include', 'inet4', 'inet6', 'junk', 'key', 'limit', 'listen',
   'lmtp', 'local', 'mail-from', 'maildir', 'mask-src', 'masquerade', 'match', 'max-deferred',
   'max-message-size', 'mbox', 'mda', 'metrics', 'mta', 'mx', 'no-dsn', 'no-verify', 'noop', 'on', 'phase',
-  'pki', 'port', 'proc', 'proc-exec', 'proxy-v2', 'queue', 'quit', 'rcpt-to',
+  'pki', 'port', 'proc', 'proc-exec', 'protocols', 'proxy-v2', 'queue', 'quit', 'rcpt-to',
   'rdns', 'received-auth', 'recipient', 'regex', 'reject', 'relay', 'report', 'rewrite', 'rset',
   'scheduler', 'senders', 'smtp', 'smtp-in', 'smtp-out', 'smtps', 'socket', 'src', 'srs',
   'sub-addr-delim', 'table', 'tag', 'tagged', 'tls', 'tls-require', 'ttl', 'user', 'userbase',

@@ -67,12 +67,14 @@ test('listen: tls, tls-require, tls-require verify, smtps, smtps verify', async 
   assert.deepEqual(pick(await listener('smtps verify pki mx.example.org')), [false, false, true, true]);
 });
 
-test('listen: pki (repeatable), ca; no protocols or ciphers in 6.8', async () => {
+test('listen: pki (repeatable), ca; protocols and ciphers (OpenSMTPD 6.9+)', async () => {
   const l = await listener('tls pki mx.example.org pki MX.example.org ca myca');
   assert.deepEqual(l.pki, ['mx.example.org', 'mx.example.org']);
   assert.equal(l.ca, 'myca');
-  assert.deepEqual(await parseErr('listen on lo ciphers "HIGH"\n'), ['/virtual/smtpd.conf:1: syntax error']);
-  assert.deepEqual(await parseErr('listen on lo protocols "tlsv1.3"\n'), ['/virtual/smtpd.conf:1: syntax error']);
+  const t = await listener('tls pki mx.example.org ciphers "HIGH:!aNULL" protocols "tlsv1.2,tlsv1.3"');
+  assert.deepEqual([t.ciphers, t.protocols], ['HIGH:!aNULL', 'tlsv1.2,tlsv1.3']);
+  assert.deepEqual(await parseErr('listen on lo tls protocols "tlsv9"\n'), ['/virtual/smtpd.conf:1: failed to parse protocols "tlsv9"']);
+  assert.deepEqual(await parseErr('listen on lo tls ciphers "A" ciphers "B"\n'), ['/virtual/smtpd.conf:1: ciphers already specified']);
 });
 
 test('listen: tls and smtps need no pki in 6.8', async () => {

@@ -6,6 +6,7 @@ import type { Cursor, StmtPos } from './cursor.js';
 import type { Token } from './lexer.js';
 import { socketListener, type Listener } from './model.js';
 import { parseFilterRef } from './parse-filter.js';
+import { parseTlsProtocols } from './tls-options.js';
 import { parseTables, tableCanServe, tableName, type Draft, type Service } from './state.js';
 
 const FALLBACK_SERVICES: Readonly<Record<string, number>> = { smtp: 25, submission: 587, submissions: 465, smtps: 465, lmtp: 24 };
@@ -49,6 +50,8 @@ export function parseListen(cur: Cursor, d: Draft, pos: StmtPos): void {
   const ssl = l.tls || l.smtps;
   if ((l.auth || l.authOptional) && !ssl) cur.fail(target, 'invalid listen option: auth requires tls/smtps');
   if (l.pki.length > 0 && !ssl) cur.fail(target, 'invalid listen option: pki requires tls/smtps');
+  // ciphers/protocols are OpenSMTPD 6.9+ (6.8: syntax error); without TLS they mean nothing.
+  if ((l.ciphers !== undefined || l.protocols !== undefined) && !ssl) cur.fail(target, 'invalid listen option: ciphers/protocols require tls/smtps');
   if (!seen.has('port')) l.port = l.smtps ? 465 : 25;
   d.listeners.push({ listener: l, pos });
 }
@@ -105,6 +108,15 @@ function parseOptions(cur: Cursor, d: Draft, pos: StmtPos, l: Listener, socket: 
         if (l.pki.length === 32) cur.fail(name, 'too many pki specified');
         // (the name is looked up once the listener has addresses: load.ts)
         l.pki.push(name.v.toLowerCase()); break;
+      }
+      case 'ciphers':
+        cur.next(); once(cur, seen, 'ciphers', tok);
+        l.ciphers = cur.expectString().v; break;
+      case 'protocols': {
+        cur.next(); once(cur, seen, 'protocols', tok);
+        const p = cur.expectString();
+        if (parseTlsProtocols(p.v) === null) cur.fail(p, `failed to parse protocols "${p.v}"`);
+        l.protocols = p.v; break;
       }
       case 'ca': {
         cur.next(); once(cur, seen, 'ca', tok);

@@ -6,6 +6,8 @@ import type { SmtpdConfig } from '@tsmtpd/config';
 import { FilterFactsSchema, parseAddress, replyWith, type ActorInit, type ClientDns, type FilterMatch, type LkaMailbox, type LookupService, type MailAddress, type RcptResolution, type TableLookup, type UserLookup } from '@tsmtpd/proto';
 import { z } from 'zod';
 import { ClientResolver } from './client-dns.js';
+import { Authenticator } from './auth/authenticate.js';
+import { CryptPool } from './auth/pool.js';
 import { expandRecipient, type ExpandContext } from './expand.js';
 import { BuiltinFilters } from './filters.js';
 import { localHosts, localNames, machineIdentity, type MachineIdentity } from './localnames.js';
@@ -58,6 +60,8 @@ export class Lka {
   private readonly filters: BuiltinFilters;
   private readonly clients: ClientResolver;
   private readonly counters = { resolved: 0, refused: 0, tempfail: 0, recipients: 0 };
+  private readonly pool = new CryptPool();
+  readonly auth: Authenticator;
 
   constructor(private readonly config: SmtpdConfig, private readonly opts: LkaOptions = {}) {
     const id = opts.identity ?? machineIdentity();
@@ -70,12 +74,18 @@ export class Lka {
     this.userbase = new Userbase(this.tables);
     this.filters = new BuiltinFilters(config, this.tables);
     this.clients = new ClientResolver(opts.dnsServers);
+    this.auth = new Authenticator({ tables: this.tables, pool: this.pool, delim: config.smtp.subAddrDelim, warn: opts.warn ?? (() => {}) });
     this.expandCtx = { config, tables: this.tables, ruleset: this.ruleset, userbase: this.userbase, ...(opts.warn ? { warn: opts.warn } : {}) };
   }
 
   /** Loads file tables the config loader did not read. */
   async start(): Promise<void> {
     for (const f of await this.tables.loadFiles()) this.opts.warn?.('table load failed', { table: f.name, error: f.error });
+  }
+
+  /** Lets the crypt pool's thread go (the actor stops). */
+  async stop(): Promise<void> {
+    await this.pool.close();
   }
 
   async rcptResolve(input: unknown): Promise<RcptResolution> {
@@ -192,6 +202,8 @@ export async function createLka(ctx: ActorContext<'lka'>): Promise<ActorImpl<Lka
     tableFetch: (table) => lka.tableFetch(table),
     clientDns: (address) => lka.clientDns(address),
     filterMatch: (name, facts) => lka.filterMatch(name, facts),
+    authenticate: (req) => lka.auth.authenticate(req),
+    senderCheck: (table, user, sender) => lka.auth.senderCheck(table, user, sender),
   };
-  return { mailbox, start: () => lka.start(), stats: () => lka.stats() };
+  return { mailbox, start: () => lka.start(), stop: () => lka.stop(), stats: () => lka.stats() };
 }

@@ -30,8 +30,22 @@ export const DEFAULT_SETTINGS: Settings = {
   reverseDns: true,
 };
 
+/**
+ * TLS certificates, keys and CA bundles of the listeners, read once by the parent at start
+ * (privilege separation: by the privileged side) and handed to the smtp actor, which never
+ * opens a key file itself. PEM text.
+ */
+export interface TlsMaterial {
+  /** pki name -> certificate chain and private key. */
+  pki: Record<string, { cert: string; key: string }>;
+  /** ca name -> CA bundle. */
+  ca: Record<string, string>;
+}
+
 export interface ActorInit<C = unknown> {
   config: C;
+  /** Listener TLS material; given to the smtp actor only. */
+  tls?: TlsMaterial;
   /** Spool directory: queue database, control socket, offline/. */
   spool: string;
   settings: Settings;

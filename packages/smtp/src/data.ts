@@ -56,6 +56,7 @@ class BodyPipeline {
       helo: s.info.helo, rdns: s.info.rdns, remote: s.info.remoteAddress, maskSrc: s.profile.listener.maskSrc,
       ...(s.user ? { localUser: { name: s.user.name, uid: s.user.uid } } : {}),
       name: s.profile.smtpname, esmtp: s.esmtp, msgid, rcpt: single ? single.rcpt : null, date: now,
+      tls: s.tlsInfo, authUser: s.info.authUser, receivedAuth: s.profile.listener.receivedAuth,
     })));
   }
 

@@ -6,7 +6,11 @@ import { chmod, unlink } from 'node:fs/promises';
 import { connect, isIPv6, type AddressInfo } from 'node:net';
 import { Replies, type Reply } from '@tsmtpd/proto';
 import { errorInfo } from '@tsmtpd/actor';
-import type { SMTPServerOptions, SMTPServerSession } from 'smtp-server';
+import type { TLSSocket } from 'node:tls';
+import type { TlsMaterial } from '@tsmtpd/proto';
+import type { SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerOptions, SMTPServerSession } from 'smtp-server';
+import { authAttempt } from './auth.js';
+import { describeTls, listenerTlsOptions } from './tls.js';
 import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { TsmtpdServer, type ConnectionHooks } from './connection.js';
 import { ConnectionGuard } from './guard.js';
@@ -29,8 +33,10 @@ export const LISTEN_BACKLOG = 511;
 export const MAX_COMMAND_LINE = 2048;
 /** How long stop() lets sessions finish before they get 421. */
 export const STOP_GRACE_MS = 2_000;
-/** Commands we do not offer (TLS and AUTH are later work; the rest are not ours to run). */
-const DISABLED = ['STARTTLS', 'AUTH', 'XCLIENT', 'XFORWARD', 'VRFY', 'WIZ', 'SHELL', 'KILL'];
+/** Commands we never offer (not ours to run); STARTTLS and AUTH only where a listener has them. */
+const DISABLED = ['XCLIENT', 'XFORWARD', 'VRFY', 'WIZ', 'SHELL', 'KILL'];
+/** SASL mechanisms offered under TLS (REFERENCE 7.1). */
+const AUTH_METHODS = ['PLAIN', 'LOGIN'];
 
 interface Bound {
   server: TsmtpdServer;
@@ -47,6 +53,7 @@ export class Listeners {
   constructor(
     private readonly env: SmtpEnv,
     private readonly spool: string,
+    private readonly tls?: TlsMaterial,
   ) {
     this.rdns = env.settings.reverseDns ? new ReverseLookup(env.settings.dnsServers) : null;
     this.guard = new ConnectionGuard(env.config.smtp.limits);
@@ -115,16 +122,28 @@ export class Listeners {
   private createServer(profile: ListenerProfile): TsmtpdServer {
     const env = this.env;
     const size = env.config.smtp.maxMessageSize;
+    const l = profile.listener;
+    const hasAuth = l.auth || l.authOptional;
+    const disabled = [...DISABLED, ...(l.tls ? [] : ['STARTTLS']), ...(hasAuth ? [] : ['AUTH'])];
     const options: SMTPServerOptions = {
+      ...listenerTlsOptions(l, env.config, this.tls),
       name: profile.smtpname,
       banner: 'tsmtpd',
       ...(size > 0 ? { size } : {}),
       hideENHANCEDSTATUSCODES: false,
       hideDSN: profile.listener.noDsn,
-      hideSTARTTLS: true,
+      hideSTARTTLS: !l.tls,
       hideREQUIRETLS: true,
-      disabledCommands: DISABLED,
+      disabledCommands: disabled,
+      // AUTH is required at MAIL by transaction.ts (OpenSMTPD's 530), never by the library.
       authOptional: true,
+      authMethods: AUTH_METHODS,
+      allowInsecureAuth: false,
+      onAuth: (auth, session, cb) => this.onAuth(auth, session, cb),
+      onSecure: (socket, session, cb) => {
+        env.sessions.get(session.id)?.secured(describeTls(socket as TLSSocket));
+        cb();
+      },
       disableReverseLookup: true,
       socketTimeout: env.config.smtp.limits.idleTimeout * 1000,
       maxCommandLength: MAX_COMMAND_LINE,
@@ -157,6 +176,7 @@ export class Listeners {
         helo: conn.hostNameAppearsAs || '',
         remote: profile.socket ? 'local' : conn.remoteAddress,
         transaction: Boolean(conn.session.envelope?.mailFrom),
+        offerAuth: (profile.listener.auth || profile.listener.authOptional) && conn.secure && !conn.session.user,
       }),
       onReset: (conn) => env.sessions.get(conn.id)?.rollback(),
       onReply: (conn, code, text) => {
@@ -232,6 +252,24 @@ export class Listeners {
         if (name !== null && !s.closed) s.info.rdns = name;
       });
     }
+  }
+
+  /** AUTH PLAIN/LOGIN: the library decoded the exchange; lka checks the password. */
+  private onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, res?: SMTPServerAuthenticationResponse) => void): void {
+    const s = this.sessionOf(session);
+    if (!s) return cb(replyError(Replies.tempFailure));
+    authAttempt(s, auth).then(
+      (a) => {
+        if (s.closed) return;
+        if (!a.ok) return cb(replyError(a.reply));
+        s.info.authUser = a.user;
+        cb(null, { user: a.user });
+      },
+      (e: unknown) => {
+        this.env.log.warn('authentication failed', { session: s.info.id, error: errorInfo(e).message });
+        cb(replyError(Replies.tempFailure));
+      },
+    );
   }
 
   /** Run a MAIL/RCPT step for the session and answer smtp-server with its verdict. */

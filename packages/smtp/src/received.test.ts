@@ -9,6 +9,7 @@ import { ChunkSink } from './sink.js';
 const base: ReceivedInfo = {
   helo: 'client.example', rdns: 'host.example', remote: '192.0.2.1', maskSrc: false, name: 'mx.example',
   esmtp: true, msgid: '0123abcd', rcpt: 'a@example.org', date: new Date(Date.UTC(2026, 2, 26, 18, 38, 28)),
+  tls: null, authUser: null, receivedAuth: false,
 };
 
 test('Received: one clause a line, tab continuations, LF, REFERENCE 7.4 order', () => {
@@ -20,6 +21,16 @@ test('Received: one clause a line, tab continuations, LF, REFERENCE 7.4 order', 
   assert.match(lines[3] ?? '', /^\t\w{3}, \d{1,2} \w{3} 2026 \d\d:\d\d:\d\d [+-]\d{4}/);
   assert.equal(lines[4], '');
   assert.equal(lines.length, 5);
+});
+
+test('Received: TLS tuple, ESMTPS/ESMTPSA, received-auth (under TLS only)', () => {
+  const tls = { version: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384', bits: 256, verified: false };
+  assert.match(receivedHeader({ ...base, tls }), /\n\tby mx\.example \(tsmtpd\) with ESMTPS id 0123abcd \(TLSv1\.3:TLS_AES_256_GCM_SHA384:256:NO\)\n/);
+  const authed = receivedHeader({ ...base, tls: { ...tls, verified: true }, authUser: 'alice', receivedAuth: true });
+  assert.match(authed, /with ESMTPSA id 0123abcd \(TLSv1\.3:TLS_AES_256_GCM_SHA384:256:YES\) auth=yes user=alice\n/);
+  assert.match(receivedHeader({ ...base, tls, receivedAuth: true }), /:NO\) auth=no\n/);
+  assert.doesNotMatch(receivedHeader({ ...base, authUser: 'alice', receivedAuth: true }), /auth=/);
+  assert.match(receivedHeader({ ...base, tls, authUser: 'a\u00e9 b', receivedAuth: true }), /user=a\?\?b\n/);
 });
 
 test('Received: mask-src, unknown rdns, IPv6, several recipients, HELO', () => {

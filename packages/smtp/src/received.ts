@@ -51,6 +51,12 @@ export interface ReceivedInfo {
   /** The recipient, only when the message has exactly one. */
   rcpt: string | null;
   date: Date;
+  /** The session's TLS, null in clear. */
+  tls: { version: string; cipher: string; bits: number; verified: boolean } | null;
+  /** Authenticated user, null when none. */
+  authUser: string | null;
+  /** Listener option received-auth: say who authenticated (TLS sessions only, as OpenSMTPD). */
+  receivedAuth: boolean;
 }
 
 /** Address literal as in a Received line: "[192.0.2.1]", "[IPv6:2001:db8::1]", "[local]". */
@@ -58,11 +64,22 @@ function addressLiteral(remote: string): string {
   return isIPv6(remote) ? `[IPv6:${remote}]` : `[${remote}]`;
 }
 
+/** A user name as header text: printable ASCII only (it came from a client), others as "?". */
+function headerSafe(s: string): string {
+  return s.replace(/[^\x21-\x7e]/g, '?');
+}
+
 /** The Received header, folded one clause a line with tab continuations, ending in LF. */
 export function receivedHeader(i: ReceivedInfo): string {
   const lines: string[] = [];
   const host = i.remote === 'local' ? 'localhost' : (i.rdns ?? 'unknown');
-  const by = `by ${i.name} (tsmtpd) with ${i.esmtp ? 'ESMTP' : 'SMTP'} id ${i.msgid}`;
+  const proto = `${i.esmtp ? 'ESMTP' : 'SMTP'}${i.tls ? 'S' : ''}${i.authUser !== null ? 'A' : ''}`;
+  let by = `by ${i.name} (tsmtpd) with ${proto} id ${i.msgid}`;
+  if (i.tls) {
+    // OpenSMTPD's tuple: version:cipher:bits:client-certificate-verified.
+    by += ` (${i.tls.version}:${i.tls.cipher}:${i.tls.bits}:${i.tls.verified ? 'YES' : 'NO'})`;
+    if (i.receivedAuth) by += i.authUser !== null ? ` auth=yes user=${headerSafe(i.authUser)}` : ' auth=no';
+  }
   if (i.maskSrc) {
     lines.push(`Received: ${by}`);
   } else {

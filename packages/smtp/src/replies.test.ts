@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Replies, formatReply } from '@tsmtpd/proto';
 import { acceptedReply, bridgeReply, replyError, replyText } from './replies.js';
 
-const S = { name: 'mx.example', helo: 'client.example', remote: '192.0.2.1', transaction: true };
+const S = { name: 'mx.example', helo: 'client.example', remote: '192.0.2.1', transaction: true, offerAuth: false };
 
 function line(code: number, text: string | string[], context?: string | false, s = S): string {
   const r = bridgeReply(code, text, context, s);
@@ -59,4 +59,15 @@ test('HELO and EHLO answers carry our greeting line and no enhanced code', () =>
 test('an unknown library reply keeps its words with the class code, never a guessed detail', () => {
   assert.equal(line(550, 'Error: Not allowed', 'NOT_AUTHORIZED'), '550 5.0.0 Not allowed');
   assert.equal(line(454, 'Error: something'), '454 4.0.0 something');
+});
+
+test('EHLO lists AUTH only when the session may authenticate (under TLS, not yet done); AUTH replies are ours', () => {
+  const ehlo = ['ignored', 'PIPELINING', 'AUTH PLAIN LOGIN', 'STARTTLS', 'SIZE 10'];
+  assert.doesNotMatch(line(250, ehlo, false), /AUTH/);
+  assert.match(line(250, ehlo, false, { ...S, offerAuth: true }), /^250-AUTH PLAIN LOGIN$/m);
+  assert.equal(line(538, 'Error: Must issue a STARTTLS command first'), '530 5.7.0 Must issue a STARTTLS command first');
+  assert.equal(line(235, 'Authentication successful'), '235 2.0.0 Authentication succeeded');
+  assert.equal(line(503, 'Error: No identity changes permitted'), '503 5.5.1 Invalid command: Already authenticated');
+  assert.equal(line(504, 'Error: Unrecognized authentication type'), '504 5.5.4 Unrecognized authentication type');
+  assert.equal(line(220, 'Ready to start TLS'), '220 2.0.0 Ready to start TLS');
 });

@@ -19,6 +19,19 @@ export const LocalReplies = {
   lineTimeout: { code: 421, enhanced: '4.4.2', text: 'Line timeout: a line took too long to arrive, closing connection' },
   dataLineTooLong: { code: 554, enhanced: '5.6.0', text: 'Message refused: a line is longer than 65535 octets' },
   headerTooBig: { code: 552, enhanced: '5.3.4', text: 'Message header section too big' },
+  // TLS and AUTH (RFC 3207, RFC 4954; texts as OpenSMTPD's where it has one)
+  needStarttls: { code: 530, enhanced: '5.5.1', text: 'Invalid command: Must issue a STARTTLS command first' },
+  needAuth: { code: 530, enhanced: '5.5.1', text: 'Invalid command: Must issue an AUTH command first' },
+  authNeedsTls: { code: 530, enhanced: '5.7.0', text: 'Must issue a STARTTLS command first' },
+  authOk: { code: 235, enhanced: '2.0.0', text: 'Authentication succeeded' },
+  authFailed: { code: 535, enhanced: '5.7.8', text: 'Authentication failed' },
+  authTooMany: { code: 421, enhanced: '4.7.0', text: 'Too many authentication failures, closing connection' },
+  authTemp: { code: 454, enhanced: '4.7.0', text: 'Temporary authentication failure' },
+  authSyntax: { code: 501, enhanced: '5.5.2', text: 'Syntax error' },
+  authMechanism: { code: 504, enhanced: '5.5.4', text: 'Unrecognized authentication type' },
+  alreadyAuth: { code: 503, enhanced: '5.5.1', text: 'Invalid command: Already authenticated' },
+  senderRejected: { code: 530, enhanced: '5.7.1', text: 'Sender rejected' },
+  tlsActive: { code: 503, enhanced: '5.5.1', text: 'Invalid command: Channel already secured' },
 } as const satisfies Record<string, Reply>;
 
 /** The text smtp-server carries after the basic code; `bridgeReply` turns it back into `reply`. */
@@ -41,6 +54,8 @@ export interface BridgeSession {
   remote: string;
   /** A MAIL FROM was accepted and the transaction is open. */
   transaction: boolean;
+  /** EHLO may list AUTH: the listener has auth, the session is under TLS and not authenticated. */
+  offerAuth: boolean;
 }
 
 /** A reply as written: code, then one or more texts (each already carrying the enhanced code). */
@@ -66,6 +81,11 @@ const LIBRARY_MAP: { code: number; context?: string; text?: RegExp; transaction?
   { code: 421, text: /line too long/i, reply: 'lineTooLong' },
   { code: 500, text: /not recognized/, reply: 'unknownCommand' },
   { code: 503, text: /HELO\/EHLO first/, reply: 'needHelo' },
+  { code: 503, text: /identity changes/, reply: 'alreadyAuth' },
+  { code: 503, text: /TLS already active/, reply: 'tlsActive' },
+  { code: 538, reply: 'authNeedsTls' },
+  { code: 235, reply: 'authOk' },
+  { code: 504, reply: 'authMechanism' },
   { code: 503, text: /need RCPT/, transaction: true, reply: 'noRecipients' },
   { code: 503, reply: 'badSequence' },
   { code: 501, text: /Bad sender address/, reply: 'senderSyntax' },
@@ -102,7 +122,8 @@ function heloLine(s: BridgeSession): string {
 export function bridgeReply(code: number, data: string | string[] | null | undefined, context: string | false | undefined, s: BridgeSession): WireReply {
   if (Array.isArray(data)) {
     // Only EHLO answers with several lines: our greeting line, then the extensions.
-    return { code, lines: [heloLine(s), ...data.slice(1)] };
+    const ext = data.slice(1).filter((l) => s.offerAuth || !/^AUTH\b/i.test(l));
+    return { code, lines: [heloLine(s), ...ext] };
   }
   const text = data ?? '';
   if (text.startsWith(MARK)) {

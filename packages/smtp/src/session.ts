@@ -4,10 +4,12 @@
 import type { Listener, SmtpdConfig } from '@tsmtpd/config';
 import type { LkaMailbox, QueueMailbox, SessionInfo, Settings } from '@tsmtpd/proto';
 import type { Logger, Remote } from '@tsmtpd/actor';
+import type { AuthThrottle } from './auth.js';
 import type { SpoolSpace } from './storage.js';
 import type { LocalUser } from './local-user.js';
 import type { FilterEngine } from './filters/engine.js';
 import type { FilterSession } from './filters/session.js';
+import type { TlsInfo } from './tls.js';
 
 /** Everything the session layer needs from the actor. */
 export interface SmtpEnv {
@@ -27,6 +29,8 @@ export interface SmtpEnv {
   timing?: (name: 'smtp.data.latency', seconds: number) => void;
   /** The filter engine, when the configuration declares filters. */
   filters: FilterEngine | null;
+  /** Recent AUTH failures per client address. */
+  authThrottle: AuthThrottle;
 }
 
 /** How a listener presents itself; shared by the sessions it accepts. */
@@ -65,6 +69,10 @@ export class Session {
   mails = 0;
   esmtp = false;
   closed = false;
+  /** Set once the TLS handshake is done (STARTTLS or smtps). */
+  tlsInfo: TlsInfo | null = null;
+  /** Failed AUTH attempts in this session. */
+  authFailures = 0;
   /** Why the session ended, for the log: quit, timeout, disconnect, shutdown. */
   endReason = 'disconnect';
   readonly started = Date.now();
@@ -98,6 +106,16 @@ export class Session {
       tag: profile.listener.tag ?? null,
       smtpname: profile.smtpname,
     };
+  }
+
+  /** The TLS handshake is done: what was learnt before it is forgotten (RFC 3207 4.2). */
+  secured(tls: TlsInfo): void {
+    this.rollback();
+    this.tlsInfo = tls;
+    this.info.tls = true;
+    this.info.authUser = null;
+    this.info.helo = '';
+    this.esmtp = false;
   }
 
   /** Local submissions get a Message-ID and Date when missing (REFERENCE 7.4). */

@@ -4,8 +4,10 @@
 import type { SmtpdConfig } from '@tsmtpd/config';
 import type { ActorInit, SmtpMailbox } from '@tsmtpd/proto';
 import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
+import { AuthThrottle } from './auth.js';
 import { Listeners } from './listeners.js';
 import type { SmtpEnv } from './session.js';
+import { TlsMaterialSchema } from './tls.js';
 import { SpoolSpace } from './storage.js';
 import { FilterEngine } from './filters/engine.js';
 
@@ -25,6 +27,7 @@ export async function createSmtp(ctx: ActorContext<'smtp'>): Promise<ActorImpl<S
     space: new SpoolSpace(init.spool),
     paused: () => paused,
     sessions: new Map(),
+    authThrottle: new AuthThrottle(),
     counters,
     timing: (name, seconds) => ctx.timing(name, seconds),
     filters: null,
@@ -33,7 +36,9 @@ export async function createSmtp(ctx: ActorContext<'smtp'>): Promise<ActorImpl<S
   if (hasFilters) {
     env.filters = new FilterEngine({ config: init.config, log: ctx.log, lka: () => ctx.peer('lka'), timeoutMs: init.settings.filterTimeoutMs ?? FILTER_TIMEOUT_MS });
   }
-  const listeners = new Listeners(env, init.spool);
+  // The listeners' keys come from the parent (never read here); checked as any cross-thread data.
+  const tls = init.tls === undefined ? undefined : TlsMaterialSchema.parse(init.tls);
+  const listeners = new Listeners(env, init.spool, tls);
 
   const mailbox: SmtpMailbox = {
     async pause() {

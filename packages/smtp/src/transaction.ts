@@ -5,6 +5,7 @@ import { EnvelopeSchema, Replies, mdaFields, newEvpid, type Envelope, type Reply
 import { errorInfo } from '@tsmtpd/actor';
 import type { SMTPServerAddress } from 'smtp-server';
 import { checkMail, checkRcpt, type RcptParams } from './params.js';
+import { LocalReplies } from './replies.js';
 import { count, type Session, type Transaction } from './session.js';
 import { foreignSender } from './local-user.js';
 
@@ -13,8 +14,12 @@ export type Verdict = Reply | null;
 
 export async function mailFrom(s: Session, addr: SMTPServerAddress): Promise<Verdict> {
   const env = s.env;
+  const l = s.profile.listener;
+  // OpenSMTPD's order: TLS, then AUTH, then the session's message count.
+  if (l.tlsRequire && !s.info.tls) return LocalReplies.needStarttls;
+  if (l.auth && s.info.authUser === null) return LocalReplies.needAuth;
   if (s.mails >= env.config.smtp.maxMails) return Replies.tooManyMails;
-  const checked = checkMail(addr, !s.profile.listener.noDsn);
+  const checked = checkMail(addr, !l.noDsn);
   if (!checked.ok) return checked.reply;
   const p = checked.value;
   if (s.localUser) {
@@ -22,6 +27,8 @@ export async function mailFrom(s: Session, addr: SMTPServerAddress): Promise<Ver
     // OpenSMTPD lets any local user choose the sender (sendmail -f); we say who did.
     if (foreignSender(u, p.sender)) env.log.info('sender set by local user', { session: s.info.id, user: u.name ?? `#${u.uid}`, uid: u.uid, sender: `<${p.sender}>` });
   }
+  const refused = await senderCheck(s, p.sender);
+  if (refused !== null) return refused;
   const tx = s.begin(p.sender, p.smtputf8);
   if (p.dsnRet !== undefined) tx.dsnRet = p.dsnRet;
   if (p.dsnEnvid !== undefined) tx.dsnEnvid = p.dsnEnvid;
@@ -50,6 +57,25 @@ export async function mailFrom(s: Session, addr: SMTPServerAddress): Promise<Ver
   }
   s.mails++;
   return null;
+}
+
+/**
+ * `senders <table>`: an authenticated user may only use the MAIL FROM addresses the table lists
+ * for them (OpenSMTPD: 530 Sender rejected). Unauthenticated sessions are not checked.
+ */
+async function senderCheck(s: Session, sender: string): Promise<Verdict> {
+  const table = s.profile.listener.senders;
+  const user = s.info.authUser;
+  if (table === undefined || user === null) return null;
+  try {
+    const v = await s.env.lka().senderCheck(table, user, sender);
+    if (v === 'ok') return null;
+    s.env.log.info('sender refused', { session: s.info.id, user, sender: `<${sender}>`, verdict: v });
+    return v === 'refused' ? LocalReplies.senderRejected : Replies.tempLookup;
+  } catch (e) {
+    s.env.log.warn('sender check failed', { session: s.info.id, error: errorInfo(e).message });
+    return Replies.tempLookup;
+  }
 }
 
 /** RFC 1870 SIZE= of the MAIL command, 0 when absent. */

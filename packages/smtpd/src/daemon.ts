@@ -11,6 +11,7 @@ import { WORKER_URLS } from './actors.js';
 import { unimplementedFeatures } from './features.js';
 import { fillQueueKey } from './queue-key.js';
 import { prepareOfflineDir, startOfflineReplay } from './offline.js';
+import { readListenerTlsMaterial } from './tls-material.js';
 
 export interface DaemonOptions {
   configFile: string;
@@ -74,11 +75,17 @@ async function startDaemon(opts: DaemonOptions, log: Logger, writer: LogWriter):
     errLine(`smtpd: cannot create spool ${spool}: ${(e as Error).message}`);
     return 1;
   }
+  const tls = readListenerTlsMaterial(config);
+  if (!tls.ok) {
+    for (const e of tls.errors) errLine(e);
+    return 1;
+  }
   const offlineProblem = await prepareOfflineDir(spool).catch((e: unknown) => (e as Error).message);
   if (offlineProblem !== null) log.warn('offline queue unavailable', { reason: offlineProblem });
   const init: ActorInit<SmtpdConfig> = { config, spool, settings: { ...DEFAULT_SETTINGS, ...opts.settings, metrics: config.metrics !== undefined } };
   const sup = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text' });
-  const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init }));
+  // Only the smtp actor gets the listeners' keys.
+  const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init: role === 'smtp' ? { ...init, tls: tls.material } : init }));
   // Messages left by sendmail while we were down go in once we accept mail (REFERENCE 3).
   // SMTPD_OFFLINE_INTERVAL=seconds: how often offline/ is looked at again (default 60; tests).
   const every = Number(process.env['SMTPD_OFFLINE_INTERVAL']);

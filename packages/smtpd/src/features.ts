@@ -11,12 +11,8 @@ export function unimplementedFeatures(config: SmtpdConfig): string[] {
   const out: string[] = [];
   const no = (pos: { file: string; line: number }, what: string) => out.push(`${at(pos)}${what} is not implemented yet`);
   for (const l of config.listeners) {
-    if (l.tls || l.tlsRequire || l.smtps) no(l, 'TLS on a listener (tls, tls-require, smtps)');
-    if (l.auth || l.authOptional) no(l, 'SMTP AUTH on a listener (auth, auth-optional)');
-    if (l.senders !== undefined) no(l, 'listener option senders');
     if (l.proxyV2) no(l, 'listener option proxy-v2');
     if (l.hostnamesTable !== undefined) no(l, 'listener option hostnames');
-    if (l.receivedAuth) no(l, 'listener option received-auth');
   }
   for (const a of Object.values(config.actions)) {
     if (a.wrapper !== undefined) no(a, `action "${a.name}": mda wrapper`);

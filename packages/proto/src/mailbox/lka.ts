@@ -103,11 +103,32 @@ export type FilterFacts = z.infer<typeof FilterFactsSchema>;
 /** A builtin filter's condition: matched, not matched, or a table failure (fail closed). */
 export type FilterMatch = { ok: true; matched: boolean } | { ok: false; message: string };
 
+/**
+ * An SMTP AUTH attempt: check `password` for `user` against a credentials table (values are
+ * crypt(3) strings) or, with `table` null, the system accounts. User and password are free of
+ * CR, LF and NUL (the smtp actor refuses them before asking).
+ */
+export interface AuthRequest {
+  table: string | null;
+  user: string;
+  password: string;
+}
+
+/** ok: authenticated; fail: wrong user or password; temp: could not be decided (table, pool). */
+export type AuthVerdict = 'ok' | 'fail' | 'temp';
+
+/** May `user` use `sender` as MAIL FROM (`senders <table>`, mailaddrmap service)? */
+export type SenderVerdict = 'ok' | 'refused' | 'temp';
+
 export interface LkaMailbox {
   /** Reverse DNS of a client address and whether its name resolves back to it (FCrDNS). */
   clientDns(address: string): Promise<ClientDns>;
   /** Evaluate the condition of the builtin filter `filter` against a session's facts. */
   filterMatch(filter: string, facts: FilterFacts): Promise<FilterMatch>;
+  /** SMTP AUTH: verify a user's password (hash verification runs off the lka's event loop). */
+  authenticate(req: AuthRequest): Promise<AuthVerdict>;
+  /** `senders <table>`: is `sender` one of the addresses `table` lists for `user`? */
+  senderCheck(table: string, user: string, sender: string): Promise<SenderVerdict>;
   /** Look up `key` in a declared table (the mta's auth, relay domain and helo-src tables). */
   tableLookup(table: string, service: LookupService, key: string): Promise<TableLookup>;
   /** Every entry of a list table (`src <t>`, `host <t>`), in order. */
