@@ -1,7 +1,10 @@
 // The message bytes between DATA and the final dot, as stored: CRLF line ends become LF
 // (LfNormalizer), and the header section is filtered (HeaderFilter): Bcc removed, Received
-// counted for loop detection, Message-ID/Date added for local submissions. Only the header
-// block is ever held in memory, and only up to a cap; the body streams through.
+// counted for loop detection, Message-ID/Date added for local submissions, From: masqueraded
+// (`senders ... masquerade`). Only the header block is ever held in memory, and only up to a
+// cap; the body streams through.
+
+import { masqueradeFrom } from './masquerade.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -50,6 +53,8 @@ export interface HeaderFilterOptions {
   maxReceived: number;
   /** Fields to add when the message has none of that name (local submissions). */
   addIfMissing?: { messageId: string; date: string };
+  /** `senders ... masquerade`: the From: addresses become this envelope sender. */
+  masquerade?: string;
 }
 
 export type HeaderVerdict = 'pending' | 'ok' | 'loop' | 'too-big';
@@ -137,7 +142,15 @@ export class HeaderFilter {
     }
     this.verdict = 'ok';
     const out: Buffer[] = [];
-    for (const f of this.fields) if (f.name !== 'bcc') out.push(...f.lines);
+    const masq = this.opts.masquerade;
+    for (const f of this.fields) {
+      if (f.name === 'bcc') continue;
+      if (f.name === 'from' && masq !== undefined) {
+        // latin1 keeps the header's bytes as they are; the sender is UTF-8 (SMTPUTF8).
+        const text = Buffer.concat(f.lines).toString('latin1');
+        out.push(Buffer.from(masqueradeFrom(text, Buffer.from(masq, 'utf8').toString('latin1')), 'latin1'));
+      } else out.push(...f.lines);
+    }
     const added = this.missingFields();
     if (added) {
       out.push(Buffer.from(added));

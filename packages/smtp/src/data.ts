@@ -26,6 +26,12 @@ export const MAX_DATA_LINE = 65_535;
 
 type BodyOutcome = { ok: true; raw: number; stored: number; tail: ArrayBuffer | null } | { ok: false; reply: Reply | null; why: string };
 
+/** `senders <t> masquerade` applies: an authenticated session with a sender. */
+function masquerades(s: Session, tx: Transaction): boolean {
+  const l = s.profile.listener;
+  return l.masquerade && l.senders !== undefined && s.info.authUser !== null && tx.sender !== '';
+}
+
 /** The stages one message's bytes pass through, Received header already written. */
 class BodyPipeline {
   raw = 0;
@@ -46,6 +52,7 @@ class BodyPipeline {
       maxHeaderBytes: MAX_HEADER_BYTES,
       maxReceived: MAX_RECEIVED,
       ...(s.localSubmission ? { addIfMissing: { messageId: newMessageId(s.profile.smtpname), date: rfc5322Date(now) } } : {}),
+      ...(masquerades(s, tx) ? { masquerade: tx.sender } : {}),
     });
     const single = tx.rcpts.size === 1 ? [...tx.rcpts.values()][0] : undefined;
     if (s.filters?.isJunk) this.sink.write(Buffer.from('X-Spam: Yes\n'));
