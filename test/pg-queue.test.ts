@@ -96,7 +96,10 @@ test('a node killed with SIGKILL: the other node delivers its acknowledged mail 
   await a.crash();
   assert.ok(!a.isRunning());
   const killedAt = Date.now();
-  rmSync(flag); // the waiting mail can be delivered now: by B, once
+  // A waiting message's attempt running at the kill (its command outlives the daemon) must meet
+  // the flag still there: that one is in flight, not waiting. Then B may deliver them, once.
+  await sleep(1500);
+  rmSync(flag);
 
   const all = [...waiting, ...inflight];
   const delivered = await waitFor(async () => {
