@@ -72,6 +72,24 @@ test('Authenticator: table entries, wrong password, unknown user, unsupported ha
   }
 });
 
+test('credentials from a passwd: table (name:hash values, as table-passwd)', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'lka-passwd-'));
+  try {
+    const f = path.join(dir, 'secrets');
+    writeFileSync(f, `alice:${SECRET.sha512}:1001:1001::/home/alice:/bin/sh\n`);
+    const l = new Lka(config({ tables: [{ name: 'secrets', type: 'passwd', path: f, file: 'test.conf', line: 1 }] }), { identity: TEST_IDENTITY });
+    try {
+      await l.start();
+      assert.equal(await l.auth.authenticate({ table: 'secrets', user: 'alice', password: 'secret' }), 'ok');
+      assert.equal(await l.auth.authenticate({ table: 'secrets', user: 'alice', password: 'wrong' }), 'fail');
+    } finally {
+      await l.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('senders: the mailaddrmap entries of the user (user@dom, @dom, user), sub-addresses, unknown users', async () => {
   const l = lka();
   try {

@@ -67,9 +67,9 @@ export class Authenticator {
   private async tableHash(name: string, user: string): Promise<SystemHash> {
     const t = this.d.tables.get(name);
     if (!t) return { ok: false, error: `no table named ${name}` };
-    const r = await t.lookup(user);
+    const r = await t.lookup(user, 'credentials');
     if ('error' in r) return { ok: false, error: r.error };
-    return { ok: true, hash: r.found ? r.value.trim() : null };
+    return { ok: true, hash: r.found ? credentialsHash(r.value) : null };
   }
 
   async senderCheck(table: unknown, user: unknown, sender: unknown): Promise<SenderVerdict> {
@@ -77,7 +77,7 @@ export class Authenticator {
     if (!req.success) return 'refused';
     const t = this.d.tables.get(req.data.table);
     if (!t) return 'temp';
-    const r = await t.lookup(req.data.user);
+    const r = await t.lookup(req.data.user, 'mailaddrmap');
     if ('error' in r) {
       this.d.warn('senders lookup failed', { table: req.data.table, user: req.data.user, error: r.error });
       return 'temp';
@@ -87,4 +87,14 @@ export class Authenticator {
     const allowed = r.value.split(/[\s,]+/).filter((v) => v !== '');
     return allowed.some((a) => mailaddrMatch(key, splitMailaddr(a), this.d.delim)) ? 'ok' : 'refused';
   }
+}
+
+/**
+ * The hash of a credentials value: `hash` (file tables: the key is the user) or `user:hash`
+ * (sqlite and passwd tables, as OpenSMTPD parses K_CREDENTIALS). crypt(3) strings hold no colon.
+ */
+export function credentialsHash(value: string): string {
+  const v = value.trim();
+  const colon = v.indexOf(':');
+  return colon >= 0 ? v.slice(colon + 1) : v;
 }
