@@ -229,9 +229,12 @@ test('chunkCopy of encrypted chunks: the copy decodes to the original body', () 
 
 test('a damaged encrypted chunk is an error, never garbage', () => {
   const t = tempSpool();
-  const b = new SqliteQueueBackend(t.spool, { encryption: { key: KEY_A } });
+  let b = new SqliteQueueBackend(t.spool, { encryption: { key: KEY_A } });
   try {
     const m = storeText(b, 'intact? ');
+    // A fresh backend (a restart): the one that committed serves the body from memory (recent.ts).
+    b.close();
+    b = new SqliteQueueBackend(t.spool, { encryption: { key: KEY_A } });
     const data = Buffer.from(b.db.prepare('SELECT data FROM chunk WHERE msgid = ? AND seq = 1').pluck().get(m.msgid) as Uint8Array);
     data[15] = (data[15] ?? 0) ^ 0x20;
     b.db.prepare('UPDATE chunk SET data = ? WHERE msgid = ? AND seq = 1').run(data, m.msgid);

@@ -3,10 +3,12 @@
 // after the state flip that writes its envelopes. Envelopes are JSON, validated on every read.
 // Every chunk and envelope row passes the codec (codec.ts: `queue compression`/`encryption`),
 // its `enc` column saying how it was written; with neither option rows are stored as given.
+// What a transaction committed is served from memory to the reads that follow (recent.ts).
 import type Database from 'better-sqlite3';
 import { ActorError, type Envelope } from '@tsmtpd/proto';
 import { checkSpoolKey, openQueueDb, queueDbPath } from './schema.js';
 import { ENC_AES, QueueCodec, type QueueCodecOptions } from './codec.js';
+import { RecentCommits } from './recent.js';
 import { parseStoredEnvelope, type ChunkPage, type EnvelopeDeleted, type EnvelopeScan, type QueueBackend } from './backend.js';
 
 type Stmt = Database.Statement<unknown[], unknown>;
@@ -48,6 +50,7 @@ export class SqliteQueueBackend implements QueueBackend {
   private readonly s: ReturnType<typeof prepareAll>;
   private readonly txn: Database.Transaction<(fn: () => unknown) => unknown>;
   private readonly codec: QueueCodec;
+  private readonly recent = new RecentCommits();
 
   /**
    * Open the database in `spool` (created 0700 if missing) with the configuration's `queue`
@@ -70,16 +73,30 @@ export class SqliteQueueBackend implements QueueBackend {
   }
 
   batch<T>(fn: () => T, durable = true): T {
-    if (durable) return this.txn.immediate(fn) as T;
+    if (durable) return this.transaction(fn);
     // FULL syncs the WAL at every commit; NORMAL leaves it to the next FULL commit or
     // checkpoint. The WAL is appended in order, so one FULL fsync covers earlier frames.
     // FULL is restored at once: outside a lazy batch the database is always FULL.
     this.db.pragma('synchronous = NORMAL');
     try {
-      return this.txn.immediate(fn) as T;
+      return this.transaction(fn);
     } finally {
       this.db.pragma('synchronous = FULL');
     }
+  }
+
+  /** BEGIN IMMEDIATE ... COMMIT; what it committed is served from memory only once it has. */
+  private transaction<T>(fn: () => T): T {
+    const outer = !this.db.inTransaction;
+    let value: T;
+    try {
+      value = this.txn.immediate(fn) as T;
+    } catch (e) {
+      if (outer) this.recent.transactionRolledBack();
+      throw e;
+    }
+    if (outer) this.recent.transactionCommitted();
+    return value;
   }
 
   inTransaction(): boolean {
@@ -87,7 +104,13 @@ export class SqliteQueueBackend implements QueueBackend {
   }
 
   atomic<T>(fn: () => T): T {
-    return this.txn(fn) as T;
+    const mark = this.recent.mark();
+    try {
+      return this.txn(fn) as T;
+    } catch (e) {
+      this.recent.rollbackTo(mark);
+      throw e;
+    }
   }
 
   purgeIncoming(): number {
@@ -116,6 +139,7 @@ export class SqliteQueueBackend implements QueueBackend {
     if (seq === 0) this.s.msgIncoming.run(msgid, ctime);
     const row = this.codec.encode(data);
     this.s.chunkInsert.run(msgid, seq, row.data, row.flags);
+    this.recent.chunk(msgid, seq, data);
   }
 
   messageCommit(msgid: string, ctime: number, size: number, nchunks: number, envelopes: Envelope[]): void {
@@ -128,15 +152,20 @@ export class SqliteQueueBackend implements QueueBackend {
       const row = this.envelopeRow(e);
       this.s.envInsert.run(e.id, msgid, e.type, row.value, row.flags);
     }
+    this.recent.commit(msgid, nchunks, envelopes, this.db.inTransaction);
   }
 
   messageDelete(msgid: string): void {
+    this.recent.forgetMessage(msgid);
     this.s.envDeleteMsg.run(msgid);
     this.s.chunkDelete.run(msgid);
     this.s.msgDelete.run(msgid);
   }
 
   envelopeLoad(evpid: string): Envelope | null {
+    // The dispatch right after the commit: the object smtp built and the queue stored.
+    const kept = this.recent.takeEnvelope(evpid);
+    if (kept) return kept;
     const row = this.s.envSelect.get(evpid) as EnvelopeRow | undefined;
     return row === undefined ? null : this.envelopeParse(row);
   }
@@ -148,29 +177,35 @@ export class SqliteQueueBackend implements QueueBackend {
   }
 
   envelopeUpdate(envelope: Envelope): void {
+    this.recent.forgetEnvelope(envelope.id);
     const row = this.envelopeRow(envelope);
     const r = this.s.envUpdate.run(envelope.type, row.value, row.flags, envelope.id);
     if (r.changes !== 1) throw new ActorError('ERR_QUEUE_STATE', 'internal', `envelope ${envelope.id} is not stored`);
   }
 
   envelopeDelete(evpid: string): EnvelopeDeleted {
+    this.recent.forgetEnvelope(evpid);
     if (this.s.envDelete.run(evpid).changes === 0) return { deleted: false, messageDeleted: false };
     const msgid = evpid.slice(0, 8);
     if (this.s.envAny.get(msgid) !== undefined) return { deleted: true, messageDeleted: false };
     this.s.chunkDelete.run(msgid);
     this.s.msgDelete.run(msgid);
+    this.recent.forgetMessage(msgid);
     return { deleted: true, messageDeleted: true };
   }
 
   chunkCopy(from: string, to: string, seqOffset: number): { count: number; bytes: number } | null {
     const m = this.s.msgSize.get(from) as { nchunks: number; size: number } | undefined;
     if (!m) return null;
+    this.recent.forgetMessage(to); // its chunks do not all pass chunkAppend
     const copied = this.s.chunkCopy.run(to, seqOffset, from).changes;
     if (copied !== m.nchunks) throw new ActorError('ERR_QUEUE_CORRUPT', 'internal', `message ${from}: ${copied} of ${m.nchunks} chunks copied`);
     return { count: copied, bytes: m.size };
   }
 
   bodyRead(msgid: string, from: number, maxBytes: number): ChunkPage | null {
+    const kept = this.recent.body(msgid);
+    if (kept) return pageOf(kept, from, maxBytes);
     const nchunks = this.s.msgBody.get(msgid) as number | undefined;
     if (nchunks === undefined) return null;
     const chunks: Uint8Array[] = [];
@@ -226,4 +261,17 @@ export class SqliteQueueBackend implements QueueBackend {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+/** A page of kept chunks, as copies (the caller transfers them to another thread). */
+function pageOf(all: Uint8Array[], from: number, maxBytes: number): ChunkPage {
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  for (let i = from; i < all.length && bytes < maxBytes; i++) {
+    const c = all[i] as Uint8Array;
+    chunks.push(c.slice());
+    bytes += c.byteLength;
+  }
+  const next = from + chunks.length;
+  return { chunks, next: next < all.length ? next : null };
 }

@@ -1,0 +1,113 @@
+// What the SQLite backend just committed, kept in memory for the first reads that follow: the
+// dispatch loads each envelope (row, JSON, schema) and the delivery agent reads the body back,
+// a second or less after the commit wrote them. Filled only once a transaction has committed,
+// emptied by every write to the same rows, bounded in entries and bytes; a miss reads the disk.
+import type { Envelope } from '@tsmtpd/proto';
+
+/** Bodies larger than this are not kept (a multi-chunk message is read from disk). */
+export const RECENT_BODY_MAX = 64 * 1024;
+const MAX_MESSAGES = 4096;
+const MAX_BYTES = 8 * 1024 * 1024;
+
+interface Entry {
+  /** Envelopes not yet loaded since the commit; each is handed out once. */
+  envelopes: Map<string, Envelope>;
+  /** The body's chunks as given to chunkAppend, or null when too big or incomplete. */
+  chunks: Uint8Array[] | null;
+  bytes: number;
+}
+
+export class RecentCommits {
+  private readonly committed = new Map<string, Entry>();
+  /** Chunks of messages still incoming (small ones only), by msgid. */
+  private readonly incoming = new Map<string, { chunks: Uint8Array[]; bytes: number } | null>();
+  /** Commits of the open transaction: they become visible when it commits. */
+  private pending: [string, Entry][] = [];
+  private bytes = 0;
+
+  /** A chunk written for an incoming message (seq in order from 0). */
+  chunk(msgid: string, seq: number, data: Uint8Array): void {
+    let body = this.incoming.get(msgid);
+    if (seq === 0) {
+      body = { chunks: [], bytes: 0 };
+      if (this.incoming.size >= MAX_MESSAGES) this.incoming.delete(this.incoming.keys().next().value as string);
+    } else if (!body || body.chunks.length !== seq) body = null;
+    if (body && body.bytes + data.byteLength <= RECENT_BODY_MAX) {
+      body.chunks.push(data);
+      body.bytes += data.byteLength;
+      this.incoming.set(msgid, body);
+    } else this.incoming.set(msgid, null);
+  }
+
+  /** The message is committed in the open transaction (or now, outside one). */
+  commit(msgid: string, nchunks: number, envelopes: Envelope[], inTransaction: boolean): void {
+    const body = this.incoming.get(msgid);
+    this.incoming.delete(msgid);
+    const chunks = body && body.chunks.length === nchunks ? body.chunks : null;
+    const entry: Entry = { envelopes: new Map(envelopes.map((e) => [e.id, e])), chunks, bytes: chunks ? body!.bytes : 0 };
+    if (inTransaction) this.pending.push([msgid, entry]);
+    else this.add(msgid, entry);
+  }
+
+  /** Where the open transaction stands, for a savepoint (atomic) that may roll back. */
+  mark(): number {
+    return this.pending.length;
+  }
+
+  /** A savepoint rolled back: forget what was committed inside it. */
+  rollbackTo(mark: number): void {
+    for (const [msgid] of this.pending.splice(mark)) this.incoming.delete(msgid);
+  }
+
+  /** The open transaction committed: what it committed may be served. */
+  transactionCommitted(): void {
+    const p = this.pending;
+    this.pending = [];
+    for (const [msgid, entry] of p) this.add(msgid, entry);
+  }
+
+  /** The open transaction rolled back: forget its commits. */
+  transactionRolledBack(): void {
+    for (const [msgid] of this.pending) this.incoming.delete(msgid);
+    this.pending = [];
+  }
+
+  /** The committed envelope, once; undefined when not kept. */
+  takeEnvelope(evpid: string): Envelope | undefined {
+    const e = this.committed.get(evpid.slice(0, 8));
+    const env = e?.envelopes.get(evpid);
+    if (env) e!.envelopes.delete(evpid);
+    return env;
+  }
+
+  /** The committed body's chunks (not copies: the caller must not hand them on), or undefined. */
+  body(msgid: string): Uint8Array[] | undefined {
+    return this.committed.get(msgid)?.chunks ?? undefined;
+  }
+
+  /** The envelope's row changed or went: its kept copy is stale. */
+  forgetEnvelope(evpid: string): void {
+    this.committed.get(evpid.slice(0, 8))?.envelopes.delete(evpid);
+  }
+
+  /** The message went (rollback, last envelope delivered), or its chunks changed. */
+  forgetMessage(msgid: string): void {
+    this.incoming.delete(msgid);
+    const e = this.committed.get(msgid);
+    if (!e) return;
+    this.bytes -= e.bytes;
+    this.committed.delete(msgid);
+  }
+
+  private add(msgid: string, entry: Entry): void {
+    this.forgetMessage(msgid);
+    this.committed.set(msgid, entry);
+    this.bytes += entry.bytes;
+    // Oldest first out: a message not delivered soon is read from disk like any other.
+    for (let guard = 0; (this.committed.size > MAX_MESSAGES || this.bytes > MAX_BYTES) && guard < MAX_MESSAGES; guard++) {
+      const oldest = this.committed.keys().next().value as string | undefined;
+      if (oldest === undefined) break;
+      this.forgetMessage(oldest);
+    }
+  }
+}
