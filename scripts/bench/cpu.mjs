@@ -121,3 +121,23 @@ export async function settle(rootPid, timeoutMs = 3000, maxTicks = 1) {
     last = now;
   }
 }
+
+/** Resident memory of the tree now, in bytes: the sum of every process's VmRSS (statm). */
+export function treeRss(rootPid) {
+  const all = processes();
+  const children = new Map();
+  for (const p of all) {
+    if (!children.has(p.ppid)) children.set(p.ppid, []);
+    children.get(p.ppid).push(p);
+  }
+  let bytes = 0;
+  const stack = all.filter((p) => p.pid === rootPid);
+  for (let guard = 0; stack.length > 0 && guard < 100_000; guard++) {
+    const p = stack.pop();
+    try {
+      bytes += Number(readFileSync(`/proc/${p.pid}/statm`, 'utf8').split(' ')[1]) * 4096;
+    } catch { /* gone meanwhile */ }
+    for (const c of children.get(p.pid) ?? []) stack.push(c);
+  }
+  return bytes;
+}

@@ -22,7 +22,11 @@ import { startSink } from './sink.mjs';
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const usage = `usage: npm run bench -- [--quick] [--seconds N] [--sessions 1,10,50] [--sizes 1024,102400]
                         [--modes per-message,reused] [--peer postfix] [--keep] [--only local|relay]
-                        [--relay-sessions 10,50] [--relay-limits default,tuned] [--cpu-prof DIR]`;
+                        [--relay-sessions 10,50] [--relay-limits default,tuned] [--cpu-prof DIR]
+       npm run bench -- --compare [--servers tsmtpd,postfix,opensmtpd,sink] [--workloads maildir,relay]
+                        [--rounds 3] [--client smtp-source|builtin] [--messages N] [--sessions 1,20,100]
+                        [--sizes 1024,102400] [--modes per-message,reused]
+       npm run bench -- --smoke       (a few seconds: tsmtpd and smtp-sink, 20 messages; what CI runs)`;
 
 /** The concurrency both tsmtpd's tuned rows and the Postfix relay get towards the sink. */
 const RELAY_CONCURRENCY = 20;
@@ -36,13 +40,22 @@ function parseArgs(argv) {
   const o = {
     seconds: 6, sessions: [1, 10, 50], sizes: [1024, 102400], modes: ['per-message', 'reused'], peer: undefined, keep: false,
     only: undefined, relaySessions: [10, 50], relayLimits: ['default', 'tuned'], cpuProf: undefined,
+    compare: false, servers: ['tsmtpd', 'postfix', 'opensmtpd', 'sink'], workloads: ['maildir', 'relay'], rounds: 3,
+    client: 'smtp-source', messages: undefined, explicitSessions: false,
   };
   const list = (v, f) => (v ?? '').split(',').filter(Boolean).map(f);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') Object.assign(o, { seconds: 1.5, sessions: [1, 10], sizes: [1024] });
     else if (a === '--seconds') o.seconds = Number(argv[++i]);
-    else if (a === '--sessions') o.sessions = list(argv[++i], Number);
+    else if (a === '--sessions') (o.sessions = list(argv[++i], Number)), (o.explicitSessions = true);
+    else if (a === '--compare') o.compare = true;
+    else if (a === '--smoke') Object.assign(o, { compare: true, smoke: true, servers: ['tsmtpd', 'sink'], workloads: ['maildir'], rounds: 1, messages: 20, sizes: [1024], modes: ['per-message'], sessions: [2], explicitSessions: true, client: 'builtin' });
+    else if (a === '--servers') o.servers = list(argv[++i], String);
+    else if (a === '--workloads') o.workloads = list(argv[++i], String);
+    else if (a === '--rounds') o.rounds = Number(argv[++i]);
+    else if (a === '--client') o.client = argv[++i];
+    else if (a === '--messages') o.messages = Number(argv[++i]);
     else if (a === '--sizes') o.sizes = list(argv[++i], Number);
     else if (a === '--modes') o.modes = list(argv[++i], String);
     else if (a === '--peer') o.peer = argv[++i];
@@ -57,6 +70,8 @@ function parseArgs(argv) {
   if (!(o.seconds > 0 && o.seconds <= 60)) throw new Error('--seconds must be in (0, 60]');
   if (o.peer !== undefined && o.peer !== 'postfix') throw new Error(`--peer: only "postfix" is supported`);
   if (o.only !== undefined && o.only !== 'local' && o.only !== 'relay') throw new Error('--only: "local" or "relay"');
+  if (o.client !== 'smtp-source' && o.client !== 'builtin') throw new Error('--client: "smtp-source" or "builtin"');
+  if (!(o.rounds >= 1 && o.rounds <= 20)) throw new Error('--rounds must be 1..20');
   for (const v of o.relayLimits) if (!(v in RELAY_LIMITS)) throw new Error(`--relay-limits: ${v}? (default, tuned)`);
   return o;
 }
@@ -157,8 +172,30 @@ async function relayRows(o, opts) {
   return ours.every((r) => r.ok && r.delivered !== undefined);
 }
 
+/** `--compare`: every server on the same workloads, alternating round by round (compare.mjs). */
+async function compareRows(o) {
+  const { compare, printCompare } = await import('./compare.mjs');
+  let servers = o.servers;
+  if (process.getuid?.() !== 0) {
+    process.stderr.write('bench: postfix and opensmtpd need root; comparing tsmtpd and smtp-sink only\n');
+    servers = servers.filter((s) => s === 'tsmtpd' || s === 'sink');
+  } else if (servers.includes('opensmtpd')) {
+    const { openSmtpdAvailable } = await import('./opensmtpd.mjs');
+    if (!openSmtpdAvailable()) servers = servers.filter((s) => s !== 'opensmtpd');
+  }
+  const sessions = o.explicitSessions ? o.sessions : [1, 20, 100];
+  const co = { ...o, servers, sessions, user: await benchUser(), smtpSource: smtpSourceBin(), timeoutMs: 120_000 };
+  const rows = await compare(co);
+  printCompare(rows, co);
+  return rows.every((r) => r.ok);
+}
+
 async function main() {
   const o = parseArgs(process.argv.slice(2));
+  if (o.compare) {
+    if (!(await compareRows(o))) process.exitCode = 1;
+    return;
+  }
   const opts = { smtpSource: smtpSourceBin(), seconds: o.seconds, sourceTimeoutMs: Math.max(60_000, o.seconds * 10_000), keep: o.keep };
   let ok = true;
   if (o.only !== 'relay') ok = (await localRows(o, opts)) && ok;
