@@ -20,5 +20,5 @@ test('bench --smoke: tsmtpd and smtp-sink in one table', { skip }, async () => {
     assert.match(cells[3] ?? '', /^\d+$/, `accepted/s of ${server} (no "!")`);
     assert.match(cells[8] ?? '', /^\d+\.\d\d$/, `CPU ms/msg of ${server}`);
   }
-  assert.match(r.stdout, /tsmtpd\s+SQLite WAL commit/);
+  assert.match(r.stdout, /tsmtpd\s+fsync of the SQLite WAL/);
 });

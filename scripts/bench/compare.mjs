@@ -162,6 +162,16 @@ export async function compare(o) {
         servers.push(started);
         live.add(started);
       }
+      // Warm-up, not measured: tsmtpd's JIT is still compiling through its first thousands of
+      // messages (~1 ms/msg on the V8 platform threads), which a long-running daemon never pays.
+      if (o.warmup > 0) {
+        const rcpt = workload === 'relay' ? `bench@${relayDomain}` : `${o.user}@localhost`;
+        for (const s of servers) {
+          // Bounded in time, not only in count: a slow peer gets what it takes in 20 s.
+          await runClient({ port: s.port, sessions: 10, size: 1024, count: o.warmup, reuse: true, rcpt, timeoutMs: 20_000 });
+          await settle(s.pid, 20_000);
+        }
+      }
       for (const run of runs.filter((r) => r.workload === workload)) {
         const counts = await countsFor(run, o, servers, ctx);
         const per = new Map(servers.map((s) => [s.name, []]));

@@ -24,7 +24,7 @@ const usage = `usage: npm run bench -- [--quick] [--seconds N] [--sessions 1,10,
                         [--modes per-message,reused] [--peer postfix] [--keep] [--only local|relay]
                         [--relay-sessions 10,50] [--relay-limits default,tuned] [--cpu-prof DIR]
        npm run bench -- --compare [--servers tsmtpd,postfix,opensmtpd,sink] [--workloads maildir,relay]
-                        [--rounds 3] [--client smtp-source|builtin] [--messages N] [--sessions 1,20,100]
+                        [--rounds 3] [--client smtp-source|builtin] [--messages N] [--warmup 2000] [--sessions 1,20,100]
                         [--sizes 1024,102400] [--modes per-message,reused]
        npm run bench -- --smoke       (a few seconds: tsmtpd and smtp-sink, 20 messages; what CI runs)`;
 
@@ -41,7 +41,7 @@ function parseArgs(argv) {
     seconds: 6, sessions: [1, 10, 50], sizes: [1024, 102400], modes: ['per-message', 'reused'], peer: undefined, keep: false,
     only: undefined, relaySessions: [10, 50], relayLimits: ['default', 'tuned'], cpuProf: undefined,
     compare: false, servers: ['tsmtpd', 'postfix', 'opensmtpd', 'sink'], workloads: ['maildir', 'relay'], rounds: 3,
-    client: 'smtp-source', messages: undefined, explicitSessions: false,
+    client: 'smtp-source', messages: undefined, explicitSessions: false, warmup: 2000,
   };
   const list = (v, f) => (v ?? '').split(',').filter(Boolean).map(f);
   for (let i = 0; i < argv.length; i++) {
@@ -50,12 +50,13 @@ function parseArgs(argv) {
     else if (a === '--seconds') o.seconds = Number(argv[++i]);
     else if (a === '--sessions') (o.sessions = list(argv[++i], Number)), (o.explicitSessions = true);
     else if (a === '--compare') o.compare = true;
-    else if (a === '--smoke') Object.assign(o, { compare: true, smoke: true, servers: ['tsmtpd', 'sink'], workloads: ['maildir'], rounds: 1, messages: 20, sizes: [1024], modes: ['per-message'], sessions: [2], explicitSessions: true, client: 'builtin' });
+    else if (a === '--smoke') Object.assign(o, { compare: true, smoke: true, servers: ['tsmtpd', 'sink'], workloads: ['maildir'], rounds: 1, messages: 20, warmup: 0, sizes: [1024], modes: ['per-message'], sessions: [2], explicitSessions: true, client: 'builtin' });
     else if (a === '--servers') o.servers = list(argv[++i], String);
     else if (a === '--workloads') o.workloads = list(argv[++i], String);
     else if (a === '--rounds') o.rounds = Number(argv[++i]);
     else if (a === '--client') o.client = argv[++i];
     else if (a === '--messages') o.messages = Number(argv[++i]);
+    else if (a === '--warmup') o.warmup = Number(argv[++i]);
     else if (a === '--sizes') o.sizes = list(argv[++i], Number);
     else if (a === '--modes') o.modes = list(argv[++i], String);
     else if (a === '--peer') o.peer = argv[++i];
