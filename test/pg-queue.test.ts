@@ -124,6 +124,10 @@ test('a node killed with SIGKILL: the other node delivers its acknowledged mail 
 
 test('the queue database stopped while a client sends: 4xx, never 250; back again, mail flows', { timeout: 120_000 }, async () => {
   const b = daemons.find((d) => d.isRunning()) ?? (await node('b2'));
+  // A delivery running when the server goes: its outcome waits for the server, no second delivery.
+  const midTag = uniqueTag('mid');
+  assert.equal(dataReply(await send(b.port, midTag))?.code, 250, b.describe());
+  assert.ok(await waitFor(() => (startedTags().includes(midTag) ? true : undefined), 15_000), `${midTag} not attempted\n${b.describe()}`);
   await pg.serverStop();
   const downTag = uniqueTag('down');
   const replies = await send(b.port, downTag);
@@ -131,6 +135,10 @@ test('the queue database stopped while a client sends: 4xx, never 250; back agai
   const fail = replies.find((r) => r.code !== undefined && r.code >= 400);
   assert.ok(fail && fail.code !== undefined && fail.code >= 400 && fail.code < 500, `no 4xx: ${JSON.stringify(replies)}\n${b.describe()}`);
   assert.match(b.output(), /queue database unavailable/);
+  // The delivery finishes while the server is still down: its outcome cannot be stored yet.
+  const midDone = await waitFor(async () => ((await readMailbox('maildir', slowBox)).some((m) => header(m, 'X-Tsmtpd-Tag') === midTag) ? true : undefined), 20_000, 250);
+  assert.ok(midDone, `${midTag} not delivered during the outage\n${b.describe()}`);
+  await sleep(1000);
   pg.serverStart();
   const upTag = uniqueTag('up');
   const ok = await waitFor(async () => (dataReply(await send(b.port, upTag, `${user}@localhost`))?.code === 250 ? true : undefined), 30_000, 1000);
@@ -141,4 +149,9 @@ test('the queue database stopped while a client sends: 4xx, never 250; back agai
   }, 30_000, 500);
   assert.ok(got, `mail accepted after the restart was not delivered\n${b.describe()}`);
   assert.match(b.output(), /queue database reachable again/);
+  await sleep(SLOW_SECONDS * 1000 + 3000); // a second delivery of the message cut by the outage would land by now
+  const tags = (await readMailbox('maildir', slowBox)).map((m) => header(m, 'X-Tsmtpd-Tag') ?? '');
+  assert.equal(tags.filter((x) => x === midTag).length, 1, `the delivery running at the outage was done ${tags.filter((x) => x === midTag).length} times\n${b.describe()}`);
+  assert.match(b.output(), /outcomes stored after the outage/);
+  assert.equal(pg.psql('mailq', 'SELECT count(*) FROM tsmtpd_envelope'), '0\n', 'the shared queue is empty');
 });

@@ -56,6 +56,11 @@ export interface QueueShared {
   serverName: string;
   /** `bounce warn-interval`, seconds after arrival (at most 4). */
   warnIntervals: readonly number[];
+  /**
+   * Shared queue only: keep `retry` for when the database is back, if `e` is its outage (true);
+   * an outcome then waits instead of becoming a retry that would deliver the mail again.
+   */
+  deferOnOutage?: (e: unknown, retry: () => void) => boolean;
 }
 
 /** A storage error as a Result failure: temporary, so the client retries (4xx). */

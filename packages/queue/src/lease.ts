@@ -7,11 +7,14 @@ import type { QueueShared } from './context.js';
 import { ioMessage } from './context.js';
 import { scheduleEntry } from './intake.js';
 import { LOAD_BATCH } from './loader.js';
+import { PgError } from './pg-sync.js';
 
 /** Rounds per take-over tick at most (LOAD_BATCH each): a bounded loop per tick. */
 const TAKE_ROUNDS = 50;
 /** Purge dead nodes' unfinished messages every this many ticks. */
 const PURGE_EVERY = 10;
+/** Outcomes kept for the database's return at most (beyond: retried as before, at worst twice). */
+const DEFERRED_MAX = 100_000;
 
 export class LeaseKeeper {
   private timer: NodeJS.Timeout | null = null;
@@ -19,6 +22,7 @@ export class LeaseKeeper {
   private reloadOwn = false;
   private purged = false;
   private busy = false;
+  private deferred: (() => void)[] = [];
 
   constructor(private readonly q: QueueShared, private readonly pg: PgQueueBackend) {}
 
@@ -32,7 +36,20 @@ export class LeaseKeeper {
   /** The link came back: envelopes whose dispatch failed meanwhile are handed out again. */
   linkUp(): void {
     this.reloadOwn = true;
-    setImmediate(() => this.tick());
+    setImmediate(() => {
+      this.tick();
+      const retries = this.deferred;
+      this.deferred = [];
+      if (retries.length > 0) this.q.log.info('outcomes stored after the outage', { count: retries.length });
+      for (const r of retries) r();
+    });
+  }
+
+  /** An outcome that failed on the database's outage waits for its return (QueueShared.deferOnOutage). */
+  defer(e: unknown, retry: () => void): boolean {
+    if (!(e instanceof PgError && e.link) || this.deferred.length >= DEFERRED_MAX) return false;
+    this.deferred.push(retry);
+    return true;
   }
 
   stop(): void {

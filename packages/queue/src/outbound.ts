@@ -169,6 +169,7 @@ export class Outbound {
         { durable },
       );
     } catch (e) {
+      if (this.q.deferOnOutage?.(e, () => void this.settle(items))) return;
       // Nothing changed on disk: the envelopes stay, the scheduler tries them again later.
       this.q.log.warn('outcome update failed', { count: items.length, error: ioMessage(e) });
       reports = items.map((it) => ({ evpid: it.evpid, outcome: 'tempfail' }));

@@ -78,6 +78,7 @@ export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl
   const keeper = pg ? new LeaseKeeper(q, pg) : null;
   if (pg && keeper) {
     watchLink(q, pg, keeper);
+    q.deferOnOutage = (e, retry) => keeper.defer(e, retry);
     q.log.info('shared queue', { database: pg.where, node: pg.node, lease: `${pg.leaseSeconds}s` });
     try {
       purgeAndCount(q);
