@@ -7,6 +7,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { smtpdBin } from './paths.js';
 import { killQuietly, sleep, tail } from './proc.js';
+import { ensureDaemonUser } from './users.js';
 
 export interface ConfigContext {
   port: number;
@@ -186,6 +187,7 @@ async function waitBanner(d: Daemon, timeoutMs: number): Promise<string | undefi
  * (up to 3 times) when the chosen one was taken meanwhile; throws with the daemon's output otherwise.
  */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  await ensureDaemonUser();
   for (let attempt = 1; ; attempt++) {
     const port = opts.port ?? (await freePort());
     const d = spawnDaemon(opts, port);

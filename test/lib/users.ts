@@ -41,3 +41,22 @@ export async function ensureUsers(names: string[]): Promise<UsersResult> {
   }
   return { ok: true, users };
 }
+
+/** The unprivileged user a root daemon runs its actors as (the README's install step). */
+export const DAEMON_USER = '_smtpd';
+let daemonUser: Promise<void> | null = null;
+
+/** As root, make sure the daemon's user exists (`useradd --system`, once per test process). */
+export function ensureDaemonUser(): Promise<void> {
+  if (!isRoot()) return Promise.resolve();
+  daemonUser ??= (async () => {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      if (await lookup(DAEMON_USER)) return;
+      await run('useradd', ['--system', '--home-dir', '/var/empty', '--shell', '/usr/sbin/nologin', DAEMON_USER], { timeoutMs: 20_000 });
+      if (await lookup(DAEMON_USER)) return;
+      await sleep(250 + Math.random() * 250);
+    }
+    throw new Error(`useradd ${DAEMON_USER} failed`);
+  })();
+  return daemonUser;
+}

@@ -9,3 +9,4 @@ export { listenLogLevel, broadcastLogLevel, LogLevelChangeSchema, type LogLevelC
 export { LogWriter, stderrIsJournal, ORDER_WINDOW_MS } from './log-writer.js';
 export { errorInfo, installErrorTransfer } from './errors.js';
 export { TickBatch, InFlight } from './batch.js';
+export { UNPRIVILEGED, type PrivilegedServices } from './privileged.js';

@@ -1,5 +1,6 @@
 // The actor runtime's promises: deadlines, dead workers, error fields, batching,
 // peer wiring and supervision — exercised on real worker threads.
+import { UNPRIVILEGED } from './privileged.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Role } from '@tsmtpd/proto';
@@ -10,7 +11,7 @@ import type { Remote } from './remote.js';
 import type { ProbeMailbox } from './fixtures/probe-worker.js';
 
 const entry = new URL('./fixtures/probe-worker.js', import.meta.url);
-const parent = { onFatal: () => {} };
+const parent = { ...UNPRIVILEGED, onFatal: () => {} };
 
 async function probe(role: Role, deadlineMs = 30_000): Promise<{ h: ActorHandle<Role>; m: Remote<ProbeMailbox> }> {
   const h = await spawnActor(role, entry, { init: null, parent, quiet: true, deadlineMs });

@@ -4,6 +4,7 @@
 import type { Role } from '@tsmtpd/proto';
 import { connectPair, spawnActor, type ActorHandle } from './spawn.js';
 import type { LogFormat, LogRecord, Logger } from './log.js';
+import { UNPRIVILEGED, type PrivilegedServices } from './privileged.js';
 
 export interface ActorSpec {
   role: Role;
@@ -25,6 +26,8 @@ export interface SupervisorOptions {
   /** Every actor's stamped log lines (the daemon's LogWriter); else each worker writes to stderr. */
   onLog?: (batch: LogRecord[]) => void;
   logFormat?: LogFormat;
+  /** The privileged operations served to actors (default: an ordinary user's, UNPRIVILEGED). */
+  privileged?: PrivilegedServices;
 }
 
 export class Supervisor {
@@ -50,6 +53,7 @@ export class Supervisor {
   /** Spawn every actor, wire the topology, then start them in `startOrder`. */
   async startAll(specs: ActorSpec[], topology: Topology, startOrder: readonly Role[]): Promise<void> {
     const parent = {
+      ...(this.opts.privileged ?? UNPRIVILEGED),
       onFatal: (role: string, reason: string) => this.fail(`${role}: ${reason}`),
     };
     const spawns = specs.map((s) =>

@@ -1,6 +1,7 @@
 // The actor test kit: start one real actor in a real worker, with fake peers served
 // from the test's thread, and drive its mailbox. Fakes are plain objects implementing
 // (part of) a peer's mailbox; a call to a method a fake lacks fails the caller.
+import { UNPRIVILEGED } from './privileged.js';
 import * as Comlink from 'comlink';
 import { MessageChannel } from 'node:worker_threads';
 import type { MailboxOf, Role } from '@tsmtpd/proto';
@@ -37,7 +38,7 @@ export async function startTestActor<R extends Role>(opts: TestActorOptions<R>):
   const fatals: string[] = [];
   const handle = await spawnActor(opts.role, opts.entry, {
     init: opts.init,
-    parent: { onFatal: (_role, reason) => void fatals.push(reason) },
+    parent: { ...UNPRIVILEGED, onFatal: (_role, reason) => void fatals.push(reason) },
     quiet: opts.quiet ?? true,
     verbose: opts.verbose ?? false,
     ...(opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {}),

@@ -8,6 +8,7 @@ import { toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type
 import type { SmtpdConfig } from '@tsmtpd/config';
 import { deliverMessage, type DeliveryItem, type DeliveryOutcome, type RunContext } from './deliver.js';
 import { HelperPool } from './helper/pool.js';
+import { portLink } from './helper/port-link.js';
 import { SessionLimiter, type Started } from './limits.js';
 import { ResultReporter } from './results.js';
 
@@ -19,6 +20,11 @@ const STOP_GRACE_MS = 5000;
 interface MdaSettings {
   mailSpool?: string;
   mdaCommandTimeoutMs?: number;
+  /**
+   * Privilege separation (a root daemon's unprivileged actor process): deliveries as a user go
+   * through helpers the privileged process starts (ctx.parent), commands included.
+   */
+  privsep?: boolean;
 }
 
 type Item = DeliveryItem & { settled: boolean };
@@ -48,14 +54,16 @@ class Mda {
     const init = ctx.init as ActorInit<SmtpdConfig>;
     const settings = (init.settings ?? {}) as MdaSettings;
     this.config = init.config;
-    const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-    this.pool = isRoot ? new HelperPool(ctx.log) : null;
+    const privsep = settings.privsep === true;
+    const isRoot = privsep || (typeof process.getuid === 'function' && process.getuid() === 0);
+    this.pool = isRoot ? new HelperPool(ctx.log, undefined, undefined, privsep ? (uid, gid, ev) => portLink(ctx.parent, uid, gid, ev) : undefined) : null;
     this.limiter = new SessionLimiter(this.config.mda.limits.maxSession, this.config.mda.limits.maxSessionPerUser);
     this.reporter = new ResultReporter((r) => this.sendResults(r), ctx.log);
     this.runCtx = {
       config: this.config,
       lka: () => ctx.peer('lka'),
       isRoot,
+      privsep: privsep ? { mboxPrepare: (user) => ctx.parent.mboxPrepare(user) } : null,
       pool: this.pool,
       hostname: hostname(),
       mailSpool: settings.mailSpool ?? DEFAULT_MAIL_SPOOL,

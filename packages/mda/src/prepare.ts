@@ -4,7 +4,7 @@
 // when the daemon is root). Talks to lka; opening is done by the runner (deliver.ts).
 import { promises as fsp } from 'node:fs';
 import { isAbsolute, join, normalize } from 'node:path';
-import type { Envelope, LkaMailbox, UserInfo } from '@tsmtpd/proto';
+import type { Envelope, LkaMailbox, Result, UserInfo } from '@tsmtpd/proto';
 import type { Remote } from '@tsmtpd/actor';
 import type { Action, ActionMethod, SmtpdConfig } from '@tsmtpd/config';
 import { expandFormat, type FormatVars } from './format.js';
@@ -22,6 +22,11 @@ export interface PrepareContext {
   lka: () => Remote<LkaMailbox>;
   /** The daemon runs as root: deliveries switch to the recipient's uid/gid. */
   isRoot: boolean;
+  /**
+   * Privilege separation: this process is not root; the recipient's helper (pool) runs files
+   * and commands, the privileged side creates mbox mailboxes.
+   */
+  privsep?: { mboxPrepare(user: string): Promise<Result<null>> } | null;
   pool: HelperPool | null;
   /** Host name in maildir file names. */
   hostname: string;
@@ -51,8 +56,15 @@ function formatVars(env: Envelope, user: UserInfo, cfg: SmtpdConfig): FormatVars
   return { sender: env.sender, rcpt: env.rcpt, dest: env.dest, username: user.username, directory: user.directory, subAddrDelim: cfg.smtp.subAddrDelim };
 }
 
+/**
+ * With privilege separation nothing delivers as root (the privileged side starts no root
+ * helper): root's mail waits, temporarily failed, until an alias sends it to a user.
+ */
+const ROOT_REFUSED = tempfail('no delivery as root: alias root to a user (aliases table)');
+
 /** Run a file job as the recipient: the helper when root and the recipient is not root. */
 function runFileJob(ctx: PrepareContext, user: UserInfo, job: FileJob): Promise<SinkOpen> {
+  if (ctx.privsep && user.uid === 0) return Promise.resolve({ ok: false, outcome: ROOT_REFUSED });
   if (ctx.isRoot && user.uid !== 0 && ctx.pool) return ctx.pool.open(user.uid, user.gid, job);
   return openFileJob(job);
 }
@@ -81,7 +93,51 @@ function maildirPlan(env: Envelope, user: UserInfo, m: MethodOf<'maildir'>, ctx:
   };
 }
 
+/** The tail of the deliveries to each mbox path (privilege separation: one at a time, in order). */
+const mboxTurns = new Map<string, Promise<void>>();
+
+/** Wait for the mailbox's earlier deliveries; answers the release of this one's turn. */
+async function mboxTurn(path: string): Promise<() => void> {
+  const before = mboxTurns.get(path) ?? Promise.resolve();
+  let release!: () => void;
+  const mine = new Promise<void>((r) => (release = r));
+  const tail = before.then(() => mine);
+  mboxTurns.set(path, tail);
+  await before;
+  return () => {
+    release();
+    if (mboxTurns.get(path) === tail) mboxTurns.delete(path);
+  };
+}
+
+/**
+ * Privilege separation: the privileged side creates the mailbox, the helper appends under
+ * flock. Our deliveries to one mailbox take turns here: the helper's flock is synchronous, so
+ * two of ours at once in one helper would wait for each other (the dotlock did this before;
+ * /var/mail is not ours to write now).
+ */
+async function openMboxPrivsep(env: Envelope, user: UserInfo, path: string, ctx: PrepareContext, priv: NonNullable<PrepareContext['privsep']>): Promise<SinkOpen> {
+  const r = await priv.mboxPrepare(user.username).catch((e: unknown) => ({ ok: false as const, message: (e as Error).message }));
+  if (!r.ok) return { ok: false, outcome: tempfail(`mailbox ${path}: ${r.message}`) };
+  const release = await mboxTurn(path);
+  const o = await runFileJob(ctx, user, { kind: 'mbox', path, fromLine: mboxFromLine(env.sender, new Date()), uid: user.uid }).catch((e: unknown): SinkOpen => ({ ok: false, outcome: tempfail(`mbox: ${(e as Error).message}`) }));
+  if (!o.ok) {
+    release();
+    return o;
+  }
+  const inner = o.sink;
+  return {
+    ok: true,
+    sink: {
+      write: (c) => inner.write(c),
+      end: () => inner.end().finally(release),
+      abort: (why) => inner.abort(why).finally(release),
+    },
+  };
+}
+
 async function openMboxDelivery(env: Envelope, user: UserInfo, path: string, ctx: PrepareContext): Promise<SinkOpen> {
+  if (ctx.privsep) return openMboxPrivsep(env, user, path, ctx, ctx.privsep);
   const bad = await prepareMailbox(path, ctx.isRoot ? { uid: user.uid, gid: user.gid } : null);
   if (bad) return { ok: false, outcome: bad };
   const lock = await acquireDotlock(path, ctx.dotlock);
@@ -149,14 +205,13 @@ function commandPlan(env: Envelope, user: UserInfo, action: Action, m: MethodOf<
     if (!w.ok) return { ok: false, outcome: permfail(`mda wrapper: ${w.error}`) };
     command = w.value;
   }
-  const open = async (): Promise<SinkOpen> =>
-    openCommand({
-      command,
-      env: commandEnv(env, user),
-      cwd: await homeOrRoot(user.directory),
-      timeoutMs: ctx.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
-      ...(ctx.isRoot ? { uid: user.uid, gid: user.gid } : {}),
-    });
+  const open = async (): Promise<SinkOpen> => {
+    const job = { command, env: commandEnv(env, user), cwd: await homeOrRoot(user.directory), timeoutMs: ctx.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS };
+    // Without root the command runs as the recipient through the helper (it cannot setuid here).
+    if (ctx.privsep && user.uid === 0) return { ok: false, outcome: ROOT_REFUSED };
+    if (ctx.privsep && ctx.pool) return ctx.pool.open(user.uid, user.gid, { kind: 'command', ...job });
+    return openCommand({ ...job, ...(ctx.isRoot && !ctx.privsep ? { uid: user.uid, gid: user.gid } : {}) });
+  };
   return { ok: true, plan: { user, method: 'mda', open } };
 }
 

@@ -10,3 +10,4 @@ export * from './srs.js';
 export { StatsPushSchema, TimingPushSchema, TIMING_NAMES, MAX_TIMING_SAMPLES } from './mailbox/control.js';
 export * from './control-wire.js';
 export { FilterFactsSchema, mdaFields } from './mailbox/lka.js';
+export * from './privsep.js';

@@ -23,6 +23,10 @@ export interface Settings {
   reverseDns: boolean;
   /** The configuration has a metrics listener: actors gather latency samples for it. */
   metrics?: boolean;
+  /** Listening sockets bound by the privileged process, inherited as descriptors (smtp). */
+  listenFds?: { address: string; port: number; fd: number }[];
+  /** This is the unprivileged actor process of a root daemon (mda: deliveries via helpers). */
+  privsep?: boolean;
 }
 
 export const DEFAULT_SETTINGS: Settings = {

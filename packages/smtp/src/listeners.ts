@@ -4,7 +4,7 @@
 // stop and the list of bound addresses.
 import { chmod, unlink } from 'node:fs/promises';
 import { connect, isIPv6, type AddressInfo } from 'node:net';
-import { Replies, type Reply } from '@tsmtpd/proto';
+import { Replies, type ListenFd, type Reply } from '@tsmtpd/proto';
 import { errorInfo } from '@tsmtpd/actor';
 import type { TLSSocket } from 'node:tls';
 import type { TlsMaterial } from '@tsmtpd/proto';
@@ -49,6 +49,8 @@ export class Listeners {
   private readonly rdns: ReverseLookup | null;
   /** One admission guard for every listener: the limits are per daemon, not per address bound. */
   readonly guard: ConnectionGuard;
+  /** Listening sockets inherited from the privileged process, by address and port. */
+  private readonly inherited: ListenFd[];
 
   constructor(
     private readonly env: SmtpEnv,
@@ -57,6 +59,7 @@ export class Listeners {
   ) {
     this.rdns = env.settings.reverseDns ? new ReverseLookup(env.settings.dnsServers) : null;
     this.guard = new ConnectionGuard(env.config.smtp.limits);
+    this.inherited = env.settings.listenFds ?? [];
   }
 
   /** Bind every configured listener. An inet bind failure is fatal; the socket's is not. */
@@ -79,7 +82,10 @@ export class Listeners {
       if (listener.addresses.length === 0) this.env.log.warn('listener without address', { target: listener.target });
       for (const a of listener.addresses) {
         const server = this.createServer(profile);
-        await listen(server, { host: a.address, port: listener.port, backlog: LISTEN_BACKLOG, ipv6Only: a.family === 6 });
+        // Bound by the privileged process (root daemon): listen on the inherited descriptor.
+        const fd = this.inherited.find((x) => x.address === a.address && x.port === listener.port)?.fd;
+        if (fd !== undefined) await listen(server, { fd, backlog: LISTEN_BACKLOG });
+        else await listen(server, { host: a.address, port: listener.port, backlog: LISTEN_BACKLOG, ipv6Only: a.family === 6 });
         this.bound.push({ server, profile });
       }
     }
@@ -314,7 +320,7 @@ function formatBound(a: AddressInfo): string {
   return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }
 
-function listen(server: TsmtpdServer, opts: { host?: string; port?: number; path?: string; backlog: number; ipv6Only?: boolean }): Promise<void> {
+function listen(server: TsmtpdServer, opts: { host?: string; port?: number; path?: string; fd?: number; backlog: number; ipv6Only?: boolean }): Promise<void> {
   return new Promise((resolve, reject) => {
     const net = server.server;
     const onError = (e: Error) => reject(e);

@@ -1,6 +1,6 @@
 // `smtpd` command line (DESIGN.md section 8): -f FILE, -n, -d, -v, -D name=value,
 // --spool DIR (else $SMTPD_SPOOL, else /var/spool/smtpd).
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { translateLegacyConfig } from '@tsmtpd/config';
 import { checkConfig, runDaemon } from './daemon.js';
@@ -44,6 +44,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--no-reverse-dns', 'do not look up the reverse DNS of clients')
     .option('--log-format <format>', 'log lines as text (default) or json', logFormat)
     .option('--old-grammar', 'also read the pre-6.4 grammar (accept/reject ...); with -n, print the translation')
+    .option('--user <name>', 'started as root: run everything but the privileged process as this user (default _smtpd)')
+    .addOption(new Option('--privsep-child').hideHelp())
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   try {
@@ -52,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 1;
     throw e;
   }
-  const o = program.opts<{ f: string; n?: boolean; d?: boolean; v?: boolean; D: Record<string, string>; spool?: string; greetingDelay?: number; reverseDns: boolean; oldGrammar?: boolean; logFormat?: 'text' | 'json' }>();
+  const o = program.opts<{ f: string; n?: boolean; d?: boolean; v?: boolean; D: Record<string, string>; spool?: string; greetingDelay?: number; reverseDns: boolean; oldGrammar?: boolean; logFormat?: 'text' | 'json'; user?: string; privsepChild?: boolean }>();
   const legacy = o.oldGrammar === true;
   if (o.n) {
     const config = await checkConfig(o.f, o.D, (line) => process.stderr.write(line + '\n'), legacy);
@@ -68,6 +70,9 @@ export async function main(argv: string[]): Promise<number> {
     verbose: o.v === true,
     legacy,
     ...(o.logFormat ? { logFormat: o.logFormat } : {}),
+    argv: argv.filter((a) => a !== '--privsep-child'),
+    ...(o.user !== undefined ? { user: o.user } : {}),
+    ...(o.privsepChild === true ? { privsepChild: true } : {}),
     settings: {
       ...(o.greetingDelay !== undefined ? { greetingDelayMs: o.greetingDelay } : {}),
       ...nameserversFromEnv(process.env.SMTPD_NAMESERVERS),

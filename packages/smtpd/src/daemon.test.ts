@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,10 @@ import { join } from 'node:path';
 const bin = new URL('../bin/smtpd.js', import.meta.url).pathname;
 
 function tmp(): string {
-  return mkdtempSync(join(tmpdir(), 'smtpd-test-'));
+  // 0755: started as root, the daemon's unprivileged actor process must reach the spool in it.
+  const dir = mkdtempSync(join(tmpdir(), 'smtpd-test-'));
+  chmodSync(dir, 0o755);
+  return dir;
 }
 
 async function freePort(): Promise<number> {

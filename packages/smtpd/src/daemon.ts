@@ -3,15 +3,18 @@
 // (log why, exit non-zero: fail fast, as OpenSMTPD does).
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadConfig, type SmtpdConfig } from '@tsmtpd/config';
+import { loadConfig, SmtpdConfigSchema, type SmtpdConfig } from '@tsmtpd/config';
 import { LogWriter, Supervisor, createLogger, type ActorSpec, type LogFormat, type Logger } from '@tsmtpd/actor';
-import { ROLES, DEFAULT_SETTINGS, type ActorInit, type Settings } from '@tsmtpd/proto';
+import { ROLES, DEFAULT_SETTINGS, type ActorInit, type Settings, type TlsMaterial } from '@tsmtpd/proto';
 import { TOPOLOGY, START_ORDER, STOP_ORDER } from './topology.js';
 import { WORKER_URLS } from './actors.js';
 import { unimplementedFeatures } from './features.js';
 import { fillQueueKey } from './queue-key.js';
 import { prepareOfflineDir, startOfflineReplay } from './offline.js';
 import { readListenerTlsMaterial } from './tls-material.js';
+import { lookupAccount } from './privsep/accounts.js';
+import { PrivChannel } from './privsep/actor-process.js';
+import { chownSpool, runPrivileged, unreachableParent } from './privsep/privileged.js';
 
 export interface DaemonOptions {
   configFile: string;
@@ -25,7 +28,16 @@ export interface DaemonOptions {
   logFormat?: LogFormat;
   /** Called once every actor has started (tests, benchmarks). */
   onReady?: (sup: Supervisor) => void;
+  /** Started as root: the unprivileged user the actor process runs as (default _smtpd). */
+  user?: string;
+  /** argv after the script (passed on to the actor process), when started from the CLI. */
+  argv?: string[];
+  /** This process is the actor process started by the privileged one. */
+  privsepChild?: boolean;
 }
+
+/** The unprivileged user of a daemon started as root (README: the install step creates it). */
+export const DEFAULT_USER = '_smtpd';
 
 /**
  * Load and check a configuration; on failure the errors are already printed. `readsStdinKey`:
@@ -52,6 +64,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 }
 
 async function startDaemon(opts: DaemonOptions, log: Logger, writer: LogWriter): Promise<number> {
+  if (opts.privsepChild) return runActorProcess(opts, log, writer);
   const errLine = (line: string) => process.stderr.write(line + '\n');
   const loaded = await checkConfig(opts.configFile, opts.macros, errLine, opts.legacy === true, true);
   if (!loaded) return 1;
@@ -82,22 +95,80 @@ async function startDaemon(opts: DaemonOptions, log: Logger, writer: LogWriter):
   }
   const offlineProblem = await prepareOfflineDir(spool).catch((e: unknown) => (e as Error).message);
   if (offlineProblem !== null) log.warn('offline queue unavailable', { reason: offlineProblem });
-  const init: ActorInit<SmtpdConfig> = { config, spool, settings: { ...DEFAULT_SETTINGS, ...opts.settings, metrics: config.metrics !== undefined } };
-  const sup = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text' });
-  // Only the smtp actor gets the listeners' keys.
-  const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init: role === 'smtp' ? { ...init, tls: tls.material } : init }));
   // Messages left by sendmail while we were down go in once we accept mail (REFERENCE 3).
   // SMTPD_OFFLINE_INTERVAL=seconds: how often offline/ is looked at again (default 60; tests).
   const every = Number(process.env['SMTPD_OFFLINE_INTERVAL']);
   const intervalMs = Number.isInteger(every) && every >= 1 && every <= 3600 ? every * 1000 : 60_000;
   const replayOpts = { spool, log, ...(config.smtp.maxMessageSize > 0 ? { maxBytes: config.smtp.maxMessageSize + 65_537 } : {}) };
   const replay = offlineProblem === null ? () => void startOfflineReplay(replayOpts, intervalMs) : () => undefined;
+  const settings = { ...DEFAULT_SETTINGS, ...opts.settings, metrics: config.metrics !== undefined };
+  const user = opts.user ?? DEFAULT_USER;
+  // Started as root: the offline replay (sendmail as each file's owner) is the privileged side's.
+  // The TLS keys above were read here, as root: with privilege separation they travel to the
+  // actor process in its start-up data (it opens no key file).
+  if (process.getuid?.() === 0 && user !== 'root') return startPrivileged({ config, spool, settings, user, argv: opts.argv ?? [], log, onActorsReady: replay, tls: tls.material }, errLine);
+  const init: ActorInit<SmtpdConfig> = { config, spool, settings };
+  const sup = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text' });
+  // Only the smtp actor gets the listeners' keys.
+  const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init: role === 'smtp' ? { ...init, tls: tls.material } : init }));
   return supervise(sup, specs, log, { ...opts, onReady: (s) => { replay(); opts.onReady?.(s); } });
 }
 
-async function supervise(sup: Supervisor, specs: ActorSpec[], log: Logger, opts: DaemonOptions): Promise<number> {
+/** Root: give the spool to the user, bind the listeners, start the actor process as the user. */
+async function startPrivileged(o: { config: SmtpdConfig; spool: string; settings: Settings; user: string; argv: string[]; log: Logger; onActorsReady: () => void; tls: TlsMaterial }, errLine: (s: string) => void): Promise<number> {
+  const account = await lookupAccount(o.user);
+  if (account === null || account.uid === 0) {
+    errLine(`smtpd: the unprivileged user ${o.user} does not exist (or is root); create it: useradd --system --home-dir /var/empty --shell /usr/sbin/nologin ${o.user}`);
+    return 1;
+  }
+  const blocked = unreachableParent(o.spool, account.uid, account.gid);
+  if (blocked !== null) {
+    errLine(`smtpd: the spool ${o.spool} is out of reach of ${o.user}: ${blocked} does not let it through (chmod o+x ${blocked})`);
+    return 1;
+  }
+  try {
+    chownSpool(o.spool, account.uid, account.gid);
+  } catch (e) {
+    errLine(`smtpd: cannot give the spool ${o.spool} to ${o.user}: ${(e as Error).message}`);
+    return 1;
+  }
+  try {
+    return await runPrivileged({ ...o, account });
+  } catch (e) {
+    errLine(`smtpd: ${(e as Error).message}`);
+    return 1;
+  } finally {
+    o.log.flush();
+  }
+}
+
+/** The unprivileged actor process of a root daemon: everything but the privileged operations. */
+async function runActorProcess(opts: DaemonOptions, log: Logger, writer: LogWriter): Promise<number> {
+  process.title = 'tsmtpd: actors';
+  const channel = new PrivChannel();
+  let start: Awaited<ReturnType<PrivChannel['init']>>;
+  try {
+    start = await channel.init();
+  } catch (e) {
+    process.stderr.write(`smtpd: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const config = SmtpdConfigSchema.safeParse(start.config);
+  if (!config.success) {
+    process.stderr.write(`smtpd: invalid configuration from the privileged process: ${config.error.message.slice(0, 300)}\n`);
+    return 1;
+  }
+  const settings = { ...DEFAULT_SETTINGS, ...(start.settings as Partial<Settings>), listenFds: start.listenFds, privsep: true };
+  const init: ActorInit<SmtpdConfig> = { config: config.data, spool: start.spool, settings };
+  const sup = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text', privileged: channel.services() });
+  const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init: role === 'smtp' ? { ...init, tls: start.tls } : init }));
+  return supervise(sup, specs, log, { ...opts, onReady: (s) => { channel.ready(); opts.onReady?.(s); } }, channel.lost);
+}
+
+async function supervise(sup: Supervisor, specs: ActorSpec[], log: Logger, opts: DaemonOptions, lost?: Promise<string>): Promise<number> {
   let signalled: (name: string) => void = () => {};
   const signal = new Promise<string>((r) => (signalled = r));
+  void lost?.then((why) => signalled(why));
   const onSignal = (name: NodeJS.Signals) => signalled(name);
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);

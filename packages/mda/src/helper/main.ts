@@ -2,15 +2,18 @@
 // root) that serves file deliveries (maildir, the mbox append) over the socket on fd 3, framed
 // as frame.ts says: OPEN + DATA* + END per delivery, one DONE back. File calls are synchronous
 // but for the fsyncs (sync-jobs.ts); the answers ready in one turn go out in one write.
+// With privilege separation it also runs mda commands as the uid (the mda cannot switch uid).
 // Exits when the socket closes. Talks only to whoever holds the other end (the mda worker).
 import net from 'node:net';
 import { FrameReader, FrameType, jsonFrame, type Frame } from './frame.js';
-import { FileJobSchema, parseJson, type MethodOutcome } from './protocol.js';
+import { HelperJobSchema, parseJson, type CommandHelperJob, type MethodOutcome } from './protocol.js';
+import { openCommand } from '../methods/command.js';
+import type { Sink } from '../sink.js';
 import { DirSyncs, openFileJobSync, type SyncSink } from './sync-jobs.js';
 import { fsFailure, tempfail } from '../sink.js';
 
 /** Deliveries open here; null: already answered (a failed open), its remaining frames are ignored. */
-const open = new Map<number, SyncSink | null>();
+const open = new Map<number, SyncSink | CommandRun | null>();
 const reader = new FrameReader();
 const sock = new net.Socket({ fd: 3, readable: true, writable: true });
 process.title = `tsmtpd: delivery helper uid=${process.getuid?.() ?? '?'}`;
@@ -41,13 +44,50 @@ function commit(id: number, sink: SyncSink): void {
   });
 }
 
+/** A command delivery: its sink is asynchronous, so its frames are chained in order. */
+class CommandRun {
+  private chain: Promise<Sink | null>;
+
+  constructor(
+    private readonly id: number,
+    job: CommandHelperJob,
+  ) {
+    this.chain = openCommand({ command: job.command, env: job.env, cwd: job.cwd, timeoutMs: job.timeoutMs }).then((r) => {
+      if (r.ok) return r.sink;
+      answer(id, r.outcome);
+      return null;
+    });
+  }
+
+  write(chunk: Uint8Array): void {
+    const copy = Buffer.from(chunk); // the frame's bytes are a view of a read buffer
+    this.chain = this.chain.then(async (s) => (s ? (await s.write(copy), s) : null));
+  }
+
+  abort(): void {
+    this.finish('abort');
+  }
+
+  finish(how: 'end' | 'abort'): void {
+    void this.chain.then(async (s) => {
+      if (s === null) return;
+      if (how === 'abort') {
+        await s.abort('aborted by the mda');
+        return answer(this.id, tempfail('delivery aborted'));
+      }
+      answer(this.id, await s.end());
+    });
+  }
+}
+
 function handle(f: Frame): void {
   if (f.type === FrameType.open) {
-    const job = parseJson(FileJobSchema, f.payload);
+    const job = parseJson(HelperJobSchema, f.payload);
     if (job === null || open.has(f.id)) {
       open.set(f.id, null);
       return answer(f.id, { status: 'permfail', errorline: 'helper: invalid delivery request' });
     }
+    if (job.kind === 'command') return void open.set(f.id, new CommandRun(f.id, job));
     const r = openFileJobSync(job);
     open.set(f.id, r.ok ? r.sink : null);
     if (!r.ok) answer(f.id, r.outcome);
@@ -59,6 +99,7 @@ function handle(f: Frame): void {
   open.delete(f.id);
   if (sink === null) return; // answered at open
   if (sink === undefined) return answer(f.id, tempfail('helper: unknown delivery'));
+  if (sink instanceof CommandRun) return sink.finish(f.type === FrameType.end ? 'end' : 'abort');
   if (f.type === FrameType.end) return commit(f.id, sink);
   sink.abort();
   answer(f.id, tempfail('delivery aborted'));

@@ -4,7 +4,7 @@
 // FLUSH_BYTES go out in pieces, with back-pressure), and one answer comes back. A helper that
 // dies or does not answer fails its deliveries in flight as temporary failures.
 import type { Logger } from '@tsmtpd/actor';
-import type { FileJob } from '../file-jobs.js';
+import type { HelperJob } from './protocol.js';
 import { tempfail, type MethodOutcome, type Sink, type SinkOpen } from '../sink.js';
 import { FrameReader, FrameType, MAX_PAYLOAD, frameHeader, jsonFrame } from './frame.js';
 import { spawnHelper, type HelperLink, type LinkEvents } from './link.js';
@@ -35,7 +35,7 @@ class RemoteSink implements Sink {
   constructor(
     private readonly conn: HelperConn,
     readonly id: number,
-    private readonly job: FileJob,
+    private readonly job: HelperJob,
   ) {}
 
   settle(o: MethodOutcome): void {
@@ -152,7 +152,7 @@ class HelperConn {
     this.exited();
   }
 
-  open(job: FileJob): SinkOpen {
+  open(job: HelperJob): SinkOpen {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
     const s = new RemoteSink(this, this.nextId++, job);
@@ -195,9 +195,10 @@ export class HelperPool {
     private readonly log: Logger,
     private readonly idleMs = DEFAULT_IDLE_MS,
     private readonly requestMs = DEFAULT_REQUEST_MS,
-    makeLink?: (uid: number, gid: number) => LinkFactory,
+    makeLink?: LinkFactory,
   ) {
-    this.makeLink = makeLink ?? ((uid, gid) => (_u, _g, ev) => spawnHelper(uid, gid, log, ev));
+    const make = makeLink ?? ((uid: number, gid: number, ev: LinkEvents) => spawnHelper(uid, gid, log, ev));
+    this.makeLink = (uid, gid) => (_u, _g, ev) => make(uid, gid, ev);
   }
 
   get size(): number {
@@ -210,7 +211,7 @@ export class HelperPool {
   }
 
   /** A delivery through uid's helper; it answers at `end` (a failed open included). */
-  async open(uid: number, gid: number, job: FileJob): Promise<SinkOpen> {
+  async open(uid: number, gid: number, job: HelperJob): Promise<SinkOpen> {
     const key = `${uid}:${gid}`;
     let h = this.helpers.get(key);
     if (!h || h.dead !== null) {

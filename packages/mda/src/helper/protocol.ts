@@ -4,6 +4,7 @@
 // command line built from envelope data. Both ends validate the JSON with zod.
 import { z } from 'zod';
 import type { MethodOutcome } from '../sink.js';
+import type { FileJob } from '../file-jobs.js';
 
 const absolutePath = z.string().min(2).max(4096).regex(/^\/[^\0]*$/, 'must be an absolute path');
 
@@ -23,6 +24,19 @@ export const FileJobSchema = z.discriminatedUnion('kind', [
     uid: z.number().int().nonnegative().nullable(),
   }),
 ]);
+
+/** An mda command run as the recipient by the helper (privilege separation: the mda cannot). */
+export const CommandJobSchema = z.object({
+  kind: z.literal('command'),
+  command: z.string().min(1).max(8192),
+  env: z.record(z.string(), z.string().max(4096)),
+  cwd: absolutePath.or(z.literal('/')),
+  timeoutMs: z.number().int().positive().max(24 * 3600_000),
+});
+export type CommandHelperJob = z.infer<typeof CommandJobSchema>;
+
+export const HelperJobSchema = z.union([FileJobSchema, CommandJobSchema]);
+export type HelperJob = FileJob | CommandHelperJob;
 
 export const OutcomeSchema = z.object({ status: z.enum(['ok', 'tempfail', 'permfail']), errorline: z.string().max(4096) });
 

@@ -1,0 +1,140 @@
+// The actor process's end of the privileged channel (root daemon): receives its start-up data
+// (configuration, spool, settings, the inherited listening descriptors), and serves the actors'
+// privileged requests (ParentMailbox) by asking the privileged process, once per helper for
+// deliveries: the helper's socket arrives as a handle and is bridged here to the mda's port.
+import type { Socket } from 'node:net';
+import type { MessagePort } from 'node:worker_threads';
+import type { PrivilegedServices } from '@tsmtpd/actor';
+import { fail, ok, PrivAnswerSchema, type PrivAnswer, type PrivRequest } from '@tsmtpd/proto';
+import { corkedWrite } from './cork.js';
+
+const REQUEST_MS = 30_000;
+type Init = Extract<PrivAnswer, { t: 'init' }>;
+type Waiter = (m: PrivAnswer | null, handle?: Socket) => void;
+
+/** Omit that distributes over a union (each request kind keeps its own fields). */
+type NoId<T> = T extends unknown ? Omit<T, 'id'> : never;
+
+export class PrivChannel {
+  private nextId = 1;
+  private readonly waiters = new Map<number, Waiter>();
+  private initWaiter: ((m: Init) => void) | null = null;
+  private bad: (why: string) => void = () => {};
+  /** Resolves when the privileged process is gone (the channel closed). */
+  readonly lost: Promise<string>;
+
+  constructor() {
+    this.lost = new Promise((r) => (this.bad = r));
+    process.on('message', (raw, handle) => this.receive(raw, handle as Socket | undefined));
+    process.on('disconnect', () => {
+      for (const w of this.waiters.values()) w(null);
+      this.waiters.clear();
+      this.bad('the privileged process is gone');
+    });
+  }
+
+  /** The start-up message (the privileged side sends it first). */
+  init(timeoutMs = REQUEST_MS): Promise<Init> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no start-up data from the privileged process')), timeoutMs);
+      this.initWaiter = (m) => {
+        clearTimeout(t);
+        resolve(m);
+      };
+    });
+  }
+
+  private receive(raw: unknown, handle?: Socket): void {
+    const p = PrivAnswerSchema.safeParse(raw);
+    if (!p.success) {
+      handle?.destroy();
+      return;
+    }
+    const m = p.data;
+    if (m.t === 'init') return this.initWaiter?.(m);
+    const w = this.waiters.get(m.id);
+    this.waiters.delete(m.id);
+    if (w) w(m, handle);
+    else handle?.destroy();
+  }
+
+  private request(r: NoId<PrivRequest>): Promise<{ m: PrivAnswer | null; handle?: Socket | undefined }> {
+    if (!process.connected) return Promise.resolve({ m: null });
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(id);
+        resolve({ m: null });
+      }, REQUEST_MS);
+      this.waiters.set(id, (m, handle) => {
+        clearTimeout(timer);
+        resolve({ m, handle });
+      });
+      process.send?.({ ...r, id });
+    });
+  }
+
+  /** Tell the privileged side that every actor runs (it then replays the offline queue). */
+  ready(): void {
+    if (process.connected) process.send?.({ t: 'ready' });
+  }
+
+  /** A helper's socket bridged to the mda's port (see mda/helper/port-link.ts for the other end). */
+  private bridge(sock: Socket, port: MessagePort, pid: number): void {
+    let closed = false;
+    const end = (): void => {
+      if (closed) return;
+      closed = true;
+      port.postMessage(null);
+      port.close();
+      sock.destroy();
+    };
+    sock.on('data', (b: Buffer) => port.postMessage(b));
+    sock.on('close', end);
+    sock.on('error', end);
+    port.on('message', (m: unknown) => {
+      if (m === 'close') return void sock.end();
+      if (m === 'kill') {
+        process.send?.({ t: 'helper-kill', pid });
+        return end();
+      }
+      if (!Array.isArray(m)) return;
+      const bufs = m.filter((b): b is Uint8Array => b instanceof Uint8Array).map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+      const n = bufs.reduce((s, b) => s + b.length, 0);
+      corkedWrite(sock, bufs);
+      // Acknowledge once the bytes are with the kernel: the mda's back-pressure.
+      sock.write(Buffer.alloc(0), () => closed || port.postMessage({ ack: n }));
+    });
+    port.on('close', end);
+  }
+
+  services(): PrivilegedServices {
+    return {
+      deliveryHelper: async (uid, gid, port) => {
+        const { m, handle } = await this.request({ t: 'helper', uid, gid });
+        if (m === null || m.t !== 'helper' || m.pid === null || !handle) {
+          handle?.destroy();
+          port.postMessage(null);
+          port.close();
+          return fail('helper-refused', 'temp', m && m.t === 'helper' && m.error ? m.error : 'no answer from the privileged process');
+        }
+        this.bridge(handle, port, m.pid);
+        return ok({ pid: m.pid });
+      },
+      forwardRead: async (user) => {
+        const { m } = await this.request({ t: 'forward', user });
+        if (m === null || m.t !== 'forward') return fail('no-answer', 'temp', 'no answer from the privileged process');
+        return m.error !== null ? fail('forward-refused', 'temp', m.error) : ok(m.text);
+      },
+      systemPasswordCheck: async (user, password) => {
+        const { m } = await this.request({ t: 'password', user, password });
+        return m !== null && m.t === 'password' && m.ok;
+      },
+      mboxPrepare: async (user) => {
+        const { m } = await this.request({ t: 'mbox', user });
+        if (m === null || m.t !== 'mbox') return fail('no-answer', 'temp', 'no answer from the privileged process');
+        return m.error !== null ? fail('mbox-refused', 'temp', m.error) : ok(null);
+      },
+    };
+  }
+}
