@@ -23,7 +23,8 @@ writeFileSync(path.join(dir, 'extra'), 'postmaster root\n');
 const conf = (ctx: { port: number }) => [
   `table extra file:${path.join(dir, 'extra')}`,
   `listen on 127.0.0.1 port ${ctx.port}`,
-  `action "hold" mda "/bin/sh -c 'cat >/dev/null; echo try later; exit 75'"`,
+  // As `nobody`: started as root the daemon delivers as no one but a real non-root user.
+  `action "hold" mda "/bin/sh -c 'cat >/dev/null; echo try later; exit 75'" user nobody`,
   'match from any for local action "hold"',
   '',
 ].join('\n');
