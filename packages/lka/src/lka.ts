@@ -49,6 +49,8 @@ export interface LkaOptions {
   deadlineMs?: number;
   /** DNS servers for client rDNS/FCrDNS (settings.dnsServers). */
   dnsServers?: string[];
+  /** Privilege separation: system passwords are checked by the privileged process. */
+  systemCheck?: (user: string, password: string) => Promise<boolean>;
 }
 
 /** The lka's state and operations, independent of the worker (unit tests use it directly). */
@@ -74,7 +76,7 @@ export class Lka {
     this.userbase = new Userbase(this.tables);
     this.filters = new BuiltinFilters(config, this.tables);
     this.clients = new ClientResolver(opts.dnsServers);
-    this.auth = new Authenticator({ tables: this.tables, pool: this.pool, delim: config.smtp.subAddrDelim, warn: opts.warn ?? (() => {}) });
+    this.auth = new Authenticator({ tables: this.tables, pool: this.pool, delim: config.smtp.subAddrDelim, warn: opts.warn ?? (() => {}), ...(opts.systemCheck ? { systemCheck: opts.systemCheck } : {}) });
     this.expandCtx = { config, tables: this.tables, ruleset: this.ruleset, userbase: this.userbase, ...(opts.warn ? { warn: opts.warn } : {}) };
   }
 
@@ -193,6 +195,8 @@ export async function createLka(ctx: ActorContext<'lka'>): Promise<ActorImpl<Lka
   const lka = new Lka(init.config, {
     warn: (event, fields) => ctx.log.warn(event, fields),
     ...(init.settings.dnsServers ? { dnsServers: init.settings.dnsServers } : {}),
+    // Under privilege separation /etc/shadow is not ours to read: the privileged side checks.
+    ...(init.settings.privsep ? { systemCheck: (user: string, password: string) => ctx.parent.systemPasswordCheck(user, password) } : {}),
   });
   const mailbox: LkaMailbox = {
     rcptResolve: (req) => lka.rcptResolve(req),

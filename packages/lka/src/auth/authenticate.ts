@@ -34,6 +34,11 @@ export interface AuthDeps {
   delim: string;
   /** The system account lookup (tests and privilege separation replace it). */
   systemHash?: (user: string) => Promise<SystemHash>;
+  /**
+   * Privilege separation: the privileged process checks a system password (unix_chkpwd) and
+   * answers yes or no; the hash never reaches this process.
+   */
+  systemCheck?: (user: string, password: string) => Promise<boolean>;
 }
 
 /** A dummy hash verified for unknown users, so that their answer takes as long as a known one's. */
@@ -50,6 +55,14 @@ export class Authenticator {
     const req = AuthRequestSchema.safeParse(input);
     if (!req.success) return 'fail';
     const { table, user, password } = req.data;
+    if (table === null && this.d.systemCheck) {
+      try {
+        return (await this.d.systemCheck(user, password)) ? 'ok' : 'fail';
+      } catch (e) {
+        this.d.warn('system password check failed', { user, error: (e as Error).message });
+        return 'temp';
+      }
+    }
     const found = table === null ? await this.systemHash(user) : await this.tableHash(table, user);
     if (!found.ok) {
       this.d.warn('credentials lookup failed', { table: table ?? '<system>', user, error: found.error });
