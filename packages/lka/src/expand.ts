@@ -7,7 +7,7 @@
 import type { Action, SmtpdConfig } from '@tsmtpd/config';
 import { formatAddress, parseAddress, replyWith, srsDecode, type MailAddress, type RcptResolution, type Reply, type ResolvedRecipient, type SessionInfo, type UserInfo } from '@tsmtpd/proto';
 import { parseAliasLines, parseAliasValue, type AliasTarget } from './aliases.js';
-import { readForward, readInclude } from './forward.js';
+import { directForwardReader, readInclude, type ForwardReader } from './forward.js';
 import type { Ruleset } from './ruleset.js';
 import { LOCALNAMES, type TableSet } from './tables/registry.js';
 import type { Userbase } from './userbase.js';
@@ -22,6 +22,8 @@ export interface ExpandContext {
   tables: TableSet;
   ruleset: Ruleset;
   userbase: Userbase;
+  /** How ~/.forward is read (through the privileged process under privilege separation). */
+  readForward?: ForwardReader;
   warn?: (event: string, fields: Record<string, unknown>) => void;
 }
 
@@ -247,7 +249,7 @@ class Expansion {
       if (!u.ok) return u.kind === 'temp' ? replyWith('expansionTemp') : 'none';
       owner = u.user;
     }
-    const r = await readForward(owner.directory, owner.uid);
+    const r = await (this.ctx.readForward ?? directForwardReader)(owner);
     if (r.kind === 'none') return 'none';
     if (r.kind === 'temp') {
       this.ctx.warn?.('forward lookup failed', { user: owner.username, error: r.why });

@@ -19,7 +19,11 @@ export type ForwardRead =
 const WRITABLE_BY_OTHERS = 0o022;
 const STICKY = 0o1000;
 
-export async function readForward(home: string, uid: number): Promise<ForwardRead> {
+/** Reads ~/.forward for a user: directly, or through the privileged process. */
+export type ForwardReader = (user: { username: string; uid: number; directory: string }) => Promise<ForwardRead>;
+
+/** The home directory's part of the rules; null when the .forward in it may be read. */
+async function checkHome(home: string, uid: number): Promise<ForwardRead | null> {
   if (!home.startsWith('/')) return { kind: 'ignored', why: 'home directory is not absolute' };
   let dir;
   try {
@@ -32,6 +36,29 @@ export async function readForward(home: string, uid: number): Promise<ForwardRea
   if (dir.mode & STICKY) return { kind: 'temp', why: `home ${home} is sticky` };
   if (dir.uid !== uid && dir.uid !== 0) return { kind: 'ignored', why: `home ${home} is not owned by the user` };
   if (dir.mode & WRITABLE_BY_OTHERS) return { kind: 'ignored', why: `home ${home} is writable by others` };
+  return null;
+}
+
+/**
+ * Under privilege separation the lka (as _smtpd) checks the home itself and asks the privileged
+ * process for the file, which applies the file's rules as root; its refusals are ignored files.
+ */
+export function privilegedForwardReader(read: (user: string) => Promise<{ ok: true; value: string | null } | { ok: false; message: string }>): ForwardReader {
+  return async (u) => {
+    const home = await checkHome(u.directory, u.uid);
+    if (home) return home;
+    const r = await read(u.username);
+    if (!r.ok) return { kind: 'ignored', why: r.message };
+    return r.value === null ? { kind: 'none' } : { kind: 'found', text: r.value, path: join(u.directory, '.forward') };
+  };
+}
+
+/** Reads ~/.forward with this process's own rights (not privilege-separated, or tests). */
+export const directForwardReader: ForwardReader = (u) => readForward(u.directory, u.uid);
+
+export async function readForward(home: string, uid: number): Promise<ForwardRead> {
+  const bad = await checkHome(home, uid);
+  if (bad) return bad;
   const path = join(home, '.forward');
   let fh;
   try {

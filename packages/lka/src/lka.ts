@@ -11,6 +11,7 @@ import { CryptPool } from './auth/pool.js';
 import { expandRecipient, type ExpandContext } from './expand.js';
 import { BuiltinFilters } from './filters.js';
 import { localHosts, localNames, machineIdentity, type MachineIdentity } from './localnames.js';
+import { privilegedForwardReader, type ForwardReader } from './forward.js';
 import { Ruleset } from './ruleset.js';
 import { TableSet } from './tables/registry.js';
 import { Userbase } from './userbase.js';
@@ -51,6 +52,8 @@ export interface LkaOptions {
   dnsServers?: string[];
   /** Privilege separation: system passwords are checked by the privileged process. */
   systemCheck?: (user: string, password: string) => Promise<boolean>;
+  /** Reads ~/.forward (privilege separation: through the privileged process). */
+  readForward?: ForwardReader;
 }
 
 /** The lka's state and operations, independent of the worker (unit tests use it directly). */
@@ -77,7 +80,7 @@ export class Lka {
     this.filters = new BuiltinFilters(config, this.tables);
     this.clients = new ClientResolver(opts.dnsServers);
     this.auth = new Authenticator({ tables: this.tables, pool: this.pool, delim: config.smtp.subAddrDelim, warn: opts.warn ?? (() => {}), ...(opts.systemCheck ? { systemCheck: opts.systemCheck } : {}) });
-    this.expandCtx = { config, tables: this.tables, ruleset: this.ruleset, userbase: this.userbase, ...(opts.warn ? { warn: opts.warn } : {}) };
+    this.expandCtx = { config, tables: this.tables, ruleset: this.ruleset, userbase: this.userbase, ...(opts.readForward ? { readForward: opts.readForward } : {}), ...(opts.warn ? { warn: opts.warn } : {}) };
   }
 
   /** Loads file tables the config loader did not read. */
@@ -197,6 +200,8 @@ export async function createLka(ctx: ActorContext<'lka'>): Promise<ActorImpl<Lka
     ...(init.settings.dnsServers ? { dnsServers: init.settings.dnsServers } : {}),
     // Under privilege separation /etc/shadow is not ours to read: the privileged side checks.
     ...(init.settings.privsep ? { systemCheck: (user: string, password: string) => ctx.parent.systemPasswordCheck(user, password) } : {}),
+    // ~/.forward likewise: read as root by the privileged side, the home checked here.
+    ...(init.settings.privsep ? { readForward: privilegedForwardReader((user) => ctx.parent.forwardRead(user).then((r) => (r.ok ? { ok: true as const, value: r.value } : { ok: false as const, message: r.message }))) } : {}),
   });
   const mailbox: LkaMailbox = {
     rcptResolve: (req) => lka.rcptResolve(req),

@@ -205,14 +205,33 @@ function commandPlan(env: Envelope, user: UserInfo, action: Action, m: MethodOf<
     if (!w.ok) return { ok: false, outcome: permfail(`mda wrapper: ${w.error}`) };
     command = w.value;
   }
-  const open = async (): Promise<SinkOpen> => {
-    const job = { command, env: commandEnv(env, user), cwd: await homeOrRoot(user.directory), timeoutMs: ctx.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS };
-    // Without root the command runs as the recipient through the helper (it cannot setuid here).
-    if (ctx.privsep && user.uid === 0) return { ok: false, outcome: ROOT_REFUSED };
-    if (ctx.privsep && ctx.pool) return ctx.pool.open(user.uid, user.gid, { kind: 'command', ...job });
-    return openCommand({ ...job, ...(ctx.isRoot && !ctx.privsep ? { uid: user.uid, gid: user.gid } : {}) });
-  };
-  return { ok: true, plan: { user, method: 'mda', open } };
+  return { ok: true, plan: { user, method: 'mda', open: () => runCommand(env, user, command, ctx) } };
+}
+
+/** A command as the user: through the user's helper under privilege separation, else spawned as the user. */
+async function runCommand(env: Envelope, user: UserInfo, command: string, ctx: PrepareContext): Promise<SinkOpen> {
+  const job = { command, env: commandEnv(env, user), cwd: await homeOrRoot(user.directory), timeoutMs: ctx.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS };
+  // Without root the command runs as the recipient through the helper (it cannot setuid here).
+  if (ctx.privsep && user.uid === 0) return { ok: false, outcome: ROOT_REFUSED };
+  if (ctx.privsep && ctx.pool) return ctx.pool.open(user.uid, user.gid, { kind: 'command', ...job });
+  return openCommand({ ...job, ...(ctx.isRoot && !ctx.privsep ? { uid: user.uid, gid: user.gid } : {}) });
+}
+
+/**
+ * A `/file` target: appended as an mbox by the user (the helper creates it 0600 as the user
+ * when missing), one delivery at a time per file. Not root: appended by ourselves.
+ */
+async function openFileTarget(env: Envelope, user: UserInfo, path: string, ctx: PrepareContext): Promise<SinkOpen> {
+  if (ctx.isRoot && user.uid === 0) return { ok: false, outcome: ROOT_REFUSED };
+  const release = await mboxTurn(path);
+  const job: FileJob = { kind: 'mbox', path, fromLine: mboxFromLine(env.sender, new Date()), uid: ctx.isRoot || ctx.privsep ? user.uid : null, create: true };
+  const o = await runFileJob(ctx, user, job).catch((e: unknown): SinkOpen => ({ ok: false, outcome: tempfail(`file: ${(e as Error).message}`) }));
+  if (!o.ok) {
+    release();
+    return o;
+  }
+  const inner = o.sink;
+  return { ok: true, sink: { write: (c) => inner.write(c), end: () => inner.end().finally(release), abort: (why) => inner.abort(why).finally(release) } };
 }
 
 function lmtpPlan(env: Envelope, user: UserInfo, m: MethodOf<'lmtp'>, ctx: PrepareContext): Prepared {
@@ -243,17 +262,9 @@ async function targetPlan(env: Envelope, target: NonNullable<Envelope['mdaTarget
   if (target.kind === 'file') {
     const path = normalize(target.value);
     if (!isAbsolute(path) || target.value.split('/').includes('..')) return { ok: false, user: name, method, outcome: permfail(`unsafe file target ${target.value}`) };
-    return { ok: true, plan: { user, method, open: () => openMboxDelivery(env, user, path, ctx) } };
+    return { ok: true, plan: { user, method, open: () => openFileTarget(env, user, path, ctx) } };
   }
-  const open = async (): Promise<SinkOpen> =>
-    openCommand({
-      command: target.value,
-      env: commandEnv(env, user),
-      cwd: await homeOrRoot(user.directory),
-      timeoutMs: ctx.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS,
-      ...(ctx.isRoot ? { uid: user.uid, gid: user.gid } : {}),
-    });
-  return { ok: true, plan: { user, method, open } };
+  return { ok: true, plan: { user, method, open: () => runCommand(env, user, target.value, ctx) } };
 }
 
 /** Look up the user of an envelope; failures are delivery outcomes (unknown user: 5.1.1). */

@@ -30,7 +30,7 @@ test('db: lookups from the file, matching on its content, a reload sees a rebuil
   const p = path.join(dir, 'aliases.db');
   writeTableDb(p, 'map', [['Root', 'alice, bob'], ['postmaster', 'root']]);
   const b = new DbTableBackend(p);
-  await b.load();
+  await b.open();
   const t = new Table('aliases', b);
   assert.deepEqual(await t.lookup('ROOT', 'alias'), { found: true, value: 'alice, bob' });
   assert.deepEqual(await t.lookup('nobody', 'alias'), { found: false });
@@ -86,7 +86,7 @@ test('sqlite: the table-sqlite configuration, every query kind, rows joined for 
     '',
   ].join('\n'));
   const b = new SqliteTableBackend(conf);
-  await b.load();
+  await b.open();
   const t = new Table('virtual', b);
   assert.equal(t.match('domain', 'EXAMPLE.org'), true);
   assert.equal(t.match('domain', 'example.com'), false);
@@ -103,7 +103,7 @@ test('sqlite: configuration and query errors name the file and line, a failed re
   const db = sqliteDb();
   const bad = async (text: string, re: RegExp) => {
     const b = new SqliteTableBackend(put('bad.conf', text));
-    await assert.rejects(b.load(), re);
+    await assert.rejects(b.open(), re);
     assert.ok('error' in (await new Table('x', b).lookup('k', 'alias')));
   };
   await bad('query_alias SELECT 1\n', /no dbpath/);
@@ -113,7 +113,7 @@ test('sqlite: configuration and query errors name the file and line, a failed re
   await bad(`dbpath ${path.join(dir, 'missing.sqlite')}\n`, /unable to open|does not exist|directory/i);
   const conf = put('good.conf', `dbpath ${db}\nquery_domain SELECT domain FROM domains WHERE domain = ?\n`);
   const b = new SqliteTableBackend(conf);
-  await b.load();
+  await b.open();
   writeFileSync(conf, 'dbpath\n');
   await assert.rejects(b.update(), /missing value/);
   assert.equal(b.check('domain', 'example.org'), true);
@@ -123,7 +123,7 @@ test('sqlite: configuration and query errors name the file and line, a failed re
 test('passwd: credentials and userinfo from a passwd-format file; a bad line refuses the file', async () => {
   const p = put('passwd', 'alice:$2b$10$abcdefghijklmnopqrstuv:1001:1001:Alice:/home/alice:/bin/sh\nbob::1002:1002::/home/bob:/bin/sh:extra\n# comment\n');
   const b = new PasswdTableBackend(p);
-  await b.load();
+  await b.open();
   const t = new Table('secrets', b);
   assert.deepEqual(await t.lookup('Alice', 'credentials'), { found: true, value: 'alice:$2b$10$abcdefghijklmnopqrstuv' });
   assert.deepEqual(await t.lookup('bob', 'credentials'), { found: false }, 'no password: no credentials');
@@ -148,7 +148,7 @@ function procTable(data: unknown, o: { timeoutMs?: number } = {}) {
 
 test('proc: handshake, check, lookup, fetch, update, many requests in flight', async () => {
   const { b, t, dataFile, logFile } = procTable({ domain: { 'example.org': '' }, alias: { root: 'alice, bob' }, source: { a: '192.0.2.9' } });
-  await b.load();
+  await b.open();
   assert.equal(await t.match('domain', 'Example.ORG'), true);
   assert.equal(await t.match('domain', 'example.com'), false);
   assert.deepEqual(await t.lookup('root', 'alias'), { found: true, value: 'alice, bob' });
@@ -168,7 +168,7 @@ test('proc: handshake, check, lookup, fetch, update, many requests in flight', a
 
 test('proc: a key with CR or LF never reaches the program', async () => {
   const { b, t, logFile } = procTable({ alias: { root: 'alice' } });
-  await b.load();
+  await b.open();
   assert.match(String((await t.lookup('root\nfoo', 'alias') as { error?: string }).error), /CR, LF or NUL/);
   assert.ok(!readFileSync(logFile, 'utf8').includes('foo'));
   b.close();
@@ -176,7 +176,7 @@ test('proc: a key with CR or LF never reaches the program', async () => {
 
 test('proc: a program that stalls times out, one that crashes fails its requests and is restarted', async () => {
   const { b, t, events } = procTable({ alias: { root: 'alice' } }, { timeoutMs: 500 });
-  await b.load();
+  await b.open();
   const started = Date.now();
   assert.ok('error' in (await t.lookup('stall-me', 'alias')));
   assert.ok(Date.now() - started < 2000, 'bounded wait');
@@ -197,9 +197,9 @@ test('proc: a program that stalls times out, one that crashes fails its requests
 test('proc: a program that breaks the protocol or never registers is an error, not a hang', async () => {
   const noise = put('noise.sh', '#!/bin/sh\necho "hello there"\nsleep 5\n');
   const b = new ProcTableBackend({ name: 'n', argv: ['sh', noise], runAs: async () => null, log: () => {}, handshakeTimeoutMs: 1000 });
-  await assert.rejects(b.load(), /broke the protocol|exited/);
+  await assert.rejects(b.open(), /broke the protocol|exited/);
   const silent = new ProcTableBackend({ name: 's', argv: ['sleep', '5'], runAs: async () => null, log: () => {}, handshakeTimeoutMs: 500 });
-  await assert.rejects(silent.load(), /no handshake/);
+  await assert.rejects(silent.open(), /no handshake/);
   b.close();
   silent.close();
 });

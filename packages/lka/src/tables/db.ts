@@ -14,7 +14,7 @@ export class DbTableBackend implements TableBackend {
   constructor(readonly path: string) {}
 
   /** Opens the file at start; the error is kept for the lookups and reported by the caller. */
-  async load(): Promise<void> {
+  async open(): Promise<void> {
     this.reopen();
     if (this.openError !== undefined) throw new Error(this.openError);
   }

@@ -41,7 +41,7 @@ export class PasswdTableBackend implements TableBackend {
 
   constructor(readonly path: string) {}
 
-  async load(): Promise<void> {
+  async open(): Promise<void> {
     await this.update();
   }
 

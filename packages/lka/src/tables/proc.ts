@@ -42,7 +42,7 @@ export class ProcTableBackend implements TableBackend {
 
   constructor(private readonly o: ProcTableOptions) {}
 
-  async load(): Promise<void> {
+  async open(): Promise<void> {
     await this.ensure();
   }
 

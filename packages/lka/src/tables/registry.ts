@@ -67,12 +67,12 @@ function backendFor(def: TableDef, opts: TableSetOptions): TableBackend {
 }
 
 /** Backends that open a file or start a program at start. */
-interface Loadable {
-  load(): Promise<void>;
+interface Openable {
+  open(): Promise<void>;
 }
 
-function loadable(b: TableBackend): b is TableBackend & Loadable {
-  return typeof (b as Partial<Loadable>).load === 'function';
+function openable(b: TableBackend): b is TableBackend & Openable {
+  return typeof (b as Partial<Openable>).open === 'function';
 }
 
 /** All tables the lka knows, by name. */
@@ -117,7 +117,7 @@ export class TableSet {
     await Promise.all([...this.tables.values()].map(async (t) => {
       try {
         if (t.backend instanceof FileTableBackend && t.backend.content() === undefined) await t.update();
-        else if (loadable(t.backend)) await t.backend.load();
+        else if (openable(t.backend)) await t.backend.open();
       } catch (e) {
         failures.push({ name: t.name, error: e instanceof Error ? e.message : String(e) });
       }

@@ -61,7 +61,7 @@ export class SqliteTableBackend implements TableBackend {
 
   constructor(readonly path: string) {}
 
-  async load(): Promise<void> {
+  async open(): Promise<void> {
     await this.update();
   }
 

@@ -22,6 +22,8 @@ export const FileJobSchema = z.discriminatedUnion('kind', [
     path: absolutePath,
     fromLine: z.string().max(2048).regex(/^From [^\r\n\0]*\n$/),
     uid: z.number().int().nonnegative().nullable(),
+    /** A `/file` alias or .forward target: created 0600 by the helper (as the user) when missing. */
+    create: z.boolean().optional(),
   }),
 ]);
 

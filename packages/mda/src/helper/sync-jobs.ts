@@ -239,7 +239,7 @@ function flockSync(fd: number): MethodOutcome | null {
 export function openMboxSync(job: MboxJob): SyncOpen {
   let fd: number;
   try {
-    fd = openSync(job.path, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW);
+    fd = openSync(job.path, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW | (job.create ? constants.O_CREAT : 0), 0o600);
   } catch (e) {
     return { ok: false, outcome: fsFailure(`mailbox ${job.path}`, e) };
   }

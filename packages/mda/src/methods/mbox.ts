@@ -17,6 +17,8 @@ export interface MboxJob {
   fromLine: string;
   /** Owner the mailbox must have; null when the daemon is not root (no check). */
   uid: number | null;
+  /** Create the file (0600, O_EXCL) when missing: `/file` targets, written as their user. */
+  create?: boolean | undefined;
 }
 
 export const FLOCK_BINARY = '/usr/bin/flock';
@@ -123,7 +125,7 @@ export async function openMbox(job: MboxJob): Promise<SinkOpen> {
   let fh: fsp.FileHandle;
   let start = -1;
   try {
-    fh = await fsp.open(job.path, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW);
+    fh = await fsp.open(job.path, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW | (job.create ? constants.O_CREAT : 0), 0o600);
   } catch (e) {
     return { ok: false, outcome: fsFailure(`mailbox ${job.path}`, e) };
   }
