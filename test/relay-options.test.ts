@@ -8,19 +8,21 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { startDaemon, type Daemon } from './lib/daemon.js';
-import { buildMessage, uniqueTag } from './lib/conf.js';
+import { buildMessage, uniqueTag, deliverableUser } from './lib/conf.js';
 import { startDnsmasq, type Dnsmasq } from './lib/dnsmasq.js';
 import { field, readBounces, type ParsedDsn } from './lib/bounces.js';
 import { describeRun, run, waitFor } from './lib/proc.js';
 import { showReply, smtpSession, type SmtpStep } from './lib/python.js';
 import { startRecorder, type RecordedMessage, type Recorder } from './lib/recorder.js';
-import { makeTestDir, removeTestDir } from './lib/tmp.js';
+import { makeSharedDir, makeTestDir, removeTestDir } from './lib/tmp.js';
 
 const dir = makeTestDir('relay-options');
-const me = os.userInfo().username;
+// Deliveries run as the recipient and never as root (privilege separation): a test user when root.
+const me = await deliverableUser('tsmtpd-e4');
+makeSharedDir(path.join(dir, 'local'));
+
 const local = `${me}@local.test`;
 const box = path.join(dir, 'local', me, 'Maildir');
 let dns: Dnsmasq;
@@ -177,7 +179,9 @@ test('smtps: implicit TLS verified with a private ca, and with tls no-verify', {
     const [m] = await got(rx['smtps']!, tag);
     assert.equal(m!.tls, true);
   }
-  assert.match(sender.output(), new RegExp(`mta: connecting address=smtps://127\\.0\\.0\\.1:${rx['smtps']!.port} host=smtps\\.opt\\.test`));
+  // Log lines reach the output in causal order, up to a quarter second after the fact.
+  const connecting = new RegExp(`mta: connecting address=smtps://127\\.0\\.0\\.1:${rx['smtps']!.port} host=smtps\\.opt\\.test`);
+  assert.ok(await waitFor(() => (connecting.test(sender.output()) ? true : undefined), 5000), sender.describe());
 });
 
 test('smtp+notls never sends STARTTLS though it is offered; smtp:// to the same server uses it', { timeout: 60_000 }, async () => {

@@ -6,19 +6,22 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { startDaemon, type Daemon } from './lib/daemon.js';
-import { buildMessage, uniqueTag } from './lib/conf.js';
+import { buildMessage, uniqueTag, deliverableUser } from './lib/conf.js';
 import { startDnsmasq, type Dnsmasq } from './lib/dnsmasq.js';
 import { header, showReply, smtpSession, transaction, waitForMessage } from './lib/python.js';
 import { waitFor } from './lib/proc.js';
 import { startReceiver, type PyReceiver } from './lib/smtp-sink.js';
 import { field, readBounces } from './lib/bounces.js';
-import { makeTestDir, removeTestDir } from './lib/tmp.js';
+import { makeSharedDir, makeTestDir, removeTestDir } from './lib/tmp.js';
 
 const dir = makeTestDir('relay');
-const me = os.userInfo().username;
+// Deliveries run as the recipient and never as root (privilege separation): a test user when root.
+const me = await deliverableUser('tsmtpd-e4');
+makeSharedDir(path.join(dir, 'local'));
+makeSharedDir(path.join(dir, 'inbound'));
+
 let dns: Dnsmasq;
 let sender: Daemon;
 let inbound: Daemon;

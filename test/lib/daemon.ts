@@ -176,7 +176,7 @@ async function waitBanner(d: Daemon, timeoutMs: number): Promise<string | undefi
   const deadline = Date.now() + timeoutMs;
   // Started as root the port is bound (by the privileged process) before the actors accept:
   // probing then would queue connections that count against the daemon's connection limits.
-  while (Date.now() < deadline && d.isRunning() && !/smtpd: ready|EADDRINUSE|address already in use/.test(d.output())) await sleep(50);
+  while (Date.now() < deadline && d.isRunning() && !/smtpd: ready|"role":"smtpd","event":"ready"|EADDRINUSE|address already in use/.test(d.output())) await sleep(50);
   while (Date.now() < deadline && d.isRunning()) {
     const banner = await readBanner(d.port, 1000);
     if (banner !== undefined) return banner;

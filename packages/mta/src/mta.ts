@@ -28,8 +28,12 @@ export interface MtaOverrides {
   dns?: MtaDns;
 }
 
-/** `pki` and `ca` files, read at start: a missing file is a start failure, not a relay failure. */
-export function loadTls(config: SmtpdConfig): TlsMaterial {
+/**
+ * `pki` and `ca` of the relay actions: from the material the parent read at start (as root,
+ * before privilege separation; PEM text), else read here. A missing file is a start failure,
+ * not a relay failure.
+ */
+export function loadTls(config: SmtpdConfig, given?: { pki: Record<string, { cert: string; key: string }>; ca: Record<string, string> }): TlsMaterial {
   const pki = new Map<string, { cert: string; key: string }>();
   const ca = new Map<string, string>();
   const used = Object.values(config.actions).flatMap((a) => (a.method.kind === 'relay' ? [a.method] : []));
@@ -37,12 +41,14 @@ export function loadTls(config: SmtpdConfig): TlsMaterial {
     if (r.pki !== undefined && !pki.has(r.pki)) {
       const p = config.pki[r.pki];
       if (!p) throw new Error(`pki ${r.pki} is not declared`);
-      pki.set(r.pki, { cert: readFileSync(p.cert, 'utf8'), key: readFileSync(p.key, 'utf8') });
+      const pair = given?.pki[r.pki];
+      pki.set(r.pki, pair && typeof pair.cert === 'string' && typeof pair.key === 'string' ? { cert: pair.cert, key: pair.key } : { cert: readFileSync(p.cert, 'utf8'), key: readFileSync(p.key, 'utf8') });
     }
     if (r.ca !== undefined && !ca.has(r.ca)) {
       const c = config.ca[r.ca];
       if (!c) throw new Error(`ca ${r.ca} is not declared`);
-      ca.set(r.ca, readFileSync(c.cert, 'utf8'));
+      const bundle = given?.ca[r.ca];
+      ca.set(r.ca, typeof bundle === 'string' ? bundle : readFileSync(c.cert, 'utf8'));
     }
   }
   return { pki, ca };
@@ -103,7 +109,7 @@ class Mta {
         if (ctx.hasPeer('queue')) void ctx.peer('queue').onHoldRelease(holdq, n);
       },
       log: ctx.log,
-      tls: loadTls(config),
+      tls: loadTls(config, init.tls),
       ourNames: names,
       connectTimeoutMs: settings.mtaConnectTimeoutMs ?? 30_000,
       commandTimeoutMs: settings.mtaCommandTimeoutMs ?? 300_000,

@@ -11,7 +11,7 @@ import { WORKER_URLS } from './actors.js';
 import { unimplementedFeatures } from './features.js';
 import { fillQueueKey } from './queue-key.js';
 import { prepareOfflineDir, startOfflineReplay } from './offline.js';
-import { readListenerTlsMaterial } from './tls-material.js';
+import { addRelayTlsMaterial, readListenerTlsMaterial } from './tls-material.js';
 import { lookupAccount } from './privsep/accounts.js';
 import { PrivChannel } from './privsep/actor-process.js';
 import { chownSpool, runPrivileged, unreachableParent } from './privsep/privileged.js';
@@ -89,8 +89,9 @@ async function startDaemon(opts: DaemonOptions, log: Logger, writer: LogWriter):
     return 1;
   }
   const tls = readListenerTlsMaterial(config);
-  if (!tls.ok) {
-    for (const e of tls.errors) errLine(e);
+  const relayErrors = tls.ok ? addRelayTlsMaterial(config, tls.material) : [];
+  if (!tls.ok || relayErrors.length > 0) {
+    for (const e of tls.ok ? relayErrors : tls.errors) errLine(e);
     return 1;
   }
   const offlineProblem = await prepareOfflineDir(spool).catch((e: unknown) => (e as Error).message);
@@ -110,7 +111,7 @@ async function startDaemon(opts: DaemonOptions, log: Logger, writer: LogWriter):
   const init: ActorInit<SmtpdConfig> = { config, spool, settings };
   const sup = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text' });
   // Only the smtp actor gets the listeners' keys.
-  const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init: role === 'smtp' ? { ...init, tls: tls.material } : init }));
+  const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init: withTls(role) ? { ...init, tls: tls.material } : init }));
   return supervise(sup, specs, log, { ...opts, onReady: (s) => { replay(); opts.onReady?.(s); } });
 }
 
@@ -161,8 +162,13 @@ async function runActorProcess(opts: DaemonOptions, log: Logger, writer: LogWrit
   const settings = { ...DEFAULT_SETTINGS, ...(start.settings as Partial<Settings>), listenFds: start.listenFds, privsep: true };
   const init: ActorInit<SmtpdConfig> = { config: config.data, spool: start.spool, settings };
   const sup = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text', privileged: channel.services() });
-  const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init: role === 'smtp' ? { ...init, tls: start.tls } : init }));
+  const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init: withTls(role) ? { ...init, tls: start.tls } : init }));
   return supervise(sup, specs, log, { ...opts, onReady: (s) => { channel.ready(); opts.onReady?.(s); } }, channel.lost);
+}
+
+/** The actors that get the TLS material read at start: listeners (smtp) and relays (mta). */
+function withTls(role: string): boolean {
+  return role === 'smtp' || role === 'mta';
 }
 
 async function supervise(sup: Supervisor, specs: ActorSpec[], log: Logger, opts: DaemonOptions, lost?: Promise<string>): Promise<number> {

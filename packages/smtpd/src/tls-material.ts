@@ -55,6 +55,37 @@ export function readListenerTlsMaterial(config: SmtpdConfig): TlsMaterialResult 
   return errors.length > 0 ? { ok: false, errors } : { ok: true, material };
 }
 
+/**
+ * Adds the pki and ca files of the relay actions (`relay pki`, `relay ca`) to `material`: the
+ * mta under privilege separation opens no key file either. Errors as "file:line: what".
+ */
+export function addRelayTlsMaterial(config: SmtpdConfig, material: TlsMaterial): string[] {
+  const errors: string[] = [];
+  for (const a of Object.values(config.actions)) {
+    if (a.method.kind !== 'relay') continue;
+    const { pki, ca } = a.method;
+    if (pki !== undefined && material.pki[pki] === undefined) {
+      const p = config.pki[pki];
+      try {
+        if (!p) throw new Error('pki name not found');
+        material.pki[pki] = { cert: readPem(p.cert), key: readPem(p.key) };
+      } catch (e) {
+        errors.push(`${at(a)}action "${a.name}": pki ${pki}: ${(e as Error).message}`);
+      }
+    }
+    if (ca !== undefined && material.ca[ca] === undefined) {
+      const c = config.ca[ca];
+      try {
+        if (!c) throw new Error('ca name not found');
+        material.ca[ca] = readPem(c.cert);
+      } catch (e) {
+        errors.push(`${at(a)}action "${a.name}": ca ${ca}: ${(e as Error).message}`);
+      }
+    }
+  }
+  return errors;
+}
+
 /** Why the listener's secure contexts cannot be built (a key that does not fit, a bad cipher string). */
 function contextProblem(l: Listener, names: string[], m: TlsMaterial, globalCiphers: string): string | undefined {
   const range = l.protocols !== undefined ? parseTlsProtocols(l.protocols) : DEFAULT_TLS_RANGE;
