@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { MessagePort } from 'node:worker_threads';
 import type { PrivilegedServices } from '@tsmtpd/actor';
 import { fail, ok, PrivAnswerSchema, type PrivAnswer, type PrivRequest } from '@tsmtpd/proto';
-import { corkedWrite } from './cork.js';
+import { corkedWrite } from '@tsmtpd/mda/helper/link.js';
 
 const REQUEST_MS = 30_000;
 type Init = Extract<PrivAnswer, { t: 'init' }>;
