@@ -8,7 +8,8 @@ import { ActorError, type Envelope } from '@tsmtpd/proto';
 import { QueueCodec, type QueueCodecOptions } from './codec.js';
 import { PgError, PgSync, redactUri } from './pg-sync.js';
 import { ensurePgSchema } from './pg-schema.js';
-import { parseStoredEnvelope, type ChunkPage, type EnvelopeDeleted, type EnvelopeScan, type QueueBackend } from './backend.js';
+import { envelopeFromStored, envelopeStoredForm } from './envelope-row.js';
+import { type ChunkPage, type EnvelopeDeleted, type EnvelopeScan, type QueueBackend } from './backend.js';
 
 export interface PgBackendOptions extends QueueCodecOptions {
   uri: string;
@@ -318,24 +319,11 @@ export class PgQueueBackend implements QueueBackend {
   }
 
   private envelopeRow(e: Envelope): { value: string | Uint8Array; flags: number } {
-    const json = JSON.stringify(e);
-    if (this.codec.flags === 0) return { value: json, flags: 0 };
-    const row = this.codec.encode(Buffer.from(json, 'utf8'));
-    return { value: row.data, flags: row.flags };
+    return envelopeStoredForm(this.codec, e);
   }
 
   private envelopeParse(row: EnvelopeRow): Envelope {
-    const what = `envelope ${row.evpid}`;
-    let json: string;
-    if (row.json !== null) {
-      if (row.enc !== 0) throw new ActorError('ERR_QUEUE_CORRUPT', 'internal', `${what}: text row with encoding flags ${row.enc}`);
-      json = row.json;
-    } else if (row.blob !== null) {
-      json = Buffer.from(this.codec.decode(row.enc, row.blob, what)).toString('utf8');
-    } else {
-      throw new ActorError('ERR_QUEUE_CORRUPT', 'internal', `${what}: no stored form`);
-    }
-    return parseStoredEnvelope(row.evpid, json);
+    return envelopeFromStored(this.codec, row.evpid, row.json ?? row.blob, row.enc);
   }
 
   close(): void {

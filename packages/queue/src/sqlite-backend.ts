@@ -9,7 +9,8 @@ import { ActorError, type Envelope } from '@tsmtpd/proto';
 import { checkSpoolKey, openQueueDb, queueDbPath } from './schema.js';
 import { ENC_AES, QueueCodec, type QueueCodecOptions } from './codec.js';
 import { RecentCommits } from './recent.js';
-import { parseStoredEnvelope, type ChunkPage, type EnvelopeDeleted, type EnvelopeScan, type QueueBackend } from './backend.js';
+import { envelopeFromStored, envelopeStoredForm } from './envelope-row.js';
+import { type ChunkPage, type EnvelopeDeleted, type EnvelopeScan, type QueueBackend } from './backend.js';
 
 type Stmt = Database.Statement<unknown[], unknown>;
 interface ChunkRow { seq: number; data: Uint8Array; enc: number }
@@ -239,23 +240,12 @@ export class SqliteQueueBackend implements QueueBackend {
 
   /** An envelope's stored form: JSON text when not encoded (spools stay readable), else a BLOB. */
   private envelopeRow(e: Envelope): { value: string | Uint8Array; flags: number } {
-    const json = JSON.stringify(e);
-    if (this.codec.flags === 0) return { value: json, flags: 0 };
-    const row = this.codec.encode(Buffer.from(json, 'utf8'));
-    return { value: row.data, flags: row.flags };
+    return envelopeStoredForm(this.codec, e);
   }
 
   /** The envelope of a row, decoded and validated; throws ERR_QUEUE_CORRUPT. */
   private envelopeParse(row: EnvelopeRow): Envelope {
-    const what = `envelope ${row.evpid}`;
-    let json: string;
-    if (typeof row.json === 'string') {
-      if (row.enc !== 0) throw new ActorError('ERR_QUEUE_CORRUPT', 'internal', `${what}: text row with encoding flags ${row.enc}`);
-      json = row.json;
-    } else {
-      json = Buffer.from(this.codec.decode(row.enc, row.json, what)).toString('utf8');
-    }
-    return parseStoredEnvelope(row.evpid, json);
+    return envelopeFromStored(this.codec, row.evpid, row.json, row.enc);
   }
 
   close(): void {
