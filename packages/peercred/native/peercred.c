@@ -52,8 +52,11 @@ static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   return out;
 }
 
+void sockfd_init(napi_env env, napi_value exports);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
+  sockfd_init(env, exports);
   napi_create_function(env, "peerCredentials", NAPI_AUTO_LENGTH, peer_credentials, NULL, &fn);
   napi_set_named_property(env, exports, "peerCredentials", fn);
   return exports;

@@ -35,3 +35,5 @@ export function peerCredentials(socket: Socket): PeerCredentials {
 export function peerCredentialsOfFd(fd: number): PeerCredentials {
   return addon.peerCredentials(fd);
 }
+
+export { socketInfo, setCloexec, type SocketInfo } from './sockfd.js';

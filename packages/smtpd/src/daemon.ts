@@ -15,6 +15,8 @@ import { addRelayTlsMaterial, readListenerTlsMaterial } from './tls-material.js'
 import { lookupAccount } from './privsep/accounts.js';
 import { PrivChannel } from './privsep/actor-process.js';
 import { chownSpool, runPrivileged, unreachableParent } from './privsep/privileged.js';
+import { adoptForListeners, inheritedListeners } from './socket-activation.js';
+import { setCloexec } from '@tsmtpd/peercred';
 
 export interface DaemonOptions {
   configFile: string;
@@ -65,6 +67,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
 async function startDaemon(opts: DaemonOptions, log: Logger, writer: LogWriter): Promise<number> {
   if (opts.privsepChild) return runActorProcess(opts, log, writer);
+  // systemd's sockets, if any: LISTEN_* read and removed before anything can start a child.
+  const inherited = inheritedListeners();
   const errLine = (line: string) => process.stderr.write(line + '\n');
   const loaded = await checkConfig(opts.configFile, opts.macros, errLine, opts.legacy === true, true);
   if (!loaded) return 1;
@@ -108,7 +112,9 @@ async function startDaemon(opts: DaemonOptions, log: Logger, writer: LogWriter):
   // The TLS keys above were read here, as root: with privilege separation they travel to the
   // actor process in its start-up data (it opens no key file).
   if (process.getuid?.() === 0 && user !== 'root') return startPrivileged({ config, spool, settings, user, argv: opts.argv ?? [], log, onActorsReady: replay, tls: tls.material }, errLine);
-  const init: ActorInit<SmtpdConfig> = { config, spool, settings };
+  const listenFds = adoptForListeners(config, inherited);
+  inherited.finish(log);
+  const init: ActorInit<SmtpdConfig> = { config, spool, settings: listenFds.length > 0 ? { ...settings, listenFds } : settings };
   const sup = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text' });
   // Only the smtp actor gets the listeners' keys.
   const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init: withTls(role) ? { ...init, tls: tls.material } : init }));
@@ -159,6 +165,8 @@ async function runActorProcess(opts: DaemonOptions, log: Logger, writer: LogWrit
     process.stderr.write(`smtpd: invalid configuration from the privileged process: ${config.error.message.slice(0, 300)}\n`);
     return 1;
   }
+  // The listeners came as plain fds 4..: no child of ours (filter, table program) may inherit them.
+  for (const l of start.listenFds) setCloexec(l.fd, true);
   const settings = { ...DEFAULT_SETTINGS, ...(start.settings as Partial<Settings>), listenFds: start.listenFds, privsep: true };
   const init: ActorInit<SmtpdConfig> = { config: config.data, spool: start.spool, settings };
   const sup = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text', privileged: channel.services() });

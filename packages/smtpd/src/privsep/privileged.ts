@@ -4,7 +4,7 @@
 // in proto): a delivery helper per uid (its socket handed over), ~/.forward, system passwords,
 // mbox creation. Forwards SIGTERM/SIGINT; exits when the actor process does.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, readdirSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Logger } from '@tsmtpd/actor';
@@ -15,6 +15,7 @@ import { OFFLINE_DIR } from '@tsmtpd/proto/offline.js';
 import { PrivRequestSchema, type ListenFd, type PrivAnswer, type PrivRequest, type Settings, type TlsMaterial } from '@tsmtpd/proto';
 import { validateHelperRequest, type Account } from './accounts.js';
 import { checkSystemPassword, prepareMbox, readForwardFile } from './root-ops.js';
+import { inheritedListeners, type InheritedListeners } from '../socket-activation.js';
 
 const FIRST_FD = 4; // 0-2 stdio, 3 the IPC channel
 const DEFAULT_MAIL_SPOOL = '/var/mail';
@@ -66,14 +67,25 @@ export function unreachableParent(spool: string, uid: number, gid: number): stri
   }
 }
 
-/** Bind every inet listener here, as root (ports below 1024); the actor process listens on them. */
-export async function bindListeners(config: SmtpdConfig): Promise<{ servers: net.Server[]; map: { address: string; port: number; fd: number }[] }> {
+/**
+ * Bind every inet listener here, as root (ports below 1024); the actor process listens on them.
+ * An address with a socket inherited from systemd (socket activation) takes that one instead:
+ * its fd is in `map` and in `adopted` (close our copy once handed on), with no server.
+ */
+export async function bindListeners(config: SmtpdConfig, inherited: InheritedListeners = inheritedListeners()): Promise<{ servers: net.Server[]; map: { address: string; port: number; fd: number }[]; adopted: number[] }> {
   const servers: net.Server[] = [];
   const map: { address: string; port: number; fd: number }[] = [];
+  const adopted: number[] = [];
   try {
     for (const l of config.listeners) {
       if (l.kind === 'socket') continue;
       for (const a of l.addresses) {
+        const got = inherited.take(a.address, l.port, a.family);
+        if (got) {
+          map.push({ address: a.address, port: l.port, fd: got.fd });
+          adopted.push(got.fd);
+          continue;
+        }
         const s = net.createServer();
         await new Promise<void>((resolve, reject) => {
           s.once('error', reject);
@@ -88,7 +100,7 @@ export async function bindListeners(config: SmtpdConfig): Promise<{ servers: net
     for (const s of servers) s.close();
     throw e;
   }
-  return { servers, map };
+  return { servers, map, adopted };
 }
 
 class Privileged {
@@ -99,7 +111,9 @@ class Privileged {
   constructor(private readonly o: PrivilegedOptions) {}
 
   async run(): Promise<number> {
-    const { servers, map } = await bindListeners(this.o.config);
+    const inherited = inheritedListeners();
+    const { servers, map, adopted } = await bindListeners(this.o.config, inherited);
+    inherited.finish(this.o.log);
     const listenFds: ListenFd[] = map.map((m, i) => ({ address: m.address, port: m.port, fd: FIRST_FD + i }));
     this.child = spawn(process.execPath, [process.argv[1]!, ...this.o.argv, '--privsep-child'], {
       uid: this.o.account.uid,
@@ -111,6 +125,7 @@ class Privileged {
     });
     // The actor process has its copies now: ours must not accept anything.
     for (const s of servers) s.close();
+    for (const fd of adopted) closeSync(fd);
     const exited = new Promise<number>((resolve) => this.child.once('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
     this.child.on('error', (e) => this.o.log.warn('actor process', { error: e.message }));
     this.child.on('message', (raw) => void this.request(raw));

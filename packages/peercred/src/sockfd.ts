@@ -1,0 +1,33 @@
+// Bare socket descriptors, by the same addon (native/sockfd.c): what an inherited listening socket
+// is bound to, read without listening on it (systemd socket activation matches its sockets to
+// `listen on` lines this way), and its close-on-exec flag, which Node cannot set (no fcntl).
+import { createRequire } from 'node:module';
+
+export interface SocketInfo {
+  /** 4 or 6 for an inet socket, 0 for any other kind (unix, netlink). */
+  family: 0 | 4 | 6;
+  /** The bound address as inet_ntop writes it ("127.0.0.1", "::1", "fe80::1%eth0"); "" for family 0. */
+  address: string;
+  port: number;
+  /** SOCK_STREAM. */
+  stream: boolean;
+  /** listen() was called on it (SO_ACCEPTCONN). */
+  listening: boolean;
+}
+
+interface Addon {
+  socketInfo(fd: number): SocketInfo;
+  setCloexec(fd: number, on: boolean): boolean;
+}
+
+const addon = createRequire(import.meta.url)('../build/Release/peercred.node') as Addon;
+
+/** What the socket `fd` is; throws (code ENOTSOCK, EBADF) for a descriptor that is not a socket. */
+export function socketInfo(fd: number): SocketInfo {
+  return addon.socketInfo(fd);
+}
+
+/** Sets (or clears) FD_CLOEXEC on `fd`; returns whether it was set before. Throws EBADF. */
+export function setCloexec(fd: number, on = true): boolean {
+  return addon.setCloexec(fd, on);
+}
