@@ -37,9 +37,9 @@ async function runPy<T>(script: string, args: string[], input: string, timeoutMs
   }
 }
 
-/** Runs one smtplib session of `steps` against 127.0.0.1:port. */
-export function smtpSession(port: number, steps: SmtpStep[], timeoutS = 15): Promise<SmtpSessionResult> {
-  return runPy('smtp_session.py', ['127.0.0.1', String(port), String(timeoutS)], JSON.stringify(steps), (timeoutS + 10) * 1000);
+/** Runs one smtplib session of `steps` against host:port (127.0.0.1 by default). */
+export function smtpSession(port: number, steps: SmtpStep[], timeoutS = 15, host = '127.0.0.1'): Promise<SmtpSessionResult> {
+  return runPy('smtp_session.py', [host, String(port), String(timeoutS)], JSON.stringify(steps), (timeoutS + 10) * 1000);
 }
 
 /** The steps of one transaction: MAIL, RCPT for each recipient, DATA. */

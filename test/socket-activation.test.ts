@@ -1,0 +1,205 @@
+// End-to-end: systemd socket activation with systemd-socket-activate(1) (Debian's systemd
+// package), which binds the sockets, waits for a first connection, then execs the daemon with
+// LISTEN_FDS. The connection that started it is served; mail sent with Python smtplib is
+// delivered (read back with Python's mailbox); a passed socket no `listen on` line wants is
+// closed with a warning; a line with no passed socket is bound as usual. No child (filter,
+// mda command) holds a listener: /proc/<pid>/fd of every descendant, and the mda command's own
+// listing. Privsep (root) and single-process modes. Addresses: 127.0.10.0/24 (this file's block).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Daemon, freePort } from './lib/daemon.js';
+import { buildMessage, deliverableUser, uniqueTag, userMaildir } from './lib/conf.js';
+import { header, smtpSession, transaction, waitForMessage } from './lib/python.js';
+import { isRoot, pyDir, python3, smtpdBin } from './lib/paths.js';
+import { makeSharedDir, makeTestDir, removeTestDir } from './lib/tmp.js';
+import { sleep, waitFor } from './lib/proc.js';
+import { ensureDaemonUser } from './lib/users.js';
+
+const ACTIVATE = '/usr/bin/systemd-socket-activate';
+const skip = existsSync(ACTIVATE) ? false : `${ACTIVATE} missing (Debian package systemd)`;
+
+function procStatus(pid: number, key: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(`${key}:`))?.slice(key.length + 1).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+const cmdline = (pid: number): string => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0+$/, '').replace(/\0/g, ' ');
+  } catch {
+    return '';
+  }
+};
+
+/** `pid` and every process below it. */
+function tree(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const p of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) parent.set(Number(p), Number(procStatus(Number(p), 'PPid')));
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) for (const [p, pp] of parent) if (pp === out[i]) out.push(p);
+  return out;
+}
+
+/** The inode of the TCP socket listening on address:port (/proc/net/tcp, state 0A). */
+function listenerInode(address: string, port: number): string | undefined {
+  const hexAddr = address.split('.').map((o) => Number(o).toString(16).toUpperCase().padStart(2, '0')).reverse().join('');
+  const local = `${hexAddr}:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const row = readFileSync('/proc/net/tcp', 'utf8').split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[1] === local && f[3] === '0A');
+  return row?.[9];
+}
+
+/** The descriptors of `pid` that are the socket `inode`. */
+function fdsOf(pid: number, inode: string): number[] {
+  const out: number[] = [];
+  let fds: string[] = [];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return out;
+  }
+  for (const fd of fds) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) out.push(Number(fd));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return out;
+}
+
+function closeOnExec(pid: number, fd: number): boolean {
+  const flags = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))?.[1];
+  return (parseInt(flags ?? '0', 8) & 0o2000000) !== 0;
+}
+
+function refused(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.once('connect', () => (s.destroy(), resolve(false)));
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
+  });
+}
+
+interface Mode {
+  name: string;
+  /** Inherited (smtp), passed but unused (stray), bound by the daemon itself (own). */
+  addr: { smtp: string; stray: string; own: string };
+  args: string[];
+  privsep: boolean;
+}
+
+const modes: Mode[] = [
+  { name: 'privilege separation (root)', addr: { smtp: '127.0.10.1', stray: '127.0.10.2', own: '127.0.10.3' }, args: [], privsep: true },
+  { name: 'single process', addr: { smtp: '127.0.10.11', stray: '127.0.10.12', own: '127.0.10.13' }, args: isRoot() ? ['--user', 'root'] : [], privsep: false },
+];
+
+for (const mode of modes) {
+  describe(`socket activation: ${mode.name}`, { skip: skip || (mode.privsep && !isRoot() ? 'needs root' : false) }, () => {
+    const dir = makeTestDir('sockact');
+    makeSharedDir(`${dir}/mail`);
+    const probe = makeSharedDir(`${dir}/probe`);
+    let d: Daemon;
+    let port = 25;
+    let user = '';
+    let first: Awaited<ReturnType<typeof smtpSession>>;
+    const tag = uniqueTag('sockact');
+
+    before(async () => {
+      user = await deliverableUser('tsmtpd-s1');
+      await ensureDaemonUser();
+      port = isRoot() ? 25 : await freePort();
+      const { smtp, stray, own } = mode.addr;
+      const runAs = isRoot() ? ` user ${user}` : '';
+      const conf = path.join(dir, 'smtpd.conf');
+      writeFileSync(conf, [
+        `filter "tag" proc-exec "${python3} ${path.join(pyDir, 'demo_filter.py')} --tag SA"`,
+        `listen on ${smtp} port ${port} filter "tag"`,
+        `listen on ${own} port ${port}`,
+        `action "local" maildir "${dir}/mail/%{user.username}/Maildir"`,
+        // What a delivery command inherits, listed by ls(1) from inside it.
+        `action "probe" mda "ls -l /proc/self/fd > ${probe}/fds.txt; cat > ${probe}/msg.txt"${runAs}`,
+        'match from any for domain "probe.test" action "probe"',
+        'match from any for local action "local"',
+      ].join('\n') + '\n');
+      const args = ['-l', `${smtp}:${port}`, '-l', `${stray}:${port}`, '--fdname=smtp:stray', '-E', 'SMTPD_RETRY_BASE=mda=1',
+        process.execPath, smtpdBin, '-d', '-f', conf, '--spool', path.join(dir, 'spool'), ...mode.args];
+      const child = spawn(ACTIVATE, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: dir });
+      d = new Daemon(child, port, dir, path.join(dir, 'spool'), conf);
+      const listening = await waitFor(() => (/as 4\./.test(d.output()) ? true : undefined), 10_000, 20);
+      assert.ok(listening, d.describe());
+      // This connection is what starts the daemon: it waits in the backlog meanwhile.
+      const msg = buildMessage([`Subject: ${tag}`], ['started by this very connection']);
+      first = await smtpSession(port, [{ op: 'ehlo' }, ...transaction('sender@client.test', [`${user}@localhost`], msg), { op: 'quit' }], 30, smtp);
+    });
+    after(async () => {
+      await d?.stop();
+      removeTestDir(dir);
+    });
+
+    test('the connection that started the daemon is served and its mail delivered', async () => {
+      assert.equal(first.banner?.code, 220, JSON.stringify(first) + d.describe());
+      assert.equal(first.replies[3]?.code, 250, JSON.stringify(first.replies) + d.describe());
+      const m = await waitForMessage('maildir', userMaildir(dir, user), (x) => header(x, 'Subject') === tag);
+      assert.ok(m, `not delivered\n${d.describe()}`);
+      assert.equal(header(m, 'X-Chain'), 'SA', 'went through the filter');
+      assert.equal(cmdline(d.pid).startsWith(mode.privsep ? 'tsmtpd: privileged' : process.execPath), true, cmdline(d.pid));
+    });
+
+    test('the passed socket is used, the stray one closed with a warning, an unpassed line bound', async () => {
+      const { smtp, stray, own } = mode.addr;
+      const out = d.output();
+      assert.match(out, new RegExp(`smtpd: inherited socket fd=3 name=smtp address=${smtp.replace(/\./g, '\\.')}:${port}\\b`), out);
+      assert.match(out, new RegExp(`smtpd: warn: inherited socket matches no listen on line, closed fd=4 name=stray address=${stray.replace(/\./g, '\\.')}:${port}\\b`));
+      assert.equal(await refused(stray, port), true, 'the stray socket is closed');
+      assert.match(await bannerAt(own, port), /^220 /, 'the line with no passed socket was bound by the daemon');
+    });
+
+    test('no child holds a listening socket; the holder has it close-on-exec; LISTEN_* gone', async () => {
+      const s = await smtpSession(port, [{ op: 'ehlo' }, ...transaction('sender@client.test', [`${user}@probe.test`], buildMessage(['Subject: probe'], ['x'])), { op: 'quit' }], 15, mode.addr.smtp);
+      assert.equal(s.replies[3]?.code, 250, JSON.stringify(s.replies) + d.describe());
+      const listing = await waitFor(() => (existsSync(`${probe}/msg.txt`) ? readFileSync(`${probe}/fds.txt`, 'utf8') : undefined), 20_000);
+      assert.ok(listing, `the mda command did not run\n${d.describe()}`);
+      const procs = tree(d.pid);
+      const filter = procs.find((p) => cmdline(p).includes('demo_filter.py'));
+      assert.ok(filter, `no filter process under ${d.pid}`);
+      assert.doesNotMatch(readFileSync(`/proc/${filter}/environ`, 'latin1'), /(^|\0)LISTEN_(PID|FDS|FDNAMES)=/);
+      const actor = mode.privsep ? procs.find((p) => cmdline(p) === 'tsmtpd: actors') : d.pid;
+      assert.ok(actor, 'the actor process');
+      for (const address of [mode.addr.smtp, mode.addr.own]) {
+        const inode = listenerInode(address, port);
+        assert.ok(inode, `no listener on ${address}:${port}`);
+        const holders = procs.filter((p) => fdsOf(p, inode).length > 0);
+        assert.deepEqual(holders, [actor], `${address}:${port} (socket:[${inode}]) held by ${holders.map((p) => `${p} ${cmdline(p)}`).join('; ')}`);
+        for (const fd of fdsOf(actor, inode)) assert.equal(closeOnExec(actor, fd), true, `fd ${fd} of ${actor} is not close-on-exec`);
+        assert.ok(!listing.includes(`socket:[${inode}]`), `the mda command inherited ${address}:${port}:\n${listing}`);
+      }
+    });
+
+    test('SIGTERM stops it (exit 0)', async () => {
+      const r = await d.stop(10_000);
+      assert.equal(r.forced, false, d.describe());
+      assert.equal(r.code, 0, d.describe());
+    });
+  });
+}
+
+async function bannerAt(host: string, port: number): Promise<string> {
+  for (let i = 0; i < 20; i++) {
+    const line = await new Promise<string | undefined>((resolve) => {
+      const s = net.connect({ host, port });
+      const t = setTimeout(() => (s.destroy(), resolve(undefined)), 2000);
+      s.once('data', (b) => (clearTimeout(t), s.destroy(), resolve(b.toString('latin1').split('\r\n')[0])));
+      s.once('error', () => (clearTimeout(t), resolve(undefined)));
+    });
+    if (line !== undefined) return line;
+    await sleep(100);
+  }
+  return '';
+}
