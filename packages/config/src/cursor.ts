@@ -26,7 +26,9 @@ export class Cursor {
   /** Lines seen in the top file (for errors about the whole configuration). */
   lastTopLine = 1;
 
-  constructor(text: string, readonly topFile: string, cmdMacros: Readonly<Record<string, string>> = {}) {
+  /** `sources`: the text to read for an included path instead of the file (a translation). */
+  constructor(text: string, readonly topFile: string, cmdMacros: Readonly<Record<string, string>> = {},
+    private readonly sources: ReadonlyMap<string, string> = new Map()) {
     for (const [k, v] of Object.entries(cmdMacros)) this.macros.set(k, { value: v, persist: true });
     this.lexers.push(this.lexer(text, topFile, 1));
   }
@@ -46,7 +48,7 @@ export class Cursor {
   include(path: string, maxDepth: number): boolean {
     if (this.lexers.length > maxDepth) return false;
     let text: string;
-    try { text = readFileSync(path, 'utf8'); } catch { return false; }
+    try { text = this.sources.get(path) ?? readFileSync(path, 'utf8'); } catch { return false; }
     this.la = undefined;
     this.lexers.push(this.lexer(text, path, 1));
     return true;

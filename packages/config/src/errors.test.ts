@@ -175,7 +175,7 @@ test('errors: macros', async () => {
 
 test('errors: unknown statements and stray tokens', async () => {
   await one('deliver to mbox\n', 1, 'syntax error');
-  assert.deepEqual(await parseErr('accept from any for any deliver to mbox\nmatch from any reject\n', { legacy: false }), [E(1, 'syntax error')]);
+  assert.deepEqual(await parseErr('accept from any for any deliver to mbox\nmatch from any reject\n', { grammar: 'modern' }), [E(1, 'syntax error')]);
   await one('listen on lo port 25 tls-verify\n', 1, 'syntax error');
   await one('table t { a, b = c }\n', 1, 'syntax error');
   await one('table t { a = b, c }\n', 1, 'syntax error');

@@ -70,10 +70,12 @@ test('legacy: modern configurations are left untouched', () => {
 
 test('legacy: errors point at the original lines', async () => {
   const errs = await parseErr('expire 4d\naccept for local deliver to mbox\naccept for local deliver to nowhere\nexpire 0d\n', { legacy: true });
-  assert.deepEqual(errs, ['/virtual/smtpd.conf:3: syntax error', '/virtual/smtpd.conf:4: invalid ttl delay: 0d']);
+  assert.deepEqual(errs, ['/virtual/smtpd.conf:3: syntax error in a pre-6.4 rule', '/virtual/smtpd.conf:4: invalid ttl delay: 0d']);
+  // the same without the flag: the file is legacy
+  assert.deepEqual(await parseErr('expire 4d\naccept for local deliver to mbox\naccept for local deliver to nowhere\nexpire 0d\n'), errs);
 });
 
-test('legacy: off by default, as OpenSMTPD 6.8 rejects that grammar', async () => {
-  const errs = await parseErr('listen on lo\naccept for local deliver to mbox\n');
+test('legacy: in 6.8\'s reading (grammar modern) that grammar is refused, as 6.8 refuses it', async () => {
+  const errs = await parseErr('listen on lo\naccept for local deliver to mbox\n', { grammar: 'modern' });
   assert.deepEqual(errs, ['/virtual/smtpd.conf:2: syntax error', '/virtual/smtpd.conf:2: no rules, nothing to do']);
 });

@@ -1,8 +1,10 @@
 // The pre-6.4 grammar (REFERENCE 1.11): `accept|reject ... deliver to ...|relay ...` rules and the
 // old global statements are translated, statement by statement, into modern smtpd.conf text, which
-// the modern parser then reads. Modern statements pass through untouched, so mixed files work.
-// Each output line remembers its source line, so errors and model positions point at the original.
-import { Lexer, KEYWORDS, type Token } from './lexer.js';
+// the modern parser then reads; load.ts asks for it when the file set is legacy (grammar.ts) or
+// `--old-grammar` forces it. Modern statements pass through untouched (so, forced, a mixed file is
+// read). Each output line remembers its source line: errors and model positions name the original.
+import { isLegacyRule, readFileSet, type FileSet } from './grammar.js';
+import { KEYWORDS, type Token } from './lexer.js';
 
 /** Result of `translateLegacyConfig`. */
 export interface LegacyTranslation {
@@ -12,33 +14,6 @@ export interface LegacyTranslation {
   readonly text: string;
   /** `lines[i]` = original (1-based) line of output line i + 1. */
   readonly lines: readonly number[];
-}
-
-interface RawStmt { start: number; lines: string[] }
-
-/** Splits text into statements: a line, joined with `\` continuations and unbalanced `{ }`. */
-function splitStatements(text: string): RawStmt[] {
-  const lines = text.split('\n');
-  const out: RawStmt[] = [];
-  let i = 0;
-  while (i < lines.length) {
-    const start = i;
-    let depth = 0;
-    for (;;) {
-      const line = lines[i++] ?? '';
-      let quote = '';
-      for (const c of line) {
-        if (quote) { if (c === quote) quote = ''; continue; }
-        if (c === '#') break;
-        if (c === '"' || c === "'") quote = c;
-        else if (c === '{') depth++;
-        else if (c === '}') depth--;
-      }
-      if (i >= lines.length || (!line.endsWith('\\') && depth <= 0)) break;
-    }
-    out.push({ start: start + 1, lines: lines.slice(start, i) });
-  }
-  return out;
 }
 
 const BARE = /^[A-Za-z0-9_:][A-Za-z0-9_:./@+%*-]*$/;
@@ -197,61 +172,59 @@ function translateGlobal(toks: Token[]): string | undefined {
 
 /**
  * Translates old-grammar statements of `text` into modern ones. Statements it cannot read are
- * left as they are (the modern parser then reports them). Included files are not translated.
+ * left as they are (the modern parser then reports them). Included files are not read.
  */
 export function translateLegacyConfig(text: string, cmdMacros: Readonly<Record<string, string>> = {}): LegacyTranslation {
-  const macros = new Map(Object.entries(cmdMacros));
-  const stmts = splitStatements(text);
-  const out: string[] = [];
-  const lines: number[] = [];
-  const emit = (s: string, line: number): void => { out.push(s); lines.push(line); };
+  const file = '';
+  return translateFileSet(readFileSet(text, file, cmdMacros, false)).get(file) ?? { legacy: false, text, lines: [] };
+}
+
+interface Output { out: string[]; lines: number[]; legacy: boolean }
+
+/**
+ * Translates the old-grammar statements of every file of `set` (files in reading order). Action
+ * names are shared by the whole set: an action is written once, in the file and at the place of
+ * the first rule that uses it, and never takes a name an `action` statement of the set has.
+ */
+export function translateFileSet(set: FileSet): Map<string, LegacyTranslation> {
+  const outs = new Map<string, Output>();
   const taken = new Set<string>();
   const actions = new Map<string, string>();
-  let legacy = false;
-  const tokenize = (s: RawStmt): Token[] | undefined => {
-    let bad = false;
-    const lx = new Lexer(s.lines.join('\n'), '', (n) => macros.get(n), () => { bad = true; });
-    const toks: Token[] = [];
-    for (let t = lx.next(); t.t !== 'eof'; t = lx.next()) if (t.t !== 'nl') toks.push(t);
-    return bad ? undefined : toks;
-  };
-  const all = stmts.map((s) => ({ s, toks: tokenize(s) }));
-  for (const { toks } of all) if (toks?.[0]?.v === 'action' && toks[1]) taken.add(toks[1].v);
-  for (const { s, toks } of all) {
-    const passThrough = (): void => s.lines.forEach((l, k) => emit(l, s.start + k));
-    if (!toks || toks.length === 0) { passThrough(); continue; }
-    if (toks.length === 3 && toks[0]?.t === 'str' && toks[1]?.v === '=' && toks[2]) macros.set(toks[0].v, toks[2].v);
-    const head = toks[0];
-    if (head && (head.v === 'accept' || (head.t === 'kw' && head.v === 'reject'))) {
-      try {
-        const rule = translateRule(new Toks(toks));
-        let suffix = '';
-        if (rule.action !== undefined) {
-          let name = actions.get(rule.action);
-          if (name === undefined) {
-            const base = rule.action.split(' ')[0] ?? 'action';
-            name = base;
-            for (let n = 2; taken.has(name); n++) name = `${base}-${n}`;
-            taken.add(name);
-            actions.set(rule.action, name);
-            emit(`action ${q(name)} ${rule.action}`, s.start);
-          }
-          suffix = ` action ${q(name)}`;
-        }
-        emit(`${rule.match}${suffix}`, s.start);
-        legacy = true;
-      } catch (e) {
-        if (!(e instanceof Untranslatable)) throw e;
-        passThrough();
-      }
-      continue;
-    }
-    const g = translateGlobal(toks);
-    if (g === undefined) { passThrough(); continue; }
-    emit(g, s.start);
-    legacy = true;
+  for (const { toks } of set.stmts) if (toks?.[0]?.v === 'action' && toks[1]) taken.add(toks[1].v);
+  for (const s of set.stmts) {
+    let o = outs.get(s.file);
+    if (!o) { o = { out: [], lines: [], legacy: false }; outs.set(s.file, o); }
+    const { out, lines } = o;
+    const emit = (text: string): void => { out.push(text); lines.push(s.start); };
+    const translated = translateStatement(s.toks, (action) => {
+      let name = actions.get(action);
+      if (name !== undefined) return name;
+      const base = action.split(' ')[0] ?? 'action';
+      name = base;
+      for (let n = 2; taken.has(name); n++) name = `${base}-${n}`;
+      taken.add(name);
+      actions.set(action, name);
+      emit(`action ${q(name)} ${action}`);
+      return name;
+    });
+    if (translated === undefined) s.lines.forEach((l, k) => { out.push(l); lines.push(s.start + k); });
+    else { emit(translated); o.legacy = true; }
   }
-  return { legacy, text: out.join('\n'), lines };
+  return new Map([...outs].map(([f, o]) => [f, { legacy: o.legacy, text: o.out.join('\n'), lines: o.lines }]));
+}
+
+/** The modern form of one old statement (`name(action)` names an action), or undefined. */
+function translateStatement(toks: readonly Token[] | undefined, name: (action: string) => string): string | undefined {
+  if (!toks || toks.length === 0) return undefined;
+  if (isLegacyRule(toks)) {
+    let rule: Rule;
+    try { rule = translateRule(new Toks([...toks])); } catch (e) {
+      if (!(e instanceof Untranslatable)) throw e;
+      return undefined;
+    }
+    return rule.action === undefined ? rule.match : `${rule.match} action ${q(name(rule.action))}`;
+  }
+  return translateGlobal([...toks]);
 }
 
 /** Rewrites `line` fields of objects from `file` through the translation's line map (in place). */

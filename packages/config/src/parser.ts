@@ -2,6 +2,7 @@
 // handling macros and `include`; on an error it records `file:line: message` and resumes at the
 // next statement, so every error of the file is reported (as OpenSMTPD's `grammar error '\n'`).
 import { Cursor, Fail, type StmtPos } from './cursor.js';
+import { MAX_INCLUDE_DEPTH } from './grammar.js';
 import { parseAction } from './parse-action.js';
 import { parseFilter } from './parse-filter.js';
 import {
@@ -13,8 +14,6 @@ import { parseMatch } from './parse-match.js';
 import { parseMetrics } from './parse-metrics.js';
 import type { Draft } from './state.js';
 import { SmtpOptionsSchema } from './model-options.js';
-
-const MAX_INCLUDE_DEPTH = 16;
 
 type StatementParser = (cur: Cursor, d: Draft, pos: StmtPos) => void;
 
