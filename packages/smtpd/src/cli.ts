@@ -1,8 +1,7 @@
 // `smtpd` command line (DESIGN.md section 8): -f FILE, -n, -d, -v, -D name=value,
 // --spool DIR (else $SMTPD_SPOOL, else /var/spool/smtpd).
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { readFileSync } from 'node:fs';
-import { translateLegacyConfig } from '@tsmtpd/config';
+import { legacyWarning, type LegacyRead } from '@tsmtpd/config';
 import { checkConfig, runDaemon } from './daemon.js';
 
 export const DEFAULT_CONFIG = '/etc/mail/smtpd.conf';
@@ -25,10 +24,21 @@ function milliseconds(value: string): number {
   return n;
 }
 
-/** With -n and --old-grammar: the modern form of an old configuration, for migrating it. */
-function printTranslation(file: string, macros: Record<string, string>): void {
-  const t = translateLegacyConfig(readFileSync(file, 'utf8'), macros);
-  if (t.legacy) process.stdout.write(t.text.endsWith('\n') ? t.text : t.text + '\n');
+/**
+ * `-n` on a configuration read in the pre-6.4 grammar. With --old-grammar the modern form is the
+ * output asked for: on stdout, alone (`smtpd -n --old-grammar -f old.conf > new.conf`; a `# file:`
+ * line before each file when includes were translated too). Without the flag (the file set was
+ * found legacy) it is a warning: on stderr, before "configuration OK", as the daemon logs it.
+ */
+function reportLegacy(read: LegacyRead): void {
+  if (!read.forced) {
+    for (const l of legacyWarning(read)) process.stderr.write(l + '\n');
+    return;
+  }
+  for (const { file, text } of read.files) {
+    if (read.files.length > 1) process.stdout.write(`# file: ${file}\n`);
+    process.stdout.write(text.endsWith('\n') ? text : text + '\n');
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -43,7 +53,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--greeting-delay <ms>', 'early-talker wait before the banner, ms (default 0)', milliseconds)
     .option('--no-reverse-dns', 'do not look up the reverse DNS of clients')
     .option('--log-format <format>', 'log lines as text (default) or json', logFormat)
-    .option('--old-grammar', 'also read the pre-6.4 grammar (accept/reject ...); with -n, print the translation')
+    .option('--old-grammar', 'translate the pre-6.4 grammar (accept/reject ...) wherever it is, also mixed with the modern one; with -n, print the translation')
     .option('--user <name>', 'started as root: run everything but the privileged process as this user (default _smtpd)')
     .addOption(new Option('--privsep-child').hideHelp())
     .exitOverride()
@@ -57,9 +67,8 @@ export async function main(argv: string[]): Promise<number> {
   const o = program.opts<{ f: string; n?: boolean; d?: boolean; v?: boolean; D: Record<string, string>; spool?: string; greetingDelay?: number; reverseDns: boolean; oldGrammar?: boolean; logFormat?: 'text' | 'json'; user?: string; privsepChild?: boolean }>();
   const legacy = o.oldGrammar === true;
   if (o.n) {
-    const config = await checkConfig(o.f, o.D, (line) => process.stderr.write(line + '\n'), legacy);
+    const config = await checkConfig(o.f, o.D, (line) => process.stderr.write(line + '\n'), legacy, false, reportLegacy);
     if (!config) return 1;
-    if (legacy) printTranslation(o.f, o.D);
     process.stderr.write('configuration OK\n');
     return 0;
   }

@@ -104,18 +104,33 @@ test('-D defines a macro', async () => {
   }
 });
 
-test('the pre-6.4 grammar is refused as OpenSMTPD 6.8 refuses it, and translated with --old-grammar', async () => {
+test('a file in the pre-6.4 grammar alone is read (OpenSMTPD 6.8 refuses it) with a warning giving its modern form; --old-grammar prints that form alone', async () => {
   const dir = tmp();
   try {
     const file = join(dir, 'old.conf');
     writeFileSync(file, 'listen on 127.0.0.1\naccept from any for domain "example.org" deliver to maildir\n');
     const plain = spawnSync(process.execPath, [bin, '-n', '-f', file], { encoding: 'utf8' });
-    assert.equal(plain.status, 1);
-    assert.match(plain.stderr, new RegExp(`^${file}:2: syntax error`, 'm'));
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.equal(plain.stdout, '');
+    assert.equal(plain.stderr, [
+      `${file}: the pre-6.4 grammar was read (OpenSMTPD 6.8 refuses it); its modern form is:`,
+      '    listen on 127.0.0.1',
+      '    action "maildir" maildir',
+      '    match from any for domain example.org action "maildir"',
+      'configuration OK', '',
+    ].join('\n'));
     const old = spawnSync(process.execPath, [bin, '-n', '--old-grammar', '-f', file], { encoding: 'utf8' });
     assert.equal(old.status, 0, old.stderr);
-    assert.match(old.stdout, /^action "maildir" maildir$/m);
-    assert.match(old.stdout, /^match from any for domain "?example\.org"? action "maildir"$/m);
+    assert.equal(old.stderr, 'configuration OK\n');
+    assert.equal(old.stdout, 'listen on 127.0.0.1\naction "maildir" maildir\nmatch from any for domain example.org action "maildir"\n');
+    // both grammars: an error naming the old rule, with or without --old-grammar's say-so
+    writeFileSync(file, 'listen on 127.0.0.1\naction "m" mbox\naccept for any relay\nmatch for local action "m"\n');
+    const mixed = spawnSync(process.execPath, [bin, '-n', '-f', file], { encoding: 'utf8' });
+    assert.equal(mixed.status, 1);
+    assert.match(mixed.stderr, new RegExp(`^${file}:3: mixed grammars: a pre-6\\.4 rule \\(accept/reject\\) .*first at ${file}:2\\)`, 'm'));
+    const forced = spawnSync(process.execPath, [bin, '-n', '--old-grammar', '-f', file], { encoding: 'utf8' });
+    assert.equal(forced.status, 0, forced.stderr);
+    assert.match(forced.stdout, /^match from local for any action "relay"$/m);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

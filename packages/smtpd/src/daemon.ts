@@ -3,7 +3,7 @@
 // (log why, exit non-zero: fail fast, as OpenSMTPD does).
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadConfig, SmtpdConfigSchema, type SmtpdConfig } from '@tsmtpd/config';
+import { legacyWarning, loadConfig, SmtpdConfigSchema, type LegacyRead, type SmtpdConfig } from '@tsmtpd/config';
 import { LogWriter, Supervisor, createLogger, type ActorSpec, type LogFormat, type Logger } from '@tsmtpd/actor';
 import { ROLES, DEFAULT_SETTINGS, type ActorInit, type Settings, type TlsMaterial } from '@tsmtpd/proto';
 import { TOPOLOGY, START_ORDER, STOP_ORDER } from './topology.js';
@@ -24,7 +24,10 @@ export interface DaemonOptions {
   spool: string;
   verbose: boolean;
   settings: Partial<Settings>;
-  /** Also read the pre-6.4 grammar (translated to the modern one). */
+  /**
+   * `--old-grammar`: translate the pre-6.4 grammar wherever it is (without it, only a file set in
+   * that grammar alone is translated; either way the log then shows the modern form).
+   */
   legacy?: boolean;
   /** `text` (OpenSMTPD's lines) or `json` (one object a line, for log shippers). */
   logFormat?: LogFormat;
@@ -44,13 +47,16 @@ export const DEFAULT_USER = '_smtpd';
 /**
  * Load and check a configuration; on failure the errors are already printed. `readsStdinKey`:
  * a daemon start, which will read a `queue encryption stdin` key (`-n` checks the word instead).
+ * `onLegacy`: told when the pre-6.4 grammar was read (default: its warning on `log`).
  */
-export async function checkConfig(file: string, macros: Record<string, string>, log: (line: string) => void, legacy = false, readsStdinKey = false): Promise<SmtpdConfig | null> {
+export async function checkConfig(file: string, macros: Record<string, string>, log: (line: string) => void, legacy = false, readsStdinKey = false,
+  onLegacy: (read: LegacyRead) => void = (read) => legacyWarning(read).forEach(log)): Promise<SmtpdConfig | null> {
   const r = await loadConfig(file, { macros, legacy, readsStdinKey });
   if (!r.ok) {
     for (const e of r.errors) log(e);
     return null;
   }
+  if (r.legacyRead) onLegacy(r.legacyRead);
   return r.config;
 }
 
@@ -70,7 +76,9 @@ async function startDaemon(opts: DaemonOptions, log: Logger, writer: LogWriter):
   // systemd's sockets, if any: LISTEN_* read and removed before anything can start a child.
   const inherited = inheritedListeners();
   const errLine = (line: string) => process.stderr.write(line + '\n');
-  const loaded = await checkConfig(opts.configFile, opts.macros, errLine, opts.legacy === true, true);
+  // Our one departure from OpenSMTPD 6.8 (DESIGN 6): a pre-6.4 file is read; the log says so at start.
+  const loaded = await checkConfig(opts.configFile, opts.macros, errLine, opts.legacy === true, true,
+    (read) => { for (const l of legacyWarning(read)) if (l !== '') log.warn(l); });
   if (!loaded) return 1;
   const missing = unimplementedFeatures(loaded);
   if (missing.length > 0) {
