@@ -20,14 +20,21 @@ interface Addon {
   setCloexec(fd: number, on: boolean): boolean;
 }
 
-const addon = createRequire(import.meta.url)('../build/Release/peercred.node') as Addon;
+const loaded = createRequire(import.meta.url)('../build/Release/peercred.node') as Partial<Addon>;
+
+/** A build from before these functions (a checkout updated without `npm install`) says so. */
+function addonFn<K extends keyof Addon>(name: K): Addon[K] {
+  const fn = loaded[name];
+  if (typeof fn !== 'function') throw new Error(`the peercred addon has no ${name}: it predates this checkout; rebuild it (npm rebuild @tsmtpd/peercred)`);
+  return fn;
+}
 
 /** What the socket `fd` is; throws (code ENOTSOCK, EBADF) for a descriptor that is not a socket. */
 export function socketInfo(fd: number): SocketInfo {
-  return addon.socketInfo(fd);
+  return addonFn('socketInfo')(fd);
 }
 
 /** Sets (or clears) FD_CLOEXEC on `fd`; returns whether it was set before. Throws EBADF. */
 export function setCloexec(fd: number, on = true): boolean {
-  return addon.setCloexec(fd, on);
+  return addonFn('setCloexec')(fd, on);
 }
