@@ -26,7 +26,7 @@ const loaded = createRequire(import.meta.url)('../build/Release/peercred.node') 
 function addonFn<K extends keyof Addon>(name: K): Addon[K] {
   const fn = loaded[name];
   if (typeof fn !== 'function') throw new Error(`the peercred addon has no ${name}: it predates this checkout; rebuild it (npm rebuild @tsmtpd/peercred)`);
-  return fn;
+  return fn as Addon[K];
 }
 
 /** What the socket `fd` is; throws (code ENOTSOCK, EBADF) for a descriptor that is not a socket. */
