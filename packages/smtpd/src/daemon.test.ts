@@ -131,6 +131,17 @@ test('a file in the pre-6.4 grammar alone is read (OpenSMTPD 6.8 refuses it) wit
     const forced = spawnSync(process.execPath, [bin, '-n', '--old-grammar', '-f', file], { encoding: 'utf8' });
     assert.equal(forced.status, 0, forced.stderr);
     assert.match(forced.stdout, /^match from local for any action "relay"$/m);
+    // a legacy set across an included file: both translated, both printed, each under its name
+    const inc = join(dir, 'rules.conf');
+    writeFileSync(inc, 'accept for local deliver to mbox\n');
+    writeFileSync(file, `listen on 127.0.0.1\ninclude "${inc}"\naccept for any relay\n`);
+    const set = spawnSync(process.execPath, [bin, '-n', '--old-grammar', '-f', file], { encoding: 'utf8' });
+    assert.equal(set.status, 0, set.stderr);
+    assert.equal(set.stdout, [`# file: ${file}`, 'listen on 127.0.0.1', `include "${inc}"`, 'action "relay" relay', 'match from local for any action "relay"',
+      `# file: ${inc}`, 'action "mbox" mbox', 'match from local for local action "mbox"', ''].join('\n'));
+    const warned = spawnSync(process.execPath, [bin, '-n', '-f', file], { encoding: 'utf8' });
+    assert.equal(warned.status, 0, warned.stderr);
+    assert.match(warned.stderr, new RegExp(`^${inc}: the pre-6\\.4 grammar was read .*\n {4}action "mbox" mbox\n`, 'm'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
