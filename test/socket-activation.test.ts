@@ -4,7 +4,8 @@
 // delivered (read back with Python's mailbox); a passed socket no `listen on` line wants is
 // closed with a warning; a line with no passed socket is bound as usual. No child (filter,
 // mda command) holds a listener: /proc/<pid>/fd of every descendant, and the mda command's own
-// listing. Privsep (root) and single-process modes. Addresses: 127.0.10.0/24 (this file's block).
+// listing. sd_notify's READY=1 and STOPPING=1 reach NOTIFY_SOCKET (a Python receiver). Privsep
+// (root) and single-process modes. Addresses: 127.0.10.0/24 (this file's block).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -16,7 +17,7 @@ import { buildMessage, deliverableUser, uniqueTag, userMaildir } from './lib/con
 import { header, smtpSession, transaction, waitForMessage } from './lib/python.js';
 import { isRoot, pyDir, python3, smtpdBin } from './lib/paths.js';
 import { makeSharedDir, makeTestDir, removeTestDir } from './lib/tmp.js';
-import { sleep, waitFor } from './lib/proc.js';
+import { killQuietly, sleep, waitFor } from './lib/proc.js';
 import { ensureDaemonUser } from './lib/users.js';
 
 const ACTIVATE = '/usr/bin/systemd-socket-activate';
@@ -109,6 +110,7 @@ for (const mode of modes) {
     let port = 25;
     let user = '';
     let first: Awaited<ReturnType<typeof smtpSession>>;
+    let notify: NotifyReceiver;
     const tag = uniqueTag('sockact');
 
     before(async () => {
@@ -128,7 +130,9 @@ for (const mode of modes) {
         'match from any for domain "probe.test" action "probe"',
         'match from any for local action "local"',
       ].join('\n') + '\n');
-      const args = ['-l', `${smtp}:${port}`, '-l', `${stray}:${port}`, '--fdname=smtp:stray', '-E', 'SMTPD_RETRY_BASE=mda=1',
+      notify = startNotifyReceiver(path.join(dir, 'notify'));
+      await waitFor(() => (existsSync(path.join(dir, 'notify')) ? true : undefined), 10_000, 20);
+      const args = ['-l', `${smtp}:${port}`, '-l', `${stray}:${port}`, '--fdname=smtp:stray', '-E', 'SMTPD_RETRY_BASE=mda=1', '-E', `NOTIFY_SOCKET=${path.join(dir, 'notify')}`,
         process.execPath, smtpdBin, '-d', '-f', conf, '--spool', path.join(dir, 'spool'), ...mode.args];
       const child = spawn(ACTIVATE, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: dir });
       d = new Daemon(child, port, dir, path.join(dir, 'spool'), conf);
@@ -140,6 +144,7 @@ for (const mode of modes) {
     });
     after(async () => {
       await d?.stop();
+      notify?.stop();
       removeTestDir(dir);
     });
 
@@ -150,6 +155,13 @@ for (const mode of modes) {
       assert.ok(m, `not delivered\n${d.describe()}`);
       assert.equal(header(m, 'X-Chain'), 'SA', 'went through the filter');
       assert.equal(cmdline(d.pid).startsWith(mode.privsep ? 'tsmtpd: privileged' : process.execPath), true, cmdline(d.pid));
+    });
+
+    test('sd_notify: READY=1 with MAINPID from the process systemd started, once it accepts mail', async () => {
+      const ready = await waitFor(() => notify.messages.find((m) => m.split('\n').includes('READY=1')), 15_000);
+      assert.ok(ready, `no READY=1 on NOTIFY_SOCKET: ${JSON.stringify(notify.messages)}\n${d.describe()}`);
+      assert.ok(ready.split('\n').includes(`MAINPID=${d.pid}`), ready);
+      assert.match(d.output(), /smtpd: ready/);
     });
 
     test('the passed socket is used, the stray one closed with a warning, an unpassed line bound', async () => {
@@ -169,7 +181,7 @@ for (const mode of modes) {
       const procs = tree(d.pid);
       const filter = procs.find((p) => cmdline(p).includes('demo_filter.py'));
       assert.ok(filter, `no filter process under ${d.pid}`);
-      assert.doesNotMatch(readFileSync(`/proc/${filter}/environ`, 'latin1'), /(^|\0)LISTEN_(PID|FDS|FDNAMES)=/);
+      assert.doesNotMatch(readFileSync(`/proc/${filter}/environ`, 'latin1'), /(^|\0)(LISTEN_(PID|FDS|FDNAMES)|NOTIFY_SOCKET)=/);
       const actor = mode.privsep ? procs.find((p) => cmdline(p) === 'tsmtpd: actors') : d.pid;
       assert.ok(actor, 'the actor process');
       for (const address of [mode.addr.smtp, mode.addr.own]) {
@@ -182,12 +194,47 @@ for (const mode of modes) {
       }
     });
 
-    test('SIGTERM stops it (exit 0)', async () => {
+    test('SIGTERM stops it (exit 0), STOPPING=1 told first', async () => {
       const r = await d.stop(10_000);
       assert.equal(r.forced, false, d.describe());
       assert.equal(r.code, 0, d.describe());
+      const stopping = await waitFor(() => notify.messages.find((m) => m.split('\n').includes('STOPPING=1')), 5000);
+      assert.ok(stopping, JSON.stringify(notify.messages));
     });
   });
+}
+
+interface NotifyReceiver {
+  messages: string[];
+  stop(): void;
+}
+
+/** A unix datagram socket at `sock` (Python: Node has none) receiving sd_notify messages. */
+function startNotifyReceiver(sock: string): NotifyReceiver {
+  const code = [
+    'import json, os, socket, sys, time',
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+    's.bind(sys.argv[1])',
+    's.settimeout(1)',
+    'end = time.time() + 300',
+    'while time.time() < end:',
+    '    try:',
+    '        m = s.recv(4096)',
+    '    except socket.timeout:',
+    '        continue',
+    '    print(json.dumps(m.decode()), flush=True)',
+  ].join('\n');
+  const child = spawn(python3, ['-c', code, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const r: NotifyReceiver = { messages: [], stop: () => void (child.pid !== undefined && killQuietly(child.pid, 'SIGKILL')) };
+  let buf = '';
+  child.stdout!.on('data', (b: Buffer) => {
+    buf += b.toString('utf8');
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      r.messages.push(JSON.parse(buf.slice(0, nl)) as string);
+      buf = buf.slice(nl + 1);
+    }
+  });
+  return r;
 }
 
 async function bannerAt(host: string, port: number): Promise<string> {

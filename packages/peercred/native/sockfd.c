@@ -1,6 +1,7 @@
 /* Listening sockets handed to us as bare descriptors (systemd's LISTEN_FDS, the privileged
  * process's fds 4..): what each one is (getsockname, SO_TYPE, SO_ACCEPTCONN) without listening
- * on it, and its close-on-exec flag (Node has no fcntl). Used by the daemon's socket activation. */
+ * on it, and its close-on-exec flag (Node has no fcntl); and sd_notify's datagram. Used by the
+ * daemon under systemd. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -9,7 +10,10 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <node_api.h>
 
 static napi_value fd_error(napi_env env, const char *what, int err) {
@@ -107,10 +111,40 @@ static napi_value set_cloexec(napi_env env, napi_callback_info info) {
   return was;
 }
 
+/* notifyDatagram(path, message): one datagram to the unix socket `path` ("@name": the abstract
+ * namespace), as sd_notify(3) sends it to $NOTIFY_SOCKET. Node has no unix datagram sockets. */
+static napi_value notify_datagram(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct sockaddr_un sun;
+  memset(&sun, 0, sizeof sun);
+  sun.sun_family = AF_UNIX;
+  size_t plen = 0;
+  char msg[1024];
+  size_t mlen = 0;
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], sun.sun_path, sizeof sun.sun_path, &plen) != napi_ok || plen == 0 ||
+      plen >= sizeof sun.sun_path - 1 || napi_get_value_string_utf8(env, argv[1], msg, sizeof msg, &mlen) != napi_ok || mlen >= sizeof msg - 1) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG", "notifyDatagram: a socket path and a message (under 1 KiB) are required");
+    return NULL;
+  }
+  if (sun.sun_path[0] == '@') sun.sun_path[0] = '\0';
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fd_error(env, "socket", errno);
+  socklen_t alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen);
+  ssize_t n = sendto(fd, msg, mlen, MSG_NOSIGNAL, (struct sockaddr *)&sun, alen);
+  int err = errno;
+  close(fd);
+  if (n < 0) return fd_error(env, "sendto", err);
+  return NULL;
+}
+
 void sockfd_init(napi_env env, napi_value exports) {
   napi_value fn;
   napi_create_function(env, "socketInfo", NAPI_AUTO_LENGTH, socket_info, NULL, &fn);
   napi_set_named_property(env, exports, "socketInfo", fn);
   napi_create_function(env, "setCloexec", NAPI_AUTO_LENGTH, set_cloexec, NULL, &fn);
   napi_set_named_property(env, exports, "setCloexec", fn);
+  napi_create_function(env, "notifyDatagram", NAPI_AUTO_LENGTH, notify_datagram, NULL, &fn);
+  napi_set_named_property(env, exports, "notifyDatagram", fn);
 }

@@ -36,4 +36,4 @@ export function peerCredentialsOfFd(fd: number): PeerCredentials {
   return addon.peerCredentials(fd);
 }
 
-export { socketInfo, setCloexec, type SocketInfo } from './sockfd.js';
+export { notifyDatagram, socketInfo, setCloexec, type SocketInfo } from './sockfd.js';

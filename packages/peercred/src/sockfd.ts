@@ -1,6 +1,7 @@
 // Bare socket descriptors, by the same addon (native/sockfd.c): what an inherited listening socket
 // is bound to, read without listening on it (systemd socket activation matches its sockets to
-// `listen on` lines this way), and its close-on-exec flag, which Node cannot set (no fcntl).
+// `listen on` lines this way), its close-on-exec flag, which Node cannot set (no fcntl), and the
+// datagram of sd_notify (Node has no unix datagram sockets).
 import { createRequire } from 'node:module';
 
 export interface SocketInfo {
@@ -18,6 +19,7 @@ export interface SocketInfo {
 interface Addon {
   socketInfo(fd: number): SocketInfo;
   setCloexec(fd: number, on: boolean): boolean;
+  notifyDatagram(path: string, message: string): void;
 }
 
 const loaded = createRequire(import.meta.url)('../build/Release/peercred.node') as Partial<Addon>;
@@ -37,4 +39,12 @@ export function socketInfo(fd: number): SocketInfo {
 /** Sets (or clears) FD_CLOEXEC on `fd`; returns whether it was set before. Throws EBADF. */
 export function setCloexec(fd: number, on = true): boolean {
   return addonFn('setCloexec')(fd, on);
+}
+
+/**
+ * Sends `message` as one datagram to the unix socket `path` ("@name" for the abstract namespace),
+ * as sd_notify(3) does to $NOTIFY_SOCKET. Throws (ENOENT, ECONNREFUSED, ...) when it cannot.
+ */
+export function notifyDatagram(path: string, message: string): void {
+  addonFn('notifyDatagram')(path, message);
 }

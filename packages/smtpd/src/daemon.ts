@@ -16,6 +16,7 @@ import { lookupAccount } from './privsep/accounts.js';
 import { PrivChannel } from './privsep/actor-process.js';
 import { chownSpool, runPrivileged, unreachableParent } from './privsep/privileged.js';
 import { adoptForListeners, inheritedListeners } from './socket-activation.js';
+import { sdNotify, type SdNotify } from './sd-notify.js';
 import { setCloexec } from '@tsmtpd/peercred';
 
 export interface DaemonOptions {
@@ -75,6 +76,7 @@ async function startDaemon(opts: DaemonOptions, log: Logger, writer: LogWriter):
   if (opts.privsepChild) return runActorProcess(opts, log, writer);
   // systemd's sockets, if any: LISTEN_* read and removed before anything can start a child.
   const inherited = inheritedListeners();
+  const notify = sdNotify();
   const errLine = (line: string) => process.stderr.write(line + '\n');
   // Our one departure from OpenSMTPD 6.8 (DESIGN 6): a pre-6.4 file is read; the log says so at start.
   const loaded = await checkConfig(opts.configFile, opts.macros, errLine, opts.legacy === true, true,
@@ -116,17 +118,35 @@ async function startDaemon(opts: DaemonOptions, log: Logger, writer: LogWriter):
   const replay = offlineProblem === null ? () => void startOfflineReplay(replayOpts, intervalMs) : () => undefined;
   const settings = { ...DEFAULT_SETTINGS, ...opts.settings, metrics: config.metrics !== undefined };
   const user = opts.user ?? DEFAULT_USER;
+  const started = (): void => {
+    replay();
+    notify.ready('accepting mail', log);
+  };
+  if (notify.enabled) tellStopping(notify, log);
   // Started as root: the offline replay (sendmail as each file's owner) is the privileged side's.
   // The TLS keys above were read here, as root: with privilege separation they travel to the
   // actor process in its start-up data (it opens no key file).
-  if (process.getuid?.() === 0 && user !== 'root') return startPrivileged({ config, spool, settings, user, argv: opts.argv ?? [], log, onActorsReady: replay, tls: tls.material }, errLine);
+  if (process.getuid?.() === 0 && user !== 'root') return startPrivileged({ config, spool, settings, user, argv: opts.argv ?? [], log, onActorsReady: started, tls: tls.material }, errLine);
   const listenFds = adoptForListeners(config, inherited);
   inherited.finish(log);
   const init: ActorInit<SmtpdConfig> = { config, spool, settings: listenFds.length > 0 ? { ...settings, listenFds } : settings };
   const sup = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text' });
   // Only the smtp actor gets the listeners' keys.
   const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init: withTls(role) ? { ...init, tls: tls.material } : init }));
-  return supervise(sup, specs, log, { ...opts, onReady: (s) => { replay(); opts.onReady?.(s); } });
+  return supervise(sup, specs, log, { ...opts, onReady: (s) => { started(); opts.onReady?.(s); } });
+}
+
+/** systemd hears STOPPING=1 at the first SIGTERM/SIGINT (the daemon's own handlers stop it). */
+function tellStopping(notify: SdNotify, log: Logger): void {
+  const once = (sig: NodeJS.Signals): void => {
+    process.off('SIGTERM', once);
+    process.off('SIGINT', once);
+    notify.stopping(log);
+    // Before the daemon's handlers are in place, the signal ends it as it would have.
+    if (process.listenerCount(sig) === 0) process.exit(128 + (sig === 'SIGTERM' ? 15 : 2));
+  };
+  process.on('SIGTERM', once);
+  process.on('SIGINT', once);
 }
 
 /** Root: give the spool to the user, bind the listeners, start the actor process as the user. */
