@@ -2,8 +2,8 @@
 // with the sticky bit makes the lookup a temporary failure (the user may be editing it); the
 // file is followed only when it is a regular file (not a symlink), owned by the user, not group
 // or world writable, in a home owned by the user or root that others cannot write. Anything
-// else is ignored with a reason, so mail goes to the mailbox. Until privilege separation hands
-// this to the privileged side, the lka reads it itself (it runs as root when the daemon does).
+// else is ignored with a reason, so mail goes to the mailbox. Under privilege separation the
+// privileged process reads the file (privilegedForwardReader); otherwise the lka itself.
 import { constants, promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 
@@ -40,13 +40,30 @@ async function checkHome(home: string, uid: number): Promise<ForwardRead | null>
 }
 
 /**
+ * Whether ~/.forward surely does not exist, as this process sees it: lstat answers ENOENT only
+ * when the name is not there (a home we may not search answers EACCES), so no one, root
+ * included, would find a file. Anything else (found, EACCES, ...) is for the privileged side.
+ */
+async function surelyAbsent(path: string): Promise<boolean> {
+  try {
+    await fsp.lstat(path);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
+}
+
+/**
  * Under privilege separation the lka (as _smtpd) checks the home itself and asks the privileged
  * process for the file, which applies the file's rules as root; its refusals are ignored files.
+ * A home this process can search and that holds no .forward costs no request (the common case:
+ * that round trip, with root's account lookup, cost ~3.5 ms of CPU per message).
  */
 export function privilegedForwardReader(read: (user: string) => Promise<{ ok: true; value: string | null } | { ok: false; message: string }>): ForwardReader {
   return async (u) => {
     const home = await checkHome(u.directory, u.uid);
     if (home) return home;
+    if (await surelyAbsent(join(u.directory, '.forward'))) return { kind: 'none' };
     const r = await read(u.username);
     if (!r.ok) return { kind: 'ignored', why: r.message };
     return r.value === null ? { kind: 'none' } : { kind: 'found', text: r.value, path: join(u.directory, '.forward') };

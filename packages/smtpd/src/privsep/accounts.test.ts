@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { lookupAccount, validateHelperRequest } from './accounts.js';
+import { AccountCache, lookupAccount, validateHelperRequest } from './accounts.js';
 import { checkSystemPassword, readForwardFile } from './root-ops.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -73,4 +73,22 @@ test('~/.forward: read when safe; none; refused when writable by others or a lin
   } finally {
     rmSync(f, { force: true });
   }
+});
+
+test('AccountCache: one lookup per name within its lifetime, again after it; unknown names kept shorter', async () => {
+  let calls = 0;
+  const lookup = async (name: string) => (calls++, name === 'alice' ? { name, uid: 1000, gid: 1000, home: '/home/alice' } : null);
+  const cache = new AccountCache(60, 20, lookup);
+  assert.equal((await cache.get('alice'))?.uid, 1000);
+  assert.equal((await cache.get('alice'))?.uid, 1000);
+  assert.equal(calls, 1, 'the second get is served from memory');
+  assert.equal(await cache.get('ghost'), null);
+  await new Promise((r) => setTimeout(r, 30));
+  assert.equal(await cache.get('ghost'), null);
+  assert.equal(calls, 3, 'an unknown name is looked up again after the negative lifetime');
+  await cache.get('alice');
+  assert.equal(calls, 3, 'a known one is still remembered');
+  await new Promise((r) => setTimeout(r, 40));
+  await cache.get('alice');
+  assert.equal(calls, 4, 'and looked up again after its lifetime');
 });

@@ -26,6 +26,36 @@ export function lookupAccount(key: string | number): Promise<Account | null> {
   });
 }
 
+/**
+ * lookupAccount with a short memory (each lookup is a getent process: ~1.5 ms of CPU), for the
+ * requests the privileged side answers per message (~/.forward, mbox). An account changed or
+ * removed is seen within `ttlMs`, as the lka's own user cache (lka/users.ts) sees it.
+ */
+export class AccountCache {
+  private readonly entries = new Map<string, { until: number; account: Promise<Account | null> }>();
+
+  constructor(
+    private readonly ttlMs = 30_000,
+    private readonly negativeTtlMs = 5_000,
+    private readonly lookup: (key: string) => Promise<Account | null> = lookupAccount,
+    private readonly max = 4096,
+  ) {}
+
+  get(name: string): Promise<Account | null> {
+    const now = Date.now();
+    const hit = this.entries.get(name);
+    if (hit && hit.until > now) return hit.account;
+    if (this.entries.size >= this.max) this.entries.clear();
+    const account = this.lookup(name);
+    const entry = { until: now + this.ttlMs, account };
+    this.entries.set(name, entry);
+    void account.then((a) => {
+      if (a === null) entry.until = Date.now() + this.negativeTtlMs;
+    });
+    return account;
+  }
+}
+
 export type HelperVerdict = { ok: true; account: Account } | { ok: false; error: string };
 
 /**

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { SmtpdConfig } from '@tsmtpd/config';
 import { OFFLINE_DIR } from '@tsmtpd/proto/offline.js';
 import { PrivRequestSchema, type ListenFd, type PrivAnswer, type PrivRequest, type Settings, type TlsMaterial } from '@tsmtpd/proto';
-import { validateHelperRequest, type Account } from './accounts.js';
+import { AccountCache, validateHelperRequest, type Account } from './accounts.js';
 import { checkSystemPassword, prepareMbox, readForwardFile } from './root-ops.js';
 import { inheritedListeners, type InheritedListeners } from '../socket-activation.js';
 
@@ -107,6 +107,8 @@ class Privileged {
   private readonly helpers = new Map<number, ChildProcess>();
   private child!: ChildProcess;
   private readySeen = false;
+  /** Accounts named by per-message requests (.forward, mbox), looked up once a while. */
+  private readonly accounts = new AccountCache();
 
   constructor(private readonly o: PrivilegedOptions) {}
 
@@ -171,13 +173,13 @@ class Privileged {
         this.helpers.get(r.pid)?.kill('SIGKILL');
         return;
       case 'forward': {
-        const f = await readForwardFile(r.user);
+        const f = await readForwardFile(r.user, (u) => this.accounts.get(u));
         return this.send({ t: 'forward', id: r.id, text: 'text' in f ? f.text : null, error: 'error' in f ? f.error : null });
       }
       case 'password':
         return this.send({ t: 'password', id: r.id, ok: await checkSystemPassword(r.user, r.password) });
       case 'mbox':
-        return this.send({ t: 'mbox', id: r.id, error: await prepareMbox(this.o.settings.mailSpool ?? DEFAULT_MAIL_SPOOL, r.user) });
+        return this.send({ t: 'mbox', id: r.id, error: await prepareMbox(this.o.settings.mailSpool ?? DEFAULT_MAIL_SPOOL, r.user, (u) => this.accounts.get(u)) });
     }
   }
 

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { closeSync, constants, fchownSync, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { lookupAccount } from './accounts.js';
+import { lookupAccount, type Account } from './accounts.js';
 
 /** PAM's helper: checks a password against the shadow file with libxcrypt (yescrypt, sha-crypt, bcrypt). */
 export const UNIX_CHKPWD = '/sbin/unix_chkpwd';
@@ -15,8 +15,8 @@ const FORWARD_MAX = 64 * 1024;
  * file owned by the user or root, or is writable by group or others (OpenSMTPD's checks), or
  * larger than 64 KiB. Opened with O_NOFOLLOW: a planted link is not followed as root.
  */
-export async function readForwardFile(user: string): Promise<{ text: string | null } | { error: string }> {
-  const a = await lookupAccount(user);
+export async function readForwardFile(user: string, lookup: (user: string) => Promise<Account | null> = lookupAccount): Promise<{ text: string | null } | { error: string }> {
+  const a = await lookup(user);
   if (a === null) return { error: `no account ${user}` };
   const path = join(a.home, '.forward');
   let fd: number;
@@ -68,8 +68,8 @@ export async function checkSystemPassword(user: string, password: string, binary
  * The mbox mailbox spool/USER exists, is a plain file with one link and is owned by the user
  * (created 0600 and given to the user if missing). The spool (/var/mail) is root's to write.
  */
-export async function prepareMbox(spool: string, user: string): Promise<string | null> {
-  const a = await lookupAccount(user);
+export async function prepareMbox(spool: string, user: string, lookup: (user: string) => Promise<Account | null> = lookupAccount): Promise<string | null> {
+  const a = await lookup(user);
   if (a === null) return `no account ${user}`;
   const path = join(spool, a.name);
   try {
