@@ -161,11 +161,16 @@ function ensureConfig(inst) {
 
 // ---- files we own outright: wrappers and units (marked; someone else's file is left alone)
 
+/** A word for sh, single-quoted when it needs to be (a checkout path with spaces). */
+function shq(word) {
+  return /^[\w./@%+=:,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
 function wrapper(bin, dispatch) {
   const body = dispatch
     ? ['case "${0##*/}" in', '  sendmail|send-mail) prog=sendmail ;;', '  mailq) prog=mailq ;;', '  newaliases) prog=newaliases ;;', '  makemap) prog=makemap ;;', '  *) prog=smtpctl ;;', 'esac',
-      `exec ${process.execPath} ${CHECKOUT}/packages/smtpctl/bin/$prog.js "$@"`]
-    : [`exec ${process.execPath} ${CHECKOUT}/packages/smtpd/bin/${bin}.js "$@"`];
+      `exec ${shq(process.execPath)} ${shq(`${CHECKOUT}/packages/smtpctl/bin`)}/"$prog.js" "$@"`]
+    : [`exec ${shq(process.execPath)} ${shq(`${CHECKOUT}/packages/smtpd/bin/${bin}.js`)} "$@"`];
   return ['#!/bin/sh', `# tsmtpd ${bin}, ${MARK} from ${CHECKOUT}`, '# (node scripts/install.mjs --uninstall removes it).',
     `: "\${SMTPD_SPOOL:=${SPOOL}}"`, 'export SMTPD_SPOOL', ...body, ''].join('\n');
 }

@@ -3,7 +3,8 @@
 // Every file, mode, owner and link it creates is checked, and _smtpd in the scratch passwd; a
 // second run changes nothing; the installed wrapper checks the installed smtpd.conf; --uninstall
 // leaves the root as it was but for the spool, its user and the config (twice: idempotent), and
-// --purge removes those too. Root only (useradd --prefix, chown).
+// --purge removes those too. Root only (useradd --prefix, chown). The units pass systemd-analyze
+// verify.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -143,5 +144,20 @@ describe('system install into a scratch root', { skip: isRoot() ? false : 'needs
     assert.deepEqual(diff(original, snapshot(root)), []);
     assert.match(await installer(['--root', root, '--uninstall', '--purge']), /not installed here/);
     assert.equal(hostState(), hostBefore, "the machine's own /etc, /usr/local/sbin and passwd are unchanged");
+  });
+});
+
+describe('the systemd units in contrib/systemd', () => {
+  const analyze = '/usr/bin/systemd-analyze';
+  test('systemd-analyze verify finds nothing wrong but the smtpd the install puts in place', { skip: existsSync(analyze) ? false : `${analyze} missing (package systemd)` }, async () => {
+    const units = ['tsmtpd.service', 'tsmtpd.socket'].map((u) => path.join(repoRoot, 'contrib/systemd', u));
+    const r = await run(analyze, ['verify', '--man=no', ...units], { timeoutMs: 30_000 });
+    const complaints = (r.stdout + r.stderr).split('\n').filter((l) => l.trim() !== '' && !/Command \/usr\/local\/sbin\/smtpd is not executable/.test(l));
+    assert.deepEqual(complaints, [], describeRun('systemd-analyze verify', r));
+    const service = readFileSync(units[0]!, 'utf8');
+    for (const want of ['Type=notify', 'Restart=on-failure', 'ExecReload=/bin/kill -HUP $MAINPID', 'NoNewPrivileges=yes', 'ProtectSystem=full', 'ProtectHome=no', 'PrivateTmp=yes']) {
+      assert.ok(service.split('\n').includes(want), want);
+    }
+    assert.match(readFileSync(units[1]!, 'utf8'), /^FileDescriptorName=smtp$/m);
   });
 });
