@@ -17,7 +17,8 @@ import { buildMessage, deliverableUser, uniqueTag, userMaildir } from './lib/con
 import { header, smtpSession, transaction, waitForMessage } from './lib/python.js';
 import { isRoot, pyDir, python3, smtpdBin } from './lib/paths.js';
 import { makeSharedDir, makeTestDir, removeTestDir } from './lib/tmp.js';
-import { killQuietly, sleep, waitFor } from './lib/proc.js';
+import { sleep, waitFor } from './lib/proc.js';
+import { startNotifyReceiver, type NotifyReceiver } from './lib/sd-notify.js';
 import { ensureDaemonUser } from './lib/users.js';
 
 const ACTIVATE = '/usr/bin/systemd-socket-activate';
@@ -202,39 +203,6 @@ for (const mode of modes) {
       assert.ok(stopping, JSON.stringify(notify.messages));
     });
   });
-}
-
-interface NotifyReceiver {
-  messages: string[];
-  stop(): void;
-}
-
-/** A unix datagram socket at `sock` (Python: Node has none) receiving sd_notify messages. */
-function startNotifyReceiver(sock: string): NotifyReceiver {
-  const code = [
-    'import json, os, socket, sys, time',
-    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
-    's.bind(sys.argv[1])',
-    's.settimeout(1)',
-    'end = time.time() + 300',
-    'while time.time() < end:',
-    '    try:',
-    '        m = s.recv(4096)',
-    '    except socket.timeout:',
-    '        continue',
-    '    print(json.dumps(m.decode()), flush=True)',
-  ].join('\n');
-  const child = spawn(python3, ['-c', code, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const r: NotifyReceiver = { messages: [], stop: () => void (child.pid !== undefined && killQuietly(child.pid, 'SIGKILL')) };
-  let buf = '';
-  child.stdout!.on('data', (b: Buffer) => {
-    buf += b.toString('utf8');
-    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-      r.messages.push(JSON.parse(buf.slice(0, nl)) as string);
-      buf = buf.slice(nl + 1);
-    }
-  });
-  return r;
 }
 
 async function bannerAt(host: string, port: number): Promise<string> {

@@ -1,0 +1,94 @@
+// End-to-end, as root: the installed service run the way systemd runs it. scripts/install.mjs
+// installs into a scratch root; the installed tsmtpd.service's Environment= and ExecStart= and
+// tsmtpd.socket's ListenStream= and FileDescriptorName= are read from the installed files and run
+// under systemd-socket-activate (paths moved into the scratch root, 127.0.0.1 moved to this file's
+// 127.0.10.21). The first connection is served, the mail goes to the user's ~/Maildir as the
+// installed example configuration says (read back with Python's mailbox), READY=1 reaches
+// NOTIFY_SOCKET, SIGTERM stops it with exit 0. Then --uninstall --purge.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Daemon } from './lib/daemon.js';
+import { buildMessage, uniqueTag } from './lib/conf.js';
+import { header, smtpSession, transaction, waitForMessage } from './lib/python.js';
+import { isRoot, repoRoot } from './lib/paths.js';
+import { describeRun, run, waitFor } from './lib/proc.js';
+import { startNotifyReceiver, type NotifyReceiver } from './lib/sd-notify.js';
+import { makeTestDir, removeTestDir } from './lib/tmp.js';
+import { ensureDaemonUser, ensureUsers, type SystemUser } from './lib/users.js';
+
+const ACTIVATE = '/usr/bin/systemd-socket-activate';
+const ADDR = '127.0.10.21';
+const skip = !isRoot() ? 'needs root (install, privilege separation)' : existsSync(ACTIVATE) ? false : `${ACTIVATE} missing (package systemd)`;
+
+/** The values of `key=` lines of a unit file, in order. */
+function unitValues(text: string, key: string): string[] {
+  return text.split('\n').filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1).trim());
+}
+
+describe('the installed service, run as systemd runs it', { skip }, () => {
+  const tmp = makeTestDir('installed');
+  const root = path.join(tmp, 'root');
+  const inRoot = (p: string) => path.join(root, p);
+  let user: SystemUser;
+  let d: Daemon | undefined;
+  let notify: NotifyReceiver | undefined;
+  let listen = '';
+  const tag = uniqueTag('installed');
+
+  before(async () => {
+    const users = await ensureUsers(['tsmtpd-s2']);
+    if (!users.ok) throw new Error(users.reason);
+    user = users.users[0]!;
+    await ensureDaemonUser();
+    mkdirSync(inRoot('etc'), { recursive: true });
+    writeFileSync(inRoot('etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
+    writeFileSync(inRoot('etc/group'), 'root:x:0:\n');
+    const r = await run(process.execPath, [path.join(repoRoot, 'scripts/install.mjs'), '--root', root], { timeoutMs: 60_000 });
+    assert.equal(r.code, 0, describeRun('install', r));
+    // The example listens on 127.0.0.1:2525, and so does the socket unit: moved to our address.
+    const conf = inRoot('etc/mail/smtpd.conf');
+    writeFileSync(conf, readFileSync(conf, 'utf8').replace(/^listen on 127\.0\.0\.1 /m, `listen on ${ADDR} `));
+  });
+  after(async () => {
+    await d?.stop();
+    notify?.stop();
+    rmSync(path.join(user?.home ?? '/nonexistent', 'Maildir'), { recursive: true, force: true });
+    await run(process.execPath, [path.join(repoRoot, 'scripts/install.mjs'), '--root', root, '--uninstall', '--purge'], { timeoutMs: 60_000 });
+    removeTestDir(tmp);
+  });
+
+  test('started from the units: serves the connection that started it, delivers to ~/Maildir', async () => {
+    const service = readFileSync(inRoot('etc/systemd/system/tsmtpd.service'), 'utf8');
+    const socket = readFileSync(inRoot('etc/systemd/system/tsmtpd.socket'), 'utf8');
+    const move = (s: string) => s.replace(/(\/etc\/mail\/smtpd\.conf|\/var\/spool\/tsmtpd|\/usr\/local\/sbin\/smtpd)\b/g, (p) => inRoot(p));
+    const [execStart] = unitValues(service, 'ExecStart');
+    assert.ok(execStart, 'ExecStart=');
+    listen = unitValues(socket, 'ListenStream')[0]!.replace(/^127\.0\.0\.1:/, `${ADDR}:`);
+    const port = Number(listen.split(':')[1]);
+    const env = unitValues(service, 'Environment').map(move);
+    notify = startNotifyReceiver(path.join(tmp, 'notify'));
+    await waitFor(() => (existsSync(path.join(tmp, 'notify')) ? true : undefined), 10_000, 20);
+    const args = ['-l', listen, `--fdname=${unitValues(socket, 'FileDescriptorName').join(':')}`, ...env.flatMap((e) => ['-E', e]), '-E', `NOTIFY_SOCKET=${path.join(tmp, 'notify')}`, ...move(execStart).split(/\s+/)];
+    const child = spawn(ACTIVATE, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: '/' });
+    d = new Daemon(child, port, tmp, inRoot('var/spool/tsmtpd'), inRoot('etc/mail/smtpd.conf'));
+    assert.ok(await waitFor(() => (/Listening on .* as 3\./.test(d!.output()) ? true : undefined), 10_000, 20), d.describe());
+    const msg = buildMessage([`Subject: ${tag}`], ['through the installed service']);
+    const s = await smtpSession(port, [{ op: 'ehlo' }, ...transaction('sender@client.test', [`${user.name}@localhost`], msg), { op: 'quit' }], 30, ADDR);
+    assert.equal(s.replies[3]?.code, 250, JSON.stringify(s.replies) + d.describe());
+    const m = await waitForMessage('maildir', path.join(user.home, 'Maildir'), (x) => header(x, 'Subject') === tag);
+    assert.ok(m, `not in ${user.home}/Maildir\n${d.describe()}`);
+    assert.match(d.output(), new RegExp(`smtpd: inherited socket fd=3 name=smtp address=${ADDR.replace(/\./g, '\\.')}:${port}\\b`));
+    const ready = await waitFor(() => notify!.messages.find((x) => x.split('\n').includes('READY=1')), 15_000);
+    assert.ok(ready?.includes(`MAINPID=${d.pid}`), JSON.stringify(notify.messages));
+  });
+
+  test('SIGTERM (systemctl stop) ends it with exit 0', async () => {
+    assert.ok(d, 'started');
+    const r = await d.stop(15_000);
+    assert.equal(r.forced, false, d.describe());
+    assert.equal(r.code, 0, d.describe());
+  });
+});
