@@ -5,7 +5,8 @@
 // closed with a warning; a line with no passed socket is bound as usual. No child (filter,
 // mda command) holds a listener: /proc/<pid>/fd of every descendant, and the mda command's own
 // listing. sd_notify's READY=1 and STOPPING=1 reach NOTIFY_SOCKET (a Python receiver). Privsep
-// (root) and single-process modes. Addresses: 127.0.10.0/24 (this file's block).
+// (root) and single-process modes. Addresses: 127.0.10.0/24 (this file's block), and [::1] on a
+// free port written 0:0:0:0:0:0:0:1 in the configuration (matched by address, not spelling).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -89,6 +90,18 @@ function refused(host: string, port: number): Promise<boolean> {
   });
 }
 
+/** A port free on ::1 a moment ago. */
+function freePort6(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '::1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 interface Mode {
   name: string;
   /** Inherited (smtp), passed but unused (stray), bound by the daemon itself (own). */
@@ -109,6 +122,7 @@ for (const mode of modes) {
     const probe = makeSharedDir(`${dir}/probe`);
     let d: Daemon;
     let port = 25;
+    let port6 = 0;
     let user = '';
     let first: Awaited<ReturnType<typeof smtpSession>>;
     let notify: NotifyReceiver;
@@ -118,12 +132,15 @@ for (const mode of modes) {
       user = await deliverableUser('tsmtpd-s1');
       await ensureDaemonUser();
       port = isRoot() ? 25 : await freePort();
+      port6 = await freePort6();
       const { smtp, stray, own } = mode.addr;
       const runAs = isRoot() ? ` user ${user}` : '';
       const conf = path.join(dir, 'smtpd.conf');
       writeFileSync(conf, [
         `filter "tag" proc-exec "${python3} ${path.join(pyDir, 'demo_filter.py')} --tag SA"`,
         `listen on ${smtp} port ${port} filter "tag"`,
+        // Written the long way: matched to the socket's [::1] by the address, not the spelling.
+        `listen on 0:0:0:0:0:0:0:1 port ${port6}`,
         `listen on ${own} port ${port}`,
         `action "local" maildir "${dir}/mail/%{user.username}/Maildir"`,
         // What a delivery command inherits, listed by ls(1) from inside it.
@@ -133,7 +150,7 @@ for (const mode of modes) {
       ].join('\n') + '\n');
       notify = startNotifyReceiver(path.join(dir, 'notify'));
       await waitFor(() => (existsSync(path.join(dir, 'notify')) ? true : undefined), 10_000, 20);
-      const args = ['-l', `${smtp}:${port}`, '-l', `${stray}:${port}`, '--fdname=smtp:stray', '-E', 'SMTPD_RETRY_BASE=mda=1', '-E', `NOTIFY_SOCKET=${path.join(dir, 'notify')}`,
+      const args = ['-l', `${smtp}:${port}`, '-l', `${stray}:${port}`, '-l', `[::1]:${port6}`, '--fdname=smtp:stray:smtp6', '-E', 'SMTPD_RETRY_BASE=mda=1', '-E', `NOTIFY_SOCKET=${path.join(dir, 'notify')}`,
         process.execPath, smtpdBin, '-d', '-f', conf, '--spool', path.join(dir, 'spool'), ...mode.args];
       const child = spawn(ACTIVATE, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: dir });
       d = new Daemon(child, port, dir, path.join(dir, 'spool'), conf);
@@ -170,6 +187,8 @@ for (const mode of modes) {
       const out = d.output();
       assert.match(out, new RegExp(`smtpd: inherited socket fd=3 name=smtp address=${smtp.replace(/\./g, '\\.')}:${port}\\b`), out);
       assert.match(out, new RegExp(`smtpd: warn: inherited socket matches no listen on line, closed fd=4 name=stray address=${stray.replace(/\./g, '\\.')}:${port}\\b`));
+      assert.match(out, new RegExp(`smtpd: inherited socket fd=5 name=smtp6 address=\\[::1\\]:${port6}\\b`));
+      assert.match(await bannerAt('::1', port6), /^220 /, 'the IPv6 socket is served');
       assert.equal(await refused(stray, port), true, 'the stray socket is closed');
       assert.match(await bannerAt(own, port), /^220 /, 'the line with no passed socket was bound by the daemon');
     });
