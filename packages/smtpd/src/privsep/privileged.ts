@@ -86,7 +86,9 @@ export async function bindListeners(config: SmtpdConfig, inherited: InheritedLis
           adopted.push(got.fd);
           continue;
         }
-        const s = net.createServer();
+        // Listening here until the actor process has its copy: a client that connects in that
+        // moment would be accepted by us and never served; it is closed at once instead.
+        const s = net.createServer((c) => c.destroy());
         await new Promise<void>((resolve, reject) => {
           s.once('error', reject);
           s.listen({ host: a.address, port: l.port, backlog: 511, ipv6Only: a.family === 6 }, () => resolve());
