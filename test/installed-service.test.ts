@@ -2,9 +2,11 @@
 // installs into a scratch root; the installed tsmtpd.service's Environment= and ExecStart= and
 // tsmtpd.socket's ListenStream= and FileDescriptorName= are read from the installed files and run
 // under systemd-socket-activate (paths moved into the scratch root, 127.0.0.1 moved to this file's
-// 127.0.10.21). The first connection is served, the mail goes to the user's ~/Maildir as the
-// installed example configuration says (read back with Python's mailbox), READY=1 reaches
-// NOTIFY_SOCKET, SIGTERM stops it with exit 0. Then --uninstall --purge.
+// 127.0.10.21), under NoNewPrivileges=yes (setpriv) and ProtectSystem=full (read-only bind mounts
+// in a mount namespace, unshare) as systemd applies them. The first connection is served, the mail
+// goes to the user's ~/Maildir as the installed example configuration says (read back with
+// Python's mailbox), READY=1 reaches NOTIFY_SOCKET, SIGTERM stops it with exit 0. Then
+// --uninstall --purge.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -71,7 +73,15 @@ describe('the installed service, run as systemd runs it', { skip }, () => {
     const env = unitValues(service, 'Environment').map(move);
     notify = startNotifyReceiver(path.join(tmp, 'notify'));
     await waitFor(() => (existsSync(path.join(tmp, 'notify')) ? true : undefined), 10_000, 20);
-    const args = ['-l', listen, `--fdname=${unitValues(socket, 'FileDescriptorName').join(':')}`, ...env.flatMap((e) => ['-E', e]), '-E', `NOTIFY_SOCKET=${path.join(tmp, 'notify')}`, ...move(execStart).split(/\s+/)];
+    // NoNewPrivileges=yes as systemd applies it (prctl PR_SET_NO_NEW_PRIVS, inherited by every
+    // child) and ProtectSystem=full (/usr, /boot, /etc read-only, in a mount namespace of its
+    // own): privilege separation and the delivery as the user must work under both. Each step
+    // execs the next: the pid systemd-socket-activate passes in LISTEN_PID stays the daemon's.
+    assert.deepEqual(unitValues(service, 'NoNewPrivileges'), ['yes']);
+    assert.deepEqual(unitValues(service, 'ProtectSystem'), ['full']);
+    const readOnly = 'for d in /usr /boot /etc; do [ -d "$d" ] || continue; mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" || exit 1; done; exec "$@"';
+    const nnp = ['/usr/bin/unshare', '--mount', '--propagation', 'private', '/bin/sh', '-c', readOnly, 'sh', '/usr/bin/setpriv', '--no-new-privs'];
+    const args = ['-l', listen, `--fdname=${unitValues(socket, 'FileDescriptorName').join(':')}`, ...env.flatMap((e) => ['-E', e]), '-E', `NOTIFY_SOCKET=${path.join(tmp, 'notify')}`, ...nnp, ...move(execStart).split(/\s+/)];
     const child = spawn(ACTIVATE, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: '/' });
     d = new Daemon(child, port, tmp, inRoot('var/spool/tsmtpd'), inRoot('etc/mail/smtpd.conf'));
     assert.ok(await waitFor(() => (/Listening on .* as 3\./.test(d!.output()) ? true : undefined), 10_000, 20), d.describe());
@@ -81,6 +91,8 @@ describe('the installed service, run as systemd runs it', { skip }, () => {
     const m = await waitForMessage('maildir', path.join(user.home, 'Maildir'), (x) => header(x, 'Subject') === tag);
     assert.ok(m, `not in ${user.home}/Maildir\n${d.describe()}`);
     assert.match(d.output(), new RegExp(`smtpd: inherited socket fd=3 name=smtp address=${ADDR.replace(/\./g, '\\.')}:${port}\\b`));
+    assert.equal(readFileSync(`/proc/${d.pid}/status`, 'utf8').match(/^NoNewPrivs:\s+(\d)/m)?.[1], '1', 'runs with no_new_privs');
+    assert.match(readFileSync(`/proc/${d.pid}/mounts`, 'utf8'), /^\S+ \/usr \S+ ro[,\s]/m, '/usr is read-only for it');
     const ready = await waitFor(() => notify!.messages.find((x) => x.split('\n').includes('READY=1')), 15_000);
     assert.ok(ready?.includes(`MAINPID=${d.pid}`), JSON.stringify(notify.messages));
   });
