@@ -1,6 +1,7 @@
 // Who is on the other end of a unix socket, by the kernel's SO_PEERCRED (a small native addon in
 // native/peercred.c, built by node-gyp at install). The control socket and the local enqueue socket
-// decide what a client may do by this, never by a claim in the request.
+// decide what a client may do by this, never by a claim in the request. The same addon answers
+// for bare socket descriptors (sockfd.ts: systemd's listeners, close-on-exec, sd_notify).
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 
