@@ -4,7 +4,7 @@
 // than that user may do.
 import { fail, type ParentMailbox } from '@tsmtpd/proto';
 
-export type PrivilegedServices = Omit<ParentMailbox, 'onFatal'>;
+export type PrivilegedServices = Omit<ParentMailbox, 'onFatal' | 'reloadConfig'>;
 
 export const UNPRIVILEGED: PrivilegedServices = {
   deliveryHelper: async () => fail('no-privileges', 'temp', 'no privileged process: deliveries run in the mda'),

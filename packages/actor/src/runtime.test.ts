@@ -11,7 +11,7 @@ import type { Remote } from './remote.js';
 import type { ProbeMailbox } from './fixtures/probe-worker.js';
 
 const entry = new URL('./fixtures/probe-worker.js', import.meta.url);
-const parent = { ...UNPRIVILEGED, onFatal: () => {} };
+const parent = { ...UNPRIVILEGED, onFatal: () => {}, reloadConfig: async () => ({ ok: false as const, errors: [] }) };
 
 async function probe(role: Role, deadlineMs = 30_000): Promise<{ h: ActorHandle<Role>; m: Remote<ProbeMailbox> }> {
   const h = await spawnActor(role, entry, { init: null, parent, quiet: true, deadlineMs });

@@ -1,7 +1,7 @@
 // Supervision as OpenSMTPD does it: fail fast. An actor that dies, or reports a fatal
 // condition, makes the daemon log why and exit non-zero; a signal stops every actor in
 // order and exits 0. The supervisor also wires the topology: one channel per edge.
-import type { Role } from '@tsmtpd/proto';
+import type { ReloadOutcome, Role } from '@tsmtpd/proto';
 import { connectPair, spawnActor, type ActorHandle } from './spawn.js';
 import type { LogFormat, LogRecord, Logger } from './log.js';
 import { UNPRIVILEGED, type PrivilegedServices } from './privileged.js';
@@ -28,6 +28,8 @@ export interface SupervisorOptions {
   logFormat?: LogFormat;
   /** The privileged operations served to actors (default: an ordinary user's, UNPRIVILEGED). */
   privileged?: PrivilegedServices;
+  /** `smtpctl reload` (control asks the parent): re-read, check and apply the configuration. */
+  onReload?: () => Promise<ReloadOutcome>;
 }
 
 export class Supervisor {
@@ -55,6 +57,7 @@ export class Supervisor {
     const parent = {
       ...(this.opts.privileged ?? UNPRIVILEGED),
       onFatal: (role: string, reason: string) => this.fail(`${role}: ${reason}`),
+      reloadConfig: (): Promise<ReloadOutcome> => this.opts.onReload?.() ?? Promise.resolve({ ok: false, errors: ['this daemon cannot reload'] }),
     };
     const spawns = specs.map((s) =>
         spawnActor(s.role, s.entry, {

@@ -38,7 +38,7 @@ export async function startTestActor<R extends Role>(opts: TestActorOptions<R>):
   const fatals: string[] = [];
   const handle = await spawnActor(opts.role, opts.entry, {
     init: opts.init,
-    parent: { ...UNPRIVILEGED, onFatal: (_role, reason) => void fatals.push(reason) },
+    parent: { ...UNPRIVILEGED, onFatal: (_role, reason) => void fatals.push(reason), reloadConfig: async () => ({ ok: false, errors: ['no reload in the test kit'] }) },
     quiet: opts.quiet ?? true,
     verbose: opts.verbose ?? false,
     ...(opts.deadlineMs !== undefined ? { deadlineMs: opts.deadlineMs } : {}),

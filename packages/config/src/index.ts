@@ -13,3 +13,4 @@ export { KEYWORDS } from './lexer.js';
 export { translateLegacyConfig, translateFileSet, modernRelayUrl, type LegacyTranslation } from './legacy.js';
 export { readFileSet, scanGrammar, type Grammar, type GrammarScan, type FileSet } from './grammar.js';
 export { parseTlsProtocols, listenerPkis, DEFAULT_TLS_RANGE, type TlsVersion } from './tls-options.js';
+export { parseReloadOrder, type ParsedReload } from './reload-order.js';

@@ -4,7 +4,7 @@
 // only; every call has the runtime's deadline.
 import { isIPv6 } from 'node:net';
 import { broadcastLogLevel, type Remote } from '@tsmtpd/actor';
-import { QUEUE_PAGE, type ControlReply, type ControlRequest, type Envelope, type MailboxOf, type QueueRow, type Role, type ScheduleState } from '@tsmtpd/proto';
+import { QUEUE_PAGE, type ReloadOutcome, type ControlReply, type ControlRequest, type Envelope, type MailboxOf, type QueueRow, type Role, type ScheduleState } from '@tsmtpd/proto';
 import type { StatsBook } from './stats.js';
 
 export interface CommandEnv {
@@ -12,6 +12,8 @@ export interface CommandEnv {
   book: StatsBook;
   status: { mda: boolean; mta: boolean; smtp: boolean };
   log: { info(e: string, f?: Record<string, unknown>): void };
+  /** `smtpctl reload`: the parent re-reads, checks and applies the configuration. */
+  reload(): Promise<ReloadOutcome>;
 }
 
 /** Roles whose debug lines a trace subsystem turns on (OpenSMTPD's subsystem names). */
@@ -60,6 +62,10 @@ export async function runCommand(env: CommandEnv, req: ControlRequest): Promise<
       return ok();
     case 'update.table':
       return (await env.peer('lka').tableUpdate(req.name)) ? ok() : { ok: false, code: 'failed', error: `cannot update table ${req.name}` };
+    case 'reload': {
+      const r = await env.reload();
+      return r.ok ? ok({ lines: [r.summary] }) : { ok: false, code: 'failed', error: r.errors.join('\n') };
+    }
   }
 }
 

@@ -18,7 +18,7 @@ export async function createControl(ctx: ActorContext<'control'>): Promise<Actor
   const metricsAt = init.config.metrics;
   const metrics = metricsAt ? new Metrics(book) : null;
   const path = join(init.spool, CONTROL_SOCKET);
-  const env: CommandEnv = { peer: (name) => ctx.peer(name), book, status: { mda: false, mta: false, smtp: false }, log };
+  const env: CommandEnv = { peer: (name) => ctx.peer(name), book, status: { mda: false, mta: false, smtp: false }, log, reload: () => ctx.parent.reloadConfig() };
   const server = new ControlServer({ path, log, handle: (req) => runCommand(env, req) });
   let listening = false;
 

@@ -2,7 +2,7 @@
 // control/parent). Owns the tables, the compiled ruleset and the system-user cache; checks
 // every request's shape and addresses before use. No peers are called: lookups are local.
 import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
-import type { SmtpdConfig } from '@tsmtpd/config';
+import { parseReloadOrder, type SmtpdConfig } from '@tsmtpd/config';
 import { FilterFactsSchema, parseAddress, replyWith, type ActorInit, type ClientDns, type FilterMatch, type LkaMailbox, type LookupService, type MailAddress, type RcptResolution, type TableLookup, type UserLookup } from '@tsmtpd/proto';
 import { z } from 'zod';
 import { ClientResolver } from './client-dns.js';
@@ -39,7 +39,22 @@ const RcptRequestSchema = z.object({
   session: SessionInfoSchema,
   sender: z.string().max(1024),
   rcpt: z.string().max(1024),
+  gen: z.number().int().positive().optional(),
 });
+
+/** Generations kept for sessions that began under them, at most (beyond, the oldest go). */
+const MAX_GENERATIONS = 8;
+
+/** What one configuration generation resolves with: its ruleset over its tables. */
+interface Generation {
+  config: SmtpdConfig;
+  tables: TableSet;
+  ruleset: Ruleset;
+  userbase: Userbase;
+  expandCtx: ExpandContext;
+  filters: BuiltinFilters;
+  auth: Authenticator;
+}
 
 type Warn = (event: string, fields: Record<string, unknown>) => void;
 
@@ -58,34 +73,84 @@ export interface LkaOptions {
 
 /** The lka's state and operations, independent of the worker (unit tests use it directly). */
 export class Lka {
-  readonly tables: TableSet;
-  private readonly ruleset: Ruleset;
-  private readonly userbase: Userbase;
-  private readonly expandCtx: ExpandContext;
-  private readonly filters: BuiltinFilters;
+  private current: Generation;
+  private gen = 1;
+  /** Earlier generations still used by sessions that began under them (smtp releases them). */
+  private readonly older = new Map<number, Generation>();
   private readonly clients: ClientResolver;
   private readonly counters = { resolved: 0, refused: 0, tempfail: 0, recipients: 0 };
   private readonly pool = new CryptPool();
-  readonly auth: Authenticator;
+  private readonly users: SystemUsers;
+  private readonly identity: MachineIdentity;
 
-  constructor(private readonly config: SmtpdConfig, private readonly opts: LkaOptions = {}) {
-    const id = opts.identity ?? machineIdentity();
-    const users = new SystemUsers(opts.users);
-    this.tables = new TableSet(config, {
-      users, delim: config.smtp.subAddrDelim, localNames: localNames(config.serverName, id), localHosts: localHosts(id),
-      ...(opts.warn ? { warn: opts.warn } : {}),
-    });
-    this.ruleset = new Ruleset(config.matches, this.tables);
-    this.userbase = new Userbase(this.tables);
-    this.filters = new BuiltinFilters(config, this.tables);
+  constructor(config: SmtpdConfig, private readonly opts: LkaOptions = {}) {
+    this.identity = opts.identity ?? machineIdentity();
+    this.users = new SystemUsers(opts.users);
     this.clients = new ClientResolver(opts.dnsServers);
-    this.auth = new Authenticator({ tables: this.tables, pool: this.pool, delim: config.smtp.subAddrDelim, warn: opts.warn ?? (() => {}), ...(opts.systemCheck ? { systemCheck: opts.systemCheck } : {}) });
-    this.expandCtx = { config, tables: this.tables, ruleset: this.ruleset, userbase: this.userbase, ...(opts.readForward ? { readForward: opts.readForward } : {}), ...(opts.warn ? { warn: opts.warn } : {}) };
+    this.current = this.generation(config);
+  }
+
+  /** The ruleset, tables and checks of one configuration; `previous` lends it unchanged tables. */
+  private generation(config: SmtpdConfig, previous?: TableSet): Generation {
+    const opts = this.opts;
+    const tables = new TableSet(config, {
+      users: this.users, delim: config.smtp.subAddrDelim, localNames: localNames(config.serverName, this.identity), localHosts: localHosts(this.identity),
+      ...(opts.warn ? { warn: opts.warn } : {}),
+    }, previous);
+    const ruleset = new Ruleset(config.matches, tables);
+    const userbase = new Userbase(tables);
+    const filters = new BuiltinFilters(config, tables);
+    const auth = new Authenticator({ tables, pool: this.pool, delim: config.smtp.subAddrDelim, warn: opts.warn ?? (() => {}), ...(opts.systemCheck ? { systemCheck: opts.systemCheck } : {}) });
+    const expandCtx: ExpandContext = { config, tables, ruleset, userbase, ...(opts.readForward ? { readForward: opts.readForward } : {}), ...(opts.warn ? { warn: opts.warn } : {}) };
+    return { config, tables, ruleset, userbase, expandCtx, filters, auth };
+  }
+
+  get tables(): TableSet {
+    return this.current.tables;
+  }
+
+  get auth(): Authenticator {
+    return this.current.auth;
+  }
+
+  private get config(): SmtpdConfig {
+    return this.current.config;
   }
 
   /** Loads file tables the config loader did not read. */
   async start(): Promise<void> {
     for (const f of await this.tables.loadFiles()) this.opts.warn?.('table load failed', { table: f.name, error: f.error });
+  }
+
+  /**
+   * A reloaded configuration as generation `gen`: tables declared as before are kept open, the
+   * others opened; the running generation stays for the sessions that began under it.
+   */
+  async reload(config: SmtpdConfig, gen: number): Promise<{ reopened: string[] }> {
+    const next = this.generation(config, this.current.tables);
+    for (const f of await next.tables.loadFiles()) this.opts.warn?.('table load failed', { table: f.name, error: f.error });
+    this.older.set(this.gen, this.current);
+    this.current = next;
+    this.gen = gen;
+    for (const old of [...this.older.keys()].sort((a, b) => a - b).slice(0, Math.max(0, this.older.size - MAX_GENERATIONS))) this.releaseGeneration(old);
+    return { reopened: next.tables.reopened };
+  }
+
+  /** No session of generation `gen` is left: close the tables no later generation uses. */
+  releaseGeneration(gen: unknown): void {
+    if (typeof gen !== 'number') return;
+    const g = this.older.get(gen);
+    if (!g) return;
+    this.older.delete(gen);
+    // Tables are shared forward: close only what neither the current nor a kept one holds.
+    const keep = [this.current, ...this.older.values()];
+    const kept = new Set(keep.flatMap((k) => k.tables.names().map((n) => k.tables.get(n)!)));
+    g.tables.closeWhere((t) => !kept.has(t));
+  }
+
+  /** The generations held for older sessions (tests). */
+  get olderGenerations(): number[] {
+    return [...this.older.keys()];
   }
 
   /** Lets the crypt pool's thread go (the actor stops). */
@@ -105,7 +170,8 @@ export class Lka {
       timer = setTimeout(() => resolve({ ok: false, reply: replyWith('tempLookup') }), this.opts.deadlineMs ?? RESOLVE_DEADLINE_MS);
     });
     try {
-      const work = expandRecipient(this.expandCtx, { session: req.data.session, sender, rcpt });
+      const g = (req.data.gen !== undefined ? this.older.get(req.data.gen) : undefined) ?? this.current;
+      const work = expandRecipient(g.expandCtx, { session: req.data.session, sender, rcpt });
       return this.count(await Promise.race([work, deadline]));
     } catch (e) {
       this.opts.warn?.('rcpt resolution failed', { error: e instanceof Error ? e.message : String(e) });
@@ -125,7 +191,7 @@ export class Lka {
   async filterMatch(name: unknown, facts: unknown): Promise<FilterMatch> {
     const f = FilterFactsSchema.safeParse(facts);
     if (typeof name !== 'string' || !f.success) return { ok: false, message: 'invalid request' };
-    const r = await this.filters.match(name, f.data);
+    const r = await this.current.filters.match(name, f.data);
     if (r === undefined) return { ok: false, message: `no builtin filter named ${name}` };
     if (r === 'error') return { ok: false, message: `filter ${name}: table lookup failed` };
     return { ok: true, matched: r };
@@ -135,7 +201,7 @@ export class Lka {
     if (typeof name !== 'string' || name.length > 256 || (userbase !== null && typeof userbase !== 'string')) {
       return { ok: false, kind: 'perm', message: 'invalid request' };
     }
-    return this.userbase.lookup(name, userbase);
+    return this.current.userbase.lookup(name, userbase);
   }
 
   /** A value lookup for the mta (credentials, relayhost, addrname): the raw value or null. */
@@ -213,6 +279,13 @@ export async function createLka(ctx: ActorContext<'lka'>): Promise<ActorImpl<Lka
     filterMatch: (name, facts) => lka.filterMatch(name, facts),
     authenticate: (req) => lka.auth.authenticate(req),
     senderCheck: (table, user, sender) => lka.auth.senderCheck(table, user, sender),
+    reload: async (raw) => {
+      const p = parseReloadOrder(raw);
+      if (!p.ok) return p;
+      const r = await lka.reload(p.config, p.order.gen);
+      return { ok: true, notes: r.reopened.length > 0 ? [`tables opened: ${r.reopened.join(',')}`] : [] };
+    },
+    releaseGeneration: (gen) => lka.releaseGeneration(gen),
   };
   return { mailbox, start: () => lka.start(), stop: () => lka.stop(), stats: () => lka.stats() };
 }

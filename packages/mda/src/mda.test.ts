@@ -68,7 +68,9 @@ test('failures become results: unknown user 5.1.1, forward-only, unknown action,
     assert.match(r['bbbbbbbb00000001']!.errorline, /5\.1\.1 unknown user ghost/);
     assert.equal(r['bbbbbbbb00000002']?.status, 'permfail');
     assert.match(r['bbbbbbbb00000002']!.errorline, /forward-only/);
-    assert.equal(r['bbbbbbbb00000003']?.status, 'tempfail');
+    // An action gone (a reload removed it): a permanent failure naming it, for the bounce.
+    assert.equal(r['bbbbbbbb00000003']?.status, 'permfail');
+    assert.match(r['bbbbbbbb00000003']!.errorline, /action "vanished" no longer exists/);
     assert.equal(r['bbbbbbbb00000004']?.status, 'permfail');
     assert.equal(r['cccccccc00000005']?.status, 'tempfail');
     assert.match(r['cccccccc00000005']!.errorline, /body read failed/);

@@ -4,8 +4,8 @@
 // in batches (onDeliveryResults). Talks to queue (bodies, results) and lka (user lookups).
 import { hostname } from 'node:os';
 import { InFlight, type ActorContext, type ActorImpl } from '@tsmtpd/actor';
-import { toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type Envelope, type MdaMailbox } from '@tsmtpd/proto';
-import type { SmtpdConfig } from '@tsmtpd/config';
+import { toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type Envelope, type MdaMailbox, type ReloadReport } from '@tsmtpd/proto';
+import { parseReloadOrder, type SmtpdConfig } from '@tsmtpd/config';
 import { deliverMessage, type DeliveryItem, type DeliveryOutcome, type RunContext } from './deliver.js';
 import { HelperPool } from './helper/pool.js';
 import { portLink } from './helper/port-link.js';
@@ -37,7 +37,7 @@ async function settleWithin(ps: Promise<unknown>[], ms: number): Promise<void> {
 }
 
 class Mda {
-  private readonly config: SmtpdConfig;
+  private config: SmtpdConfig;
   private readonly pool: HelperPool | null;
   private readonly abort = new AbortController();
   private readonly limiter: SessionLimiter<Envelope>;
@@ -170,6 +170,19 @@ class Mda {
     };
   }
 
+  /**
+   * A reloaded configuration: deliveries prepared from now on find actions by the new names (an
+   * envelope whose action is gone fails permanently, prepare.ts); the session limits stay.
+   */
+  reload(raw: unknown): ReloadReport {
+    const p = parseReloadOrder(raw);
+    if (!p.ok) return p;
+    const gone = Object.keys(this.config.actions).filter((n) => !(n in p.config.actions));
+    this.config = p.config;
+    this.runCtx.config = p.config;
+    return { ok: true, notes: gone.length > 0 ? [`mda actions removed: ${gone.join(',')}`] : [] };
+  }
+
   /** Abort deliveries in flight (their envelopes are retried later), end the helpers. */
   async stop(): Promise<void> {
     this.stopping = true;
@@ -185,7 +198,7 @@ class Mda {
 export async function createMda(ctx: ActorContext<'mda'>): Promise<ActorImpl<MdaMailbox>> {
   const mda = new Mda(ctx);
   return {
-    mailbox: { onDeliver: (envelopes) => mda.deliver(envelopes) },
+    mailbox: { onDeliver: (envelopes) => mda.deliver(envelopes), reload: async (order) => mda.reload(order) },
     stats: () => mda.stats(),
     stop: () => mda.stop(),
   };

@@ -278,10 +278,15 @@ async function lookupUser(name: string, userbase: string | null, ctx: PrepareCon
   }
 }
 
+/** The error of an envelope whose action no longer exists (the mta says the same). */
+export function actionGone(name: string): string {
+  return `550 5.3.0 action "${name}" no longer exists in the configuration (removed by a reload)`;
+}
+
 export async function prepare(env: Envelope, ctx: PrepareContext): Promise<Prepared> {
   const action = ctx.config.actions[env.dispatcher];
-  // A queued envelope whose action vanished with a configuration change waits for the admin.
-  if (!action) return { ok: false, outcome: tempfail(`unknown action ${env.dispatcher}`) };
+  // A queued envelope whose action a reload removed: a bounce that names it (never silence).
+  if (!action) return { ok: false, outcome: permfail(actionGone(env.dispatcher)) };
   const m = action.method;
   const kind = m.kind;
   if (m.kind === 'forward-only' || m.kind === 'expand-only' || m.kind === 'relay') {

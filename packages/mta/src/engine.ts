@@ -64,6 +64,11 @@ export class Engine implements SessionHost {
     this.log = d.log;
   }
 
+  /** A reload: actions and TLS material for relays built from now on (existing ones keep theirs). */
+  reconfigure(config: SmtpdConfig, tls: TlsMaterial): void {
+    Object.assign(this.d, { config, tls });
+  }
+
   /** Envelopes of relay actions, validated by the caller. */
   submit(envs: Envelope[]): void {
     const groups = new Map<string, Envelope[]>();
@@ -78,8 +83,9 @@ export class Engine implements SessionHost {
 
   private async place(envs: Envelope[]): Promise<void> {
     const first = envs[0]!;
-    const action = this.d.config.actions[first.dispatcher]!;
-    if (action.method.kind !== 'relay') return;
+    const action = this.d.config.actions[first.dispatcher];
+    const gone = { status: 'permfail' as const, errorline: `5.3.0 action "${first.dispatcher}" is no relay action in the configuration`, remote: false };
+    if (!action || action.method.kind !== 'relay') return void envs.forEach((e) => this.d.reporter.report(e, gone));
     const def = action.method;
     const r = await destinationOf(first.dispatcher, def, first, this.d.lka);
     if (this.stopping) return;

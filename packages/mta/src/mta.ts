@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { InFlight, type ActorContext, type ActorImpl } from '@tsmtpd/actor';
-import type { SmtpdConfig } from '@tsmtpd/config';
-import { EnvelopeSchema, toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type Envelope, type MtaMailbox } from '@tsmtpd/proto';
+import { parseReloadOrder, type SmtpdConfig } from '@tsmtpd/config';
+import { EnvelopeSchema, toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type Envelope, type MtaMailbox, type ReloadReport } from '@tsmtpd/proto';
 import type { ClientFactory, ClientSession } from './client/types.js';
 import { CachingDns, type MtaDns } from './dns.js';
 import { Engine, type TlsMaterial } from './engine.js';
@@ -87,7 +87,7 @@ class Mta {
   readonly engine: Engine;
   private stopping = false;
   private refused = 0;
-  private readonly config: SmtpdConfig;
+  private config: SmtpdConfig;
 
   constructor(private readonly ctx: ActorContext<'mta'>, client: ClientFactory, dns: MtaDns | undefined) {
     const init = ctx.init as ActorInit<SmtpdConfig>;
@@ -146,8 +146,8 @@ class Mta {
       const action = this.config.actions[env.dispatcher];
       if (env.type !== 'mta') this.refuse(env.id, `5.3.0 not a relay delivery (type ${env.type})`);
       else if (!action) {
-        // The configuration changed since it was queued: keep it until an action exists again.
-        this.sendResults([{ evpid: env.id, status: 'tempfail', errorline: `4.3.0 no action named ${env.dispatcher}` }]);
+        // A reload removed its action: a bounce that names it (never a silent wait).
+        this.refuse(env.id, `5.3.0 action "${env.dispatcher}" no longer exists in the configuration (removed by a reload)`);
       } else if (action.method.kind !== 'relay') this.refuse(env.id, `5.3.0 action ${env.dispatcher} does not relay`);
       else if (!env.dest.includes('@')) this.refuse(env.id, '5.1.3 destination has no domain');
       else ok.push(env);
@@ -167,6 +167,25 @@ class Mta {
     };
   }
 
+  /**
+   * A reloaded configuration: relay actions and their TLS material for the envelopes placed from
+   * now on; relays already built keep theirs until they go idle. Limits need a restart.
+   */
+  reload(raw: unknown): ReloadReport {
+    const p = parseReloadOrder(raw);
+    if (!p.ok) return p;
+    let tls: TlsMaterial;
+    try {
+      tls = loadTls(p.config, p.order.tls);
+    } catch (e) {
+      return { ok: false, error: (e as Error).message };
+    }
+    const gone = Object.keys(this.config.actions).filter((n) => !(n in p.config.actions));
+    this.config = p.config;
+    this.engine.reconfigure(p.config, tls);
+    return { ok: true, notes: gone.length > 0 ? [`mta actions removed: ${gone.join(',')}`] : [] };
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
     this.engine.stop();
@@ -181,6 +200,7 @@ export async function createMta(ctx: ActorContext<'mta'>, overrides: MtaOverride
     mailbox: {
       onRelay: (envelopes) => mta.relay(envelopes),
       ctlShow: async (kind) => (kind === 'hosts' || kind === 'relays' || kind === 'routes' ? mta.engine.show(kind) : []),
+      reload: async (order) => mta.reload(order),
     },
     stats: () => mta.stats(),
     stop: () => mta.stop(),

@@ -41,6 +41,7 @@ export const ControlRequestSchema = z.discriminatedUnion('cmd', [
   cmd('trace', { subsystem: z.enum(TRACE_SUBSYSTEMS), on: z.boolean() }),
   cmd('log', { verbose: z.boolean() }),
   cmd('update.table', { name: z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/) }),
+  cmd('reload', {}),
 ]);
 export type ControlRequest = z.infer<typeof ControlRequestSchema>;
 

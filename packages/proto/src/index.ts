@@ -11,3 +11,4 @@ export { StatsPushSchema, TimingPushSchema, TIMING_NAMES, MAX_TIMING_SAMPLES } f
 export * from './control-wire.js';
 export { FilterFactsSchema, mdaFields } from './mailbox/lka.js';
 export * from './privsep.js';
+export { ReloadOrderSchema } from './mailbox/reload.js';

@@ -23,6 +23,8 @@ export const PrivRequestSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('mbox'), id: reqId, user: AccountNameSchema }),
   /** Every actor runs (the privileged side then replays the offline queue, once). */
   z.object({ t: z.literal('ready') }),
+  /** Re-read and check the configuration (`smtpctl reload` reached the actor process). */
+  z.object({ t: z.literal('reload'), id: reqId }),
 ]);
 export type PrivRequest = z.infer<typeof PrivRequestSchema>;
 
@@ -39,6 +41,13 @@ export const PrivAnswerSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('forward'), id: reqId, text: z.string().max(65536).nullable(), error: z.string().nullable() }),
   z.object({ t: z.literal('password'), id: reqId, ok: z.boolean() }),
   z.object({ t: z.literal('mbox'), id: reqId, error: z.string().nullable() }),
+  /** A newly bound listener of a reload, its socket as the handle; the `reload` answer follows. */
+  z.object({ t: z.literal('listen'), address: z.string().max(64), port: z.number().int().min(1).max(65535) }),
+  /**
+   * A reload's outcome: the checked configuration and TLS material, or the errors (`file:line:`).
+   * id 0: the privileged side reloaded on its own (SIGHUP). `warnings`: what needs a restart.
+   */
+  z.object({ t: z.literal('reload'), id: reqId, errors: z.array(z.string()).max(1000), config: z.unknown().optional(), tls: TlsMaterialSchema.optional(), warnings: z.array(z.string()).max(100) }),
 ]);
 export type PrivAnswer = z.infer<typeof PrivAnswerSchema>;
 

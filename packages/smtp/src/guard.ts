@@ -40,10 +40,17 @@ export class ConnectionGuard {
   /** Accept times within the rate window, per address (oldest first). */
   private readonly recent = new Map<string, number[]>();
   private readonly waiting: { socket: Socket; go: () => void; timer: NodeJS.Timeout }[] = [];
-  readonly maxSessions: number;
+  maxSessions: number;
 
-  constructor(private readonly limits: GuardLimits) {
+  constructor(private limits: GuardLimits) {
     this.maxSessions = limits.maxSessions > 0 ? limits.maxSessions : defaultMaxSessions();
+  }
+
+  /** Reloaded limits: they apply to the next connection; a higher session limit frees waiters now. */
+  setLimits(limits: GuardLimits): void {
+    this.limits = limits;
+    this.maxSessions = limits.maxSessions > 0 ? limits.maxSessions : defaultMaxSessions();
+    this.next();
   }
 
   /** Sessions running now, and connections waiting for a slot. */

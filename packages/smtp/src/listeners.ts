@@ -3,7 +3,8 @@
 // callbacks to the session layer (session.ts, transaction.ts, data.ts). Owns pause, resume,
 // stop and the list of bound addresses.
 import { chmod, unlink } from 'node:fs/promises';
-import { connect, isIPv6, type AddressInfo } from 'node:net';
+import { isIPv6, type Server } from 'node:net';
+import { formatBound, listen, socketAlive } from './listen-util.js';
 import { Replies, type ListenFd, type Reply } from '@tsmtpd/proto';
 import { errorInfo } from '@tsmtpd/actor';
 import type { TLSSocket } from 'node:tls';
@@ -39,13 +40,27 @@ const DISABLED = ['XCLIENT', 'XFORWARD', 'VRFY', 'WIZ', 'SHELL', 'KILL'];
 const AUTH_METHODS = ['PLAIN', 'LOGIN'];
 
 interface Bound {
+  /** "address|port", or "socket": what a reload compares. */
+  key: string;
+  /** The listening socket; kept across reloads while its address and port stay configured. */
+  net: Server;
+  /** The smtp-server that takes its new connections (replaced on reload, see reload()). */
   server: TsmtpdServer;
   profile: ListenerProfile;
   path?: string;
 }
 
+/** What a reload did to the listeners. */
+export interface ListenerChange {
+  added: string[];
+  removed: string[];
+  errors: string[];
+}
+
 export class Listeners {
   private readonly bound: Bound[] = [];
+  /** smtp-servers replaced by a reload, still serving the sessions they accepted. */
+  private readonly retired = new Set<TsmtpdServer>();
   private readonly rdns: ReverseLookup | null;
   /** One admission guard for every listener: the limits are per daemon, not per address bound. */
   readonly guard: ConnectionGuard;
@@ -53,13 +68,13 @@ export class Listeners {
   private readonly inherited: ListenFd[];
 
   constructor(
-    private readonly env: SmtpEnv,
+    private env: SmtpEnv,
     private readonly spool: string,
-    private readonly tls?: TlsMaterial,
+    private tls?: TlsMaterial,
   ) {
     this.rdns = env.settings.reverseDns ? new ReverseLookup(env.settings.dnsServers) : null;
     this.guard = new ConnectionGuard(env.config.smtp.limits);
-    this.inherited = env.settings.listenFds ?? [];
+    this.inherited = [...(env.settings.listenFds ?? [])];
   }
 
   /** Bind every configured listener. An inet bind failure is fatal; the socket's is not. */
@@ -73,29 +88,85 @@ export class Listeners {
   }
 
   private async bindAll(): Promise<void> {
+    for (const w of this.wanted().values()) {
+      if (w.profile.socket) await this.bindSocket(w.profile).catch((e: unknown) => this.env.log.warn('enqueue socket unavailable', { error: errorInfo(e).message }));
+      else await this.bindInet(w.key, w.profile, w.family);
+    }
+  }
+
+  /** Every address the configuration listens on, by key, with its listener's profile. */
+  private wanted(): Map<string, { key: string; profile: ListenerProfile; family: number }> {
+    const out = new Map<string, { key: string; profile: ListenerProfile; family: number }>();
     for (const listener of this.env.config.listeners) {
       const profile: ListenerProfile = { listener, smtpname: listener.hostname ?? this.env.config.serverName, socket: listener.kind === 'socket' };
-      if (listener.kind === 'socket') {
-        await this.bindSocket(profile).catch((e: unknown) => this.env.log.warn('enqueue socket unavailable', { error: errorInfo(e).message }));
+      if (listener.kind === 'socket') out.set('socket', { key: 'socket', profile, family: 0 });
+      else if (listener.addresses.length === 0) this.env.log.warn('listener without address', { target: listener.target });
+      for (const a of listener.addresses) if (!out.has(`${a.address}|${listener.port}`)) out.set(`${a.address}|${listener.port}`, { key: `${a.address}|${listener.port}`, profile, family: a.family });
+    }
+    return out;
+  }
+
+  private async bindInet(key: string, profile: ListenerProfile, family: number): Promise<void> {
+    const server = this.createServer(profile);
+    const [address, port] = [key.slice(0, key.lastIndexOf('|')), Number(key.slice(key.lastIndexOf('|') + 1))];
+    // Bound by the privileged process (root daemon): listen on the inherited descriptor.
+    const fd = this.inherited.find((x) => x.address === address && x.port === port)?.fd;
+    if (fd !== undefined) await listen(server, { fd, backlog: LISTEN_BACKLOG });
+    else await listen(server, { host: address, port, backlog: LISTEN_BACKLOG, ipv6Only: family === 6 });
+    this.bound.push({ key, net: server.server, server, profile });
+  }
+
+  /**
+   * A reloaded configuration: removed addresses stop accepting (their sessions go on), added
+   * ones are bound (`fds`: bound by the privileged process), kept sockets stay open and their
+   * new connections go to a fresh smtp-server built from the new configuration, so options,
+   * TLS material and limits change without a rebind and running sessions keep their own.
+   */
+  async reload(env: SmtpEnv, tls: TlsMaterial | undefined, fds: ListenFd[]): Promise<ListenerChange> {
+    this.env = env;
+    this.tls = tls;
+    this.inherited.push(...fds);
+    this.guard.setLimits(env.config.smtp.limits);
+    const wanted = this.wanted();
+    const change: ListenerChange = { added: [], removed: [], errors: [] };
+    for (const b of [...this.bound]) {
+      const w = wanted.get(b.key);
+      if (!w) {
+        this.bound.splice(this.bound.indexOf(b), 1);
+        // The listening socket only: smtp-server's close() would end its sessions after a grace.
+        b.net.close();
+        this.retired.add(b.server);
+        if (b.path) await unlink(b.path).catch(() => undefined);
+        change.removed.push(b.key);
         continue;
       }
-      if (listener.addresses.length === 0) this.env.log.warn('listener without address', { target: listener.target });
-      for (const a of listener.addresses) {
-        const server = this.createServer(profile);
-        // Bound by the privileged process (root daemon): listen on the inherited descriptor.
-        const fd = this.inherited.find((x) => x.address === a.address && x.port === listener.port)?.fd;
-        if (fd !== undefined) await listen(server, { fd, backlog: LISTEN_BACKLOG });
-        else await listen(server, { host: a.address, port: listener.port, backlog: LISTEN_BACKLOG, ipv6Only: a.family === 6 });
-        this.bound.push({ server, profile });
+      const next = this.createServer(w.profile);
+      b.net.removeAllListeners('connection');
+      b.net.on('connection', (sock) => next.server.emit('connection', sock));
+      this.retired.add(b.server);
+      b.server = next;
+      b.profile = w.profile;
+    }
+    for (const s of this.retired) if (s.connections.size === 0) this.retired.delete(s);
+    for (const w of wanted.values()) {
+      if (this.bound.some((b) => b.key === w.key)) continue;
+      const where = `${w.profile.listener.file}:${w.profile.listener.line}: listen on ${w.key === 'socket' ? 'socket' : w.key.replace('|', ' port ')}`;
+      try {
+        if (w.profile.socket) await this.bindSocket(w.profile);
+        else await this.bindInet(w.key, w.profile, w.family);
+        change.added.push(w.key);
+      } catch (e) {
+        change.errors.push(`${where}: ${errorInfo(e).message}`);
       }
     }
+    return change;
   }
 
   /** The bound inet addresses: "127.0.0.1:25", "[::1]:25". */
   listening(): string[] {
     const out: string[] = [];
     for (const b of this.bound) {
-      const a = b.server.server.address();
+      const a = b.net.address();
       if (a && typeof a === 'object') out.push(formatBound(a));
     }
     return out;
@@ -104,7 +175,10 @@ export class Listeners {
   /** Stop accepting, let sessions finish for a moment, then end and roll back the rest. */
   async stop(): Promise<void> {
     this.rdns?.cancel();
-    await Promise.all(this.bound.map((b) => new Promise<void>((resolve) => b.server.close(() => resolve()))));
+    for (const b of this.bound) if (b.net !== b.server.server) b.net.close();
+    const servers = [...this.bound.map((b) => b.server), ...this.retired];
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    this.retired.clear();
     for (const s of [...this.env.sessions.values()]) {
       s.endReason = 'shutdown';
       s.end();
@@ -122,7 +196,7 @@ export class Listeners {
     const server = this.createServer(profile);
     await listen(server, { path, backlog: LISTEN_BACKLOG });
     await chmod(path, 0o666);
-    this.bound.push({ server, profile, path });
+    this.bound.push({ key: 'socket', net: server.server, server, profile, path });
   }
 
   private createServer(profile: ListenerProfile): TsmtpdServer {
@@ -314,32 +388,4 @@ export class Listeners {
     }
     return s;
   }
-}
-
-function formatBound(a: AddressInfo): string {
-  return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
-}
-
-function listen(server: TsmtpdServer, opts: { host?: string; port?: number; path?: string; fd?: number; backlog: number; ipv6Only?: boolean }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const net = server.server;
-    const onError = (e: Error) => reject(e);
-    net.once('error', onError);
-    net.listen(opts, () => {
-      net.off('error', onError);
-      resolve();
-    });
-  });
-}
-
-/** Whether something answers on a unix socket (a stale file is safe to replace). */
-function socketAlive(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect(path);
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
 }

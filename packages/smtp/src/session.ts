@@ -31,6 +31,10 @@ export interface SmtpEnv {
   filters: FilterEngine | null;
   /** Recent AUTH failures per client address. */
   authThrottle: AuthThrottle;
+  /** Configuration generation (1 at start, +1 per reload): the lka resolves under the session's. */
+  gen: number;
+  /** A session of generation `gen` ended (reload: the last one lets that generation go). */
+  sessionEnded?: (gen: number) => void;
 }
 
 /** How a listener presents itself; shared by the sessions it accepts. */
@@ -161,6 +165,7 @@ export class Session {
     this.filters?.close();
     this.env.sessions.delete(this.info.id);
     this.env.log.info('disconnected', { session: this.info.id, reason: this.endReason });
+    this.env.sessionEnded?.(this.env.gen);
   }
 }
 

@@ -1,8 +1,9 @@
 // The smtp actor: listeners and SMTP sessions (smtp-server underneath). Talks to lka (one
 // rcptResolve per RCPT) and queue (message intake); served to the parent and control
-// (pause, resume, listening).
+// (pause, resume, listening, reload: reload.ts).
 import type { SmtpdConfig } from '@tsmtpd/config';
 import type { ActorInit, SmtpMailbox } from '@tsmtpd/proto';
+import { reloadSmtp, type Generations } from './reload.js';
 import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
 import { AuthThrottle } from './auth.js';
 import { Listeners } from './listeners.js';
@@ -11,14 +12,17 @@ import { TlsMaterialSchema } from './tls.js';
 import { SpoolSpace } from './storage.js';
 import { FilterEngine } from './filters/engine.js';
 
-/** Default longest wait for one filter answer (SMTPD_FILTER_TIMEOUT overrides it). */
-export const FILTER_TIMEOUT_MS = 60_000;
+import { FILTER_TIMEOUT_MS } from './filter-timeout.js';
+export { FILTER_TIMEOUT_MS };
 
 export async function createSmtp(ctx: ActorContext<'smtp'>): Promise<ActorImpl<SmtpMailbox>> {
   const init = ctx.init as ActorInit<SmtpdConfig>;
   let paused = false;
   const counters: Record<string, number> = {};
-  const env: SmtpEnv = {
+  const gens: Generations = { current: 1, filters: new Map() };
+  let env: SmtpEnv = {
+    gen: 1,
+    sessionEnded: (gen) => gens.ended?.(gen),
     config: init.config,
     settings: init.settings,
     log: ctx.log,
@@ -52,6 +56,11 @@ export async function createSmtp(ctx: ActorContext<'smtp'>): Promise<ActorImpl<S
     async listening() {
       return listeners.listening();
     },
+    async reload(order) {
+      const r = await reloadSmtp(order, { env, listeners, gens, log: ctx.log, lka: () => ctx.peer('lka') });
+      if (r.env) env = r.env;
+      return r.report;
+    },
   };
 
   return {
@@ -65,6 +74,7 @@ export async function createSmtp(ctx: ActorContext<'smtp'>): Promise<ActorImpl<S
     async stop() {
       await listeners.stop();
       await env.filters?.stop();
+      for (const f of gens.filters.values()) await f?.stop();
     },
     stats() {
       return { ...counters, 'smtp.session.active': env.sessions.size, 'smtp.session.waiting': listeners.guard.counts.waiting };

@@ -111,7 +111,7 @@ export async function rcptTo(s: Session, addr: SMTPServerAddress): Promise<Verdi
   if (tx.rcpts.has(key)) return null;
   let recipients: ResolvedRecipient[];
   try {
-    const res = await env.lka().rcptResolve({ session: { ...s.info }, sender: tx.sender, rcpt: p.rcpt });
+    const res = await env.lka().rcptResolve({ session: { ...s.info }, sender: tx.sender, rcpt: p.rcpt, gen: env.gen });
     if (!res.ok) {
       if (res.reply.code >= 400 && res.reply.code <= 599) return res.reply;
       env.log.warn('lka refused with a non-error reply', { session: s.info.id, rcpt: p.rcpt, code: res.reply.code });

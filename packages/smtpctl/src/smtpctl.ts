@@ -28,7 +28,7 @@ for (const [p, c] of [
   ['show envelope <evpid>', 'show-envelope'], ['show message <msgid>', 'show-message'], ['show message <evpid>', 'show-message'],
   ['show queue', 'show-queue'], ['show queue <msgid>', 'show-queue'], ['show cluster', 'show-cluster'], ['show cluster <str>', 'show-cluster'], ['show hosts', 'show-hosts'], ['show relays', 'show-relays'],
   ['show routes', 'show-routes'], ['show stats', 'show-stats'], ['show status', 'show-status'],
-  ['trace <str>', 'trace'], ['untrace <str>', 'untrace'], ['update table <str>', 'update-table'],
+  ['trace <str>', 'trace'], ['untrace <str>', 'untrace'], ['update table <str>', 'update-table'], ['reload', 'reload'],
   ['encrypt', 'encrypt'], ['encrypt <str>', 'encrypt'],
 ] as const) TREE.install(p, c);
 
@@ -155,8 +155,26 @@ async function run(client: ControlClient, cmd: string, params: Param[], io: Io, 
       return simple(client, { cmd: 'trace', subsystem: params[0]!.value as (typeof TRACE_SUBSYSTEMS)[number], on: cmd === 'trace' }, io);
     case 'log-verbose': case 'log-brief': return simple(client, { cmd: 'log', verbose: cmd === 'log-verbose' }, io);
     case 'update-table': return simple(client, { cmd: 'update.table', name: rest[rest.length - 1]! }, io);
+    case 'reload': return reload(client, io);
   }
   io.err('invalid command\n');
+  return 1;
+}
+
+/** `reload`: what changed on success; each error (`file:line: ...`) on stderr and exit 1. */
+async function reload(client: ControlClient, io: Io): Promise<number> {
+  const r = await client.request({ cmd: 'reload' });
+  if (r.ok) {
+    io.out('command succeeded\n');
+    for (const l of r.lines ?? []) io.out(l + '\n');
+    return 0;
+  }
+  if (r.code === 'denied' || r.code === 'version') {
+    refusal(r, io);
+    return 1;
+  }
+  io.err('smtpctl: reload failed, the running configuration stays:\n');
+  for (const l of r.error.split('\n')) io.err(l + '\n');
   return 1;
 }
 

@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { legacyWarning, loadConfig, SmtpdConfigSchema, type LegacyRead, type SmtpdConfig } from '@tsmtpd/config';
 import { LogWriter, Supervisor, createLogger, type ActorSpec, type LogFormat, type Logger } from '@tsmtpd/actor';
-import { ROLES, DEFAULT_SETTINGS, type ActorInit, type Settings, type TlsMaterial } from '@tsmtpd/proto';
+import { ROLES, DEFAULT_SETTINGS, type ActorInit, type ReloadOutcome, type Settings, type TlsMaterial } from '@tsmtpd/proto';
 import { TOPOLOGY, START_ORDER, STOP_ORDER } from './topology.js';
 import { WORKER_URLS } from './actors.js';
 import { unimplementedFeatures } from './features.js';
@@ -13,11 +13,13 @@ import { fillQueueKey } from './queue-key.js';
 import { prepareOfflineDir, startOfflineReplay } from './offline.js';
 import { addRelayTlsMaterial, readListenerTlsMaterial } from './tls-material.js';
 import { lookupAccount } from './privsep/accounts.js';
-import { PrivChannel } from './privsep/actor-process.js';
-import { chownSpool, runPrivileged, unreachableParent } from './privsep/privileged.js';
+import { PrivChannel, type PrivReload } from './privsep/actor-process.js';
+import { chownSpool, runPrivileged, unreachableParent, type PrivilegedOptions } from './privsep/privileged.js';
 import { adoptForListeners, inheritedListeners } from './socket-activation.js';
 import { sdNotify, type SdNotify } from './sd-notify.js';
 import { setCloexec } from '@tsmtpd/peercred';
+import { checkReload, type ReloadSource } from './reload/check.js';
+import { applyReload, ConfigHolder, logRefused } from './reload/apply.js';
 
 export interface DaemonOptions {
   configFile: string;
@@ -126,14 +128,25 @@ async function startDaemon(opts: DaemonOptions, log: Logger, writer: LogWriter):
   // Started as root: the offline replay (sendmail as each file's owner) is the privileged side's.
   // The TLS keys above were read here, as root: with privilege separation they travel to the
   // actor process in its start-up data (it opens no key file).
-  if (process.getuid?.() === 0 && user !== 'root') return startPrivileged({ config, spool, settings, user, argv: opts.argv ?? [], log, onActorsReady: started, tls: tls.material }, errLine);
+  const source: ReloadSource = { configFile: opts.configFile, macros: opts.macros, legacy: opts.legacy === true };
+  if (process.getuid?.() === 0 && user !== 'root') return startPrivileged({ config, spool, settings, user, argv: opts.argv ?? [], log, onActorsReady: started, tls: tls.material, reload: (current: SmtpdConfig) => checkReload(current, source) }, errLine);
   const listenFds = adoptForListeners(config, inherited);
   inherited.finish(log);
   const init: ActorInit<SmtpdConfig> = { config, spool, settings: listenFds.length > 0 ? { ...settings, listenFds } : settings };
-  const sup = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text' });
+  // One process: SIGHUP and `smtpctl reload` re-read the file here and apply it.
+  const holder = new ConfigHolder(config);
+  const reload = (): Promise<ReloadOutcome> => holder.serial(async () => {
+    const c = await checkReload(holder.config, source);
+    if (!c.ok) {
+      logRefused(c.errors, log);
+      return { ok: false as const, errors: c.errors };
+    }
+    return applyReload(sup, holder, c.config, c.tls, [], c.warnings, log);
+  });
+  const sup: Supervisor = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text', onReload: reload });
   // Only the smtp actor gets the listeners' keys.
   const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init: withTls(role) ? { ...init, tls: tls.material } : init }));
-  return supervise(sup, specs, log, { ...opts, onReady: (s) => { started(); opts.onReady?.(s); } });
+  return supervise(sup, specs, log, { ...opts, onReady: (s) => { started(); opts.onReady?.(s); } }, undefined, reload);
 }
 
 /** systemd hears STOPPING=1 at the first SIGTERM/SIGINT (the daemon's own handlers stop it). */
@@ -150,7 +163,7 @@ function tellStopping(notify: SdNotify, log: Logger): void {
 }
 
 /** Root: give the spool to the user, bind the listeners, start the actor process as the user. */
-async function startPrivileged(o: { config: SmtpdConfig; spool: string; settings: Settings; user: string; argv: string[]; log: Logger; onActorsReady: () => void; tls: TlsMaterial }, errLine: (s: string) => void): Promise<number> {
+async function startPrivileged(o: { config: SmtpdConfig; spool: string; settings: Settings; user: string; argv: string[]; log: Logger; onActorsReady: () => void; tls: TlsMaterial; reload: PrivilegedOptions['reload'] }, errLine: (s: string) => void): Promise<number> {
   const account = await lookupAccount(o.user);
   if (account === null || account.uid === 0) {
     errLine(`smtpd: the unprivileged user ${o.user} does not exist (or is root); create it: useradd --system --home-dir /var/empty --shell /usr/sbin/nologin ${o.user}`);
@@ -197,9 +210,17 @@ async function runActorProcess(opts: DaemonOptions, log: Logger, writer: LogWrit
   for (const l of start.listenFds) setCloexec(l.fd, true);
   const settings = { ...DEFAULT_SETTINGS, ...(start.settings as Partial<Settings>), listenFds: start.listenFds, privsep: true };
   const init: ActorInit<SmtpdConfig> = { config: config.data, spool: start.spool, settings };
-  const sup = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text', privileged: channel.services() });
+  // The file is the privileged side's to read: a reload asks it (or it pushes one on SIGHUP).
+  const holder = new ConfigHolder(config.data);
+  const apply = (r: PrivReload): Promise<ReloadOutcome> => holder.serial(() => applyPrivReload(sup, holder, r, log));
+  channel.onReload = (r) => void apply(r);
+  const reload = async (): Promise<ReloadOutcome> => {
+    const r = await channel.reload();
+    return r === null ? { ok: false, errors: ['no answer from the privileged process'] } : apply(r);
+  };
+  const sup = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text', privileged: channel.services(), onReload: reload });
   const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init: withTls(role) ? { ...init, tls: start.tls } : init }));
-  return supervise(sup, specs, log, { ...opts, onReady: (s) => { channel.ready(); opts.onReady?.(s); } }, channel.lost);
+  return supervise(sup, specs, log, { ...opts, onReady: (s) => { channel.ready(); opts.onReady?.(s); } }, channel.lost, reload);
 }
 
 /** The actors that get the TLS material read at start: listeners (smtp) and relays (mta). */
@@ -207,13 +228,28 @@ function withTls(role: string): boolean {
   return role === 'smtp' || role === 'mta';
 }
 
-async function supervise(sup: Supervisor, specs: ActorSpec[], log: Logger, opts: DaemonOptions, lost?: Promise<string>): Promise<number> {
+/** A reload answered by the privileged process: refused (its errors), or the config to apply. */
+async function applyPrivReload(sup: Supervisor, holder: ConfigHolder, r: PrivReload, log: Logger): Promise<ReloadOutcome> {
+  if (r.errors.length > 0) return { ok: false, errors: r.errors };
+  const config = SmtpdConfigSchema.safeParse(r.config);
+  if (!config.success || !r.tls) return { ok: false, errors: ['invalid configuration from the privileged process'] };
+  return applyReload(sup, holder, config.data, r.tls, r.listenFds, r.warnings, log);
+}
+
+async function supervise(sup: Supervisor, specs: ActorSpec[], log: Logger, opts: DaemonOptions, lost?: Promise<string>, reload?: () => Promise<ReloadOutcome>): Promise<number> {
   let signalled: (name: string) => void = () => {};
   const signal = new Promise<string>((r) => (signalled = r));
   void lost?.then((why) => signalled(why));
   const onSignal = (name: NodeJS.Signals) => signalled(name);
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // SIGHUP: reload (never the default, which would end the process); only once every actor runs.
+  let running = false;
+  const onHup = (): void => {
+    if (running && reload) void reload();
+    else log.warn('reload ignored: the daemon is still starting');
+  };
+  process.on('SIGHUP', onHup);
   try {
     const started = sup.startAll(specs, TOPOLOGY, START_ORDER).then(() => 'started' as const);
     const first = await Promise.race([started, sup.failed.then((r) => ({ failed: r })), signal.then((s) => ({ signal: s }))]);
@@ -224,6 +260,7 @@ async function supervise(sup: Supervisor, specs: ActorSpec[], log: Logger, opts:
     }
     const addresses = await sup.handle('smtp').mailbox.listening();
     log.info('ready', { version: '0.1.0', listening: addresses.join(',') });
+    running = true;
     opts.onReady?.(sup);
     const outcome = await Promise.race([sup.failed.then((r) => ({ failed: r })), signal.then((s) => ({ signal: s }))]);
     if ('failed' in outcome) {
@@ -242,6 +279,7 @@ async function supervise(sup: Supervisor, specs: ActorSpec[], log: Logger, opts:
   } finally {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    process.off('SIGHUP', onHup);
     log.flush();
   }
 }

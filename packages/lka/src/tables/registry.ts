@@ -75,18 +75,51 @@ function openable(b: TableBackend): b is TableBackend & Openable {
   return typeof (b as Partial<Openable>).open === 'function';
 }
 
+/** A declaration as compared on reload: its source position does not make it another table. */
+function signature(def: TableDef): string {
+  const { file: _file, line: _line, ...rest } = def;
+  return JSON.stringify(rest);
+}
+
 /** All tables the lka knows, by name. */
 export class TableSet {
   private readonly tables = new Map<string, Table>();
   private readonly literals = new Map<string, Table>();
+  private readonly signatures = new Map<string, string>();
+  /** Tables taken over from the previous set on reload (already loaded and open). */
+  private readonly adopted = new Set<Table>();
 
-  constructor(config: SmtpdConfig, private readonly opts: TableSetOptions) {
+  /** `previous`: the running set on reload; its tables declared the same way are kept, open. */
+  constructor(config: SmtpdConfig, private readonly opts: TableSetOptions, previous?: TableSet) {
     for (const def of Object.values(config.tables)) {
-      this.tables.set(def.name, new Table(def.name, backendFor(def, opts), opts));
+      const sig = signature(def);
+      const old = previous?.signatures.get(def.name) === sig ? previous.tables.get(def.name) : undefined;
+      if (old) this.adopted.add(old);
+      this.tables.set(def.name, old ?? new Table(def.name, backendFor(def, opts), opts));
+      this.signatures.set(def.name, sig);
     }
-    this.tables.set(LOCALNAMES, this.staticList(LOCALNAMES, opts.localNames));
-    this.tables.set(LOCALHOST, this.staticList(LOCALHOST, opts.localHosts));
-    this.tables.set(GETPWNAM, new Table(GETPWNAM, new GetpwnamTableBackend(opts.users), opts));
+    for (const name of [LOCALNAMES, LOCALHOST, GETPWNAM]) {
+      const old = previous?.tables.get(name);
+      if (old) this.adopted.add(old);
+    }
+    this.tables.set(LOCALNAMES, previous?.tables.get(LOCALNAMES) ?? this.staticList(LOCALNAMES, opts.localNames));
+    this.tables.set(LOCALHOST, previous?.tables.get(LOCALHOST) ?? this.staticList(LOCALHOST, opts.localHosts));
+    this.tables.set(GETPWNAM, previous?.tables.get(GETPWNAM) ?? new Table(GETPWNAM, new GetpwnamTableBackend(opts.users), opts));
+  }
+
+  /** Declared tables that are new or declared differently from the previous set (reload). */
+  get reopened(): string[] {
+    return [...this.signatures.keys()].filter((n) => !this.adopted.has(this.tables.get(n)!));
+  }
+
+  /** Names of every table of the set (declared and built-in). */
+  names(): string[] {
+    return [...this.tables.keys()];
+  }
+
+  /** Close the tables `drop` picks (an old generation goes; what later ones share stays). */
+  closeWhere(drop: (t: Table) => boolean): void {
+    for (const t of this.tables.values()) if (drop(t)) t.backend.close?.();
   }
 
   get(name: string): Table | undefined {
@@ -114,7 +147,7 @@ export class TableSet {
    */
   async loadFiles(): Promise<{ name: string; error: string }[]> {
     const failures: { name: string; error: string }[] = [];
-    await Promise.all([...this.tables.values()].map(async (t) => {
+    await Promise.all([...this.tables.values()].filter((t) => !this.adopted.has(t)).map(async (t) => {
       try {
         if (t.backend instanceof FileTableBackend && t.backend.content() === undefined) await t.update();
         else if (openable(t.backend)) await t.backend.open();

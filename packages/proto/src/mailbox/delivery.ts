@@ -1,10 +1,13 @@
 // mda and mta: the two delivery actors. Both take batches of due envelopes from the
 // queue and report outcomes back with QueueMailbox.onDeliveryResults.
 import type { Envelope } from '../envelope.js';
+import type { ReloadReport } from './reload.js';
 
 export interface MdaMailbox {
   /** Deliver these envelopes locally; results come back to the queue. */
   onDeliver(envelopes: Envelope[]): void;
+  /** A reloaded configuration (ReloadOrder): actions by name for the deliveries started from now. */
+  reload(order: unknown): Promise<ReloadReport>;
 }
 
 /** What `smtpctl show hosts|relays|routes` asks the mta for. */
@@ -15,4 +18,6 @@ export interface MtaMailbox {
   onRelay(envelopes: Envelope[]): void;
   /** Control: one display line per known host, relay or route (OpenSMTPD's shapes). */
   ctlShow(kind: MtaShowKind): Promise<string[]>;
+  /** A reloaded configuration (ReloadOrder): relay actions and their TLS material. */
+  reload(order: unknown): Promise<ReloadReport>;
 }

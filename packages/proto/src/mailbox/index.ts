@@ -6,3 +6,4 @@ export type * from './delivery.js';
 export type * from './smtp.js';
 export type * from './control.js';
 export type * from './parent.js';
+export type * from './reload.js';

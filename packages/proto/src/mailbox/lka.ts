@@ -2,6 +2,7 @@
 import type { Reply } from '../reply.js';
 import type { EnvelopeType } from '../envelope.js';
 import { z } from 'zod';
+import type { ReloadReport } from './reload.js';
 
 /** What the ruleset knows about the SMTP session a recipient arrives in. */
 export interface SessionInfo {
@@ -30,6 +31,8 @@ export interface RcptRequest {
   sender: string;
   /** Recipient as given, already validated. */
   rcpt: string;
+  /** Configuration generation the session began under (reload); absent: the current one. */
+  gen?: number;
 }
 
 /** One final delivery decided by the ruleset and expansion. */
@@ -139,4 +142,8 @@ export interface LkaMailbox {
   userLookup(name: string, userbase: string | null): Promise<UserLookup>;
   /** Reload a table from its source (`smtpctl update table`). */
   tableUpdate(name: string): Promise<boolean>;
+  /** A reloaded configuration (ReloadOrder): new ruleset, changed tables reopened, the rest kept. */
+  reload(order: unknown): Promise<ReloadReport>;
+  /** smtp: no session of generation `gen` is left; its ruleset and tables may go. */
+  releaseGeneration(gen: number): void;
 }

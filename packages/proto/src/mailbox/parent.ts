@@ -3,6 +3,7 @@
 // the privileged process; otherwise they answer what an ordinary user may do.
 import type { MessagePort } from 'node:worker_threads';
 import type { Result } from '../result.js';
+import type { ReloadOutcome } from './reload.js';
 
 export interface ParentMailbox {
   /** An actor reports a condition it cannot recover from; the daemon exits non-zero. */
@@ -19,4 +20,6 @@ export interface ParentMailbox {
   systemPasswordCheck(user: string, password: string): Promise<boolean>;
   /** mda: make the mbox mailbox of `user` exist, owned by the user (null: ready). */
   mboxPrepare(user: string): Promise<Result<null>>;
+  /** control (`smtpctl reload`): re-read and check the configuration and apply it, or why not. */
+  reloadConfig(): Promise<ReloadOutcome>;
 }

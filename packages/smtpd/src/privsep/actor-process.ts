@@ -5,11 +5,17 @@
 import type { Socket } from 'node:net';
 import type { MessagePort } from 'node:worker_threads';
 import type { PrivilegedServices } from '@tsmtpd/actor';
-import { fail, ok, PrivAnswerSchema, type PrivAnswer, type PrivRequest } from '@tsmtpd/proto';
+import { fail, ok, PrivAnswerSchema, type ListenFd, type PrivAnswer, type PrivRequest } from '@tsmtpd/proto';
 import { corkedWrite } from '@tsmtpd/mda/helper/link.js';
+import { setCloexec } from '@tsmtpd/peercred';
 
 const REQUEST_MS = 30_000;
 type Init = Extract<PrivAnswer, { t: 'init' }>;
+type ReloadAnswer = Extract<PrivAnswer, { t: 'reload' }>;
+/** A reload's answer with the listening sockets that came before it (their descriptors here). */
+export type PrivReload = ReloadAnswer & { listenFds: ListenFd[] };
+/** Longest wait for a reload (the privileged side reads the file and binds new listeners). */
+const RELOAD_MS = 60_000;
 type Waiter = (m: PrivAnswer | null, handle?: Socket) => void;
 
 /** Omit that distributes over a union (each request kind keeps its own fields). */
@@ -22,6 +28,15 @@ export class PrivChannel {
   private bad: (why: string) => void = () => {};
   /** Resolves when the privileged process is gone (the channel closed). */
   readonly lost: Promise<string>;
+  /** A reload the privileged side did on its own (SIGHUP): apply it. */
+  onReload: (r: PrivReload) => void = () => {};
+  /** Sockets of a reload's new listeners, until its answer comes. */
+  private listens: ListenFd[] = [];
+  /**
+   * Their handles, held for good: the smtp actor listens on the same descriptor, and closing this
+   * copy would close it under the actor (or, later, a reused number).
+   */
+  private readonly held: unknown[] = [];
 
   constructor() {
     this.lost = new Promise((r) => (this.bad = r));
@@ -52,20 +67,45 @@ export class PrivChannel {
     }
     const m = p.data;
     if (m.t === 'init') return this.initWaiter?.(m);
+    if (m.t === 'listen') return this.listenHandle(m.address, m.port, handle);
+    if (m.t === 'reload') {
+      const r: PrivReload = { ...m, listenFds: this.listens };
+      this.listens = [];
+      if (m.id === 0) return this.onReload(r);
+      const w = this.waiters.get(m.id);
+      this.waiters.delete(m.id);
+      return w?.(r);
+    }
     const w = this.waiters.get(m.id);
     this.waiters.delete(m.id);
     if (w) w(m, handle);
     else handle?.destroy();
   }
 
-  private request(r: NoId<PrivRequest>): Promise<{ m: PrivAnswer | null; handle?: Socket | undefined }> {
+  /** A listening socket of a reload: a raw handle (not listening here), its descriptor noted. */
+  private listenHandle(address: string, port: number, handle: unknown): void {
+    const fd = (handle as { fd?: unknown } | undefined)?.fd;
+    if (typeof fd !== 'number' || fd < 3) return;
+    // As the start-up ones: no child of ours (filter, table program) may inherit a listener.
+    setCloexec(fd, true);
+    this.held.push(handle);
+    this.listens.push({ address, port, fd });
+  }
+
+  /** `smtpctl reload`: the privileged side re-reads the file; its answer, or null. */
+  async reload(): Promise<PrivReload | null> {
+    const { m } = await this.request({ t: 'reload' }, RELOAD_MS);
+    return m !== null && m.t === 'reload' ? (m as PrivReload) : null;
+  }
+
+  private request(r: NoId<PrivRequest>, ms = REQUEST_MS): Promise<{ m: PrivAnswer | null; handle?: Socket | undefined }> {
     if (!process.connected) return Promise.resolve({ m: null });
     const id = this.nextId++;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.waiters.delete(id);
         resolve({ m: null });
-      }, REQUEST_MS);
+      }, ms);
       this.waiters.set(id, (m, handle) => {
         clearTimeout(timer);
         resolve({ m, handle });

@@ -16,6 +16,8 @@ import { PrivRequestSchema, type ListenFd, type PrivAnswer, type PrivRequest, ty
 import { AccountCache, validateHelperRequest, type Account } from './accounts.js';
 import { checkSystemPassword, prepareMbox, readForwardFile } from './root-ops.js';
 import { inheritedListeners, type InheritedListeners } from '../socket-activation.js';
+import { PrivReloader } from './reload.js';
+import type { Checked } from '../reload/check.js';
 
 const FIRST_FD = 4; // 0-2 stdio, 3 the IPC channel
 const DEFAULT_MAIL_SPOOL = '/var/mail';
@@ -33,6 +35,8 @@ export interface PrivilegedOptions {
   onActorsReady: () => void;
   /** The listeners' certificates and keys, read here as root; for the smtp actor. */
   tls: TlsMaterial;
+  /** Re-read and check the configuration file (SIGHUP, `smtpctl reload`): reload/check.ts. */
+  reload: (current: SmtpdConfig) => Promise<Checked>;
 }
 
 /**
@@ -111,6 +115,7 @@ class Privileged {
   private readySeen = false;
   /** Accounts named by per-message requests (.forward, mbox), looked up once a while. */
   private readonly accounts = new AccountCache();
+  private reloader!: PrivReloader;
 
   constructor(private readonly o: PrivilegedOptions) {}
 
@@ -136,10 +141,14 @@ class Privileged {
     const forward = (sig: NodeJS.Signals): void => void this.child.kill(sig);
     process.on('SIGTERM', forward);
     process.on('SIGINT', forward);
+    this.reloader = new PrivReloader({ config: this.o.config, child: this.child, log: this.o.log, check: this.o.reload, bind: bindListeners });
+    const hup = (): void => void this.reloader.reload(0);
+    process.on('SIGHUP', hup);
     this.send({ t: 'init', config: this.o.config, spool: this.o.spool, settings: { ...this.o.settings }, listenFds, tls: this.o.tls });
     const code = await exited;
     process.off('SIGTERM', forward);
     process.off('SIGINT', forward);
+    process.off('SIGHUP', hup);
     for (const h of this.helpers.values()) h.kill('SIGKILL');
     return code;
   }
@@ -182,6 +191,8 @@ class Privileged {
         return this.send({ t: 'password', id: r.id, ok: await checkSystemPassword(r.user, r.password) });
       case 'mbox':
         return this.send({ t: 'mbox', id: r.id, error: await prepareMbox(this.o.settings.mailSpool ?? DEFAULT_MAIL_SPOOL, r.user, (u) => this.accounts.get(u)) });
+      case 'reload':
+        return this.reloader.reload(r.id);
     }
   }
 
