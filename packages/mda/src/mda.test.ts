@@ -152,3 +152,30 @@ test('stopping the actor kills a running mda command and reports a temporary fai
     d.remove();
   }
 });
+
+test('reload: an action the new configuration no longer has fails its envelopes permanently, naming it', async () => {
+  const d = tempDir('actor-reload');
+  const config = defaultConfig('mx.test');
+  config.actions = {
+    local: action('local', { kind: 'maildir', path: `${d.path}/Maildir`, junk: false }),
+    doomed: action('doomed', { kind: 'maildir', path: `${d.path}/Doomed`, junk: false }),
+  };
+  const users = { alice: { username: 'alice', directory: d.path, uid: process.getuid!(), gid: process.getgid!() } };
+  const h = await startMda(config, new Map([['dddddddd', MSG]]), users);
+  try {
+    const next = structuredClone(config);
+    delete next.actions['doomed'];
+    assert.deepEqual(await h.reload({ gen: 2, config: next }), { ok: true, notes: ['mda actions removed: doomed'] });
+    await h.deliver([envelope('dddddddd00000001', { msgid: 'dddddddd', dispatcher: 'doomed' }), envelope('dddddddd00000002', { msgid: 'dddddddd' })]);
+    const r = byId(await h.waitResults(2));
+    assert.equal(r['dddddddd00000001']?.status, 'permfail');
+    assert.match(r['dddddddd00000001']!.errorline, /action "doomed" no longer exists in the configuration/);
+    assert.equal(r['dddddddd00000002']?.status, 'ok');
+    assert.equal(existsSync(join(d.path, 'Doomed')), false);
+    const bad = await h.reload({ gen: 3, config: { nonsense: true } });
+    assert.ok(!bad.ok && /invalid configuration/.test(bad.error), JSON.stringify(bad));
+  } finally {
+    await h.stop();
+    d.remove();
+  }
+});

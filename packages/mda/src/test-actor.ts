@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { startTestActor } from '@tsmtpd/actor';
 import type { Action, SmtpdConfig } from '@tsmtpd/config';
-import { DEFAULT_SETTINGS, fail, ok, type DeliveryResult, type Envelope, type UserInfo, type UserLookup } from '@tsmtpd/proto';
+import { DEFAULT_SETTINGS, fail, ok, type DeliveryResult, type Envelope, type ReloadReport, type UserInfo, type UserLookup } from '@tsmtpd/proto';
 import { workerUrl } from './index.js';
 
 export function action(name: string, method: Action['method'], extra: Partial<Action> = {}): Action {
@@ -23,6 +23,8 @@ export interface Harness {
   bodyReads: { msgid: string; from: number }[];
   waitResults(n: number, ms?: number): Promise<DeliveryResult[]>;
   deliver(envs: Envelope[]): Promise<void>;
+  /** The mailbox's reload (a ReloadOrder). */
+  reload(order: unknown): Promise<ReloadReport>;
   stats(): Promise<Record<string, number>>;
   stop(): Promise<void>;
 }
@@ -70,6 +72,7 @@ export async function startMda(config: SmtpdConfig, bodies: Map<string, string |
       return results;
     },
     deliver: (envs) => actor.mailbox.onDeliver(envs),
+    reload: (order) => actor.mailbox.reload(order),
     stats: () => actor.handle.ctl.stats(),
     stop: () => actor.stop(),
   };

@@ -39,11 +39,13 @@ test('envelopes that cannot be relayed are answered at once', async () => {
     assert.equal(by['aaaaaaaa00000001']?.status, 'permfail');
     assert.equal(by['aaaaaaaa00000002']?.status, 'permfail');
     assert.equal(by['aaaaaaaa00000003']?.status, 'permfail');
-    assert.equal(by['aaaaaaaa00000004']?.status, 'tempfail');
+    // Its action gone (removed by a reload): a permanent failure naming it, for the bounce.
+    assert.equal(by['aaaaaaaa00000004']?.status, 'permfail');
+    assert.match(by['aaaaaaaa00000004']!.errorline, /action "gone" no longer exists/);
     assert.equal(by['aaaaaaaa00000005']?.status, 'tempfail');
     assert.match(by['aaaaaaaa00000005']!.errorline, /Cannot retrieve smarthost/);
     const s = await actor.handle.ctl.stats();
-    assert.equal(s['mta.refused'], 3);
+    assert.equal(s['mta.refused'], 4);
     assert.equal(s['mta.delivery.tempfail'], 1);
   } finally {
     await actor.stop();

@@ -4,7 +4,7 @@
 // stop and the list of bound addresses.
 import { chmod, unlink } from 'node:fs/promises';
 import { isIPv6, type Server } from 'node:net';
-import { formatBound, listen, socketAlive } from './listen-util.js';
+import { formatBound, listen, socketAlive, type ListenerChange, type Wanted } from './listen-util.js';
 import { Replies, type ListenFd, type Reply } from '@tsmtpd/proto';
 import { errorInfo } from '@tsmtpd/actor';
 import type { TLSSocket } from 'node:tls';
@@ -50,13 +50,6 @@ interface Bound {
   path?: string;
 }
 
-/** What a reload did to the listeners. */
-export interface ListenerChange {
-  added: string[];
-  removed: string[];
-  errors: string[];
-}
-
 export class Listeners {
   private readonly bound: Bound[] = [];
   /** smtp-servers replaced by a reload, still serving the sessions they accepted. */
@@ -90,25 +83,29 @@ export class Listeners {
   private async bindAll(): Promise<void> {
     for (const w of this.wanted().values()) {
       if (w.profile.socket) await this.bindSocket(w.profile).catch((e: unknown) => this.env.log.warn('enqueue socket unavailable', { error: errorInfo(e).message }));
-      else await this.bindInet(w.key, w.profile, w.family);
+      else await this.bindInet(w);
     }
   }
 
   /** Every address the configuration listens on, by key, with its listener's profile. */
-  private wanted(): Map<string, { key: string; profile: ListenerProfile; family: number }> {
-    const out = new Map<string, { key: string; profile: ListenerProfile; family: number }>();
+  private wanted(): Map<string, Wanted> {
+    const out = new Map<string, Wanted>();
     for (const listener of this.env.config.listeners) {
       const profile: ListenerProfile = { listener, smtpname: listener.hostname ?? this.env.config.serverName, socket: listener.kind === 'socket' };
-      if (listener.kind === 'socket') out.set('socket', { key: 'socket', profile, family: 0 });
+      if (listener.kind === 'socket') out.set('socket', { key: 'socket', profile, address: '', port: 0, family: 0 });
       else if (listener.addresses.length === 0) this.env.log.warn('listener without address', { target: listener.target });
-      for (const a of listener.addresses) if (!out.has(`${a.address}|${listener.port}`)) out.set(`${a.address}|${listener.port}`, { key: `${a.address}|${listener.port}`, profile, family: a.family });
+      for (const a of listener.addresses) {
+        // Port 0 (tests): each such line is a listener of its own, whatever port it gets.
+        const key = `${a.address}|${listener.port}${listener.port === 0 ? `#${out.size}` : ''}`;
+        if (!out.has(key)) out.set(key, { key, profile, address: a.address, port: listener.port, family: a.family });
+      }
     }
     return out;
   }
 
-  private async bindInet(key: string, profile: ListenerProfile, family: number): Promise<void> {
+  private async bindInet(w: Wanted): Promise<void> {
+    const { key, profile, address, port, family } = w;
     const server = this.createServer(profile);
-    const [address, port] = [key.slice(0, key.lastIndexOf('|')), Number(key.slice(key.lastIndexOf('|') + 1))];
     // Bound by the privileged process (root daemon): listen on the inherited descriptor.
     const fd = this.inherited.find((x) => x.address === address && x.port === port)?.fd;
     if (fd !== undefined) await listen(server, { fd, backlog: LISTEN_BACKLOG });
@@ -150,10 +147,10 @@ export class Listeners {
     for (const s of this.retired) if (s.connections.size === 0) this.retired.delete(s);
     for (const w of wanted.values()) {
       if (this.bound.some((b) => b.key === w.key)) continue;
-      const where = `${w.profile.listener.file}:${w.profile.listener.line}: listen on ${w.key === 'socket' ? 'socket' : w.key.replace('|', ' port ')}`;
+      const where = `${w.profile.listener.file}:${w.profile.listener.line}: listen on ${w.profile.socket ? 'socket' : `${w.address} port ${w.port}`}`;
       try {
         if (w.profile.socket) await this.bindSocket(w.profile);
-        else await this.bindInet(w.key, w.profile, w.family);
+        else await this.bindInet(w);
         change.added.push(w.key);
       } catch (e) {
         change.errors.push(`${where}: ${errorInfo(e).message}`);

@@ -79,6 +79,8 @@ export function fakeQueue(): FakeQueue {
 export interface FakeLka {
   fake: Partial<LkaMailbox>;
   requests: RcptRequest[];
+  /** Generations smtp released after a reload (releaseGeneration). */
+  released: number[];
 }
 
 /**
@@ -86,9 +88,12 @@ export interface FakeLka {
  * two local users, slow@ never answers), every other domain is refused as relaying.
  */
 export function fakeLka(): FakeLka {
-  const l: FakeLka = { requests: [], fake: {} };
+  const l: FakeLka = { requests: [], released: [], fake: {} };
   const local = (user: string) => ({ dispatcher: 'local', type: 'mda' as const, dest: `${user}@example.org`, mdaUser: user, ttl: 345_600 });
   l.fake = {
+    releaseGeneration(gen) {
+      l.released.push(gen);
+    },
     async rcptResolve(req): Promise<RcptResolution> {
       l.requests.push(req);
       const [user = '', domain = ''] = req.rcpt.split('@');
