@@ -63,8 +63,6 @@ export class PrivReloader {
       for (const a of l.addresses) {
         try {
           const r = await this.o.bind({ ...added, listeners: [{ ...l, addresses: [a] }] });
-          // A connection accepted here in the moment before the handover has no session: refuse it.
-          for (const s of r.servers) s.on('connection', (sock: net.Socket) => sock.destroy());
           bound.push(...r.servers.map((server) => ({ server, address: a.address, port: l.port })));
         } catch (e) {
           release();
