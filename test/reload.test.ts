@@ -5,10 +5,12 @@
 // before, DATA after) complete under their old rules; every message smtp-source had a 250 for is
 // in the maildir. Then an invalid file changes nothing (file:line: errors in the log and from
 // smtpctl, which exits 1), and an action removed with an envelope queued for it makes a bounce
-// that names the action, read back with Python's email package. Addresses: 127.0.9.2-3.
+// that names the action, read back with Python's email package; certificates rewritten in place are
+// presented after a reload by the kept listener (openssl s_client); the one-process daemon reloads
+// the same way. Addresses: 127.0.9.2-3.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { startDaemon, type Daemon, type ConfigContext } from './lib/daemon.js';
@@ -20,6 +22,8 @@ import { readBounces } from './lib/bounces.js';
 import { describeRun, run, sleep, waitFor } from './lib/proc.js';
 import { smtpSourceBin, pyDir, python3 } from './lib/paths.js';
 import { smtpctl } from './lib/smtpctl.js';
+import { makeTestPki } from './lib/pki.js';
+import { chainSubjects, sClient } from './lib/tls-clients.js';
 import { makeSharedDir, makeTestDir, removeTestDir } from './lib/tmp.js';
 
 const skip = existsSync(smtpSourceBin) ? false : `${smtpSourceBin} missing: run scripts/peers-install.sh (as .ci/run does)`;
@@ -42,12 +46,15 @@ interface Version {
   rules: string[];
   doomed: boolean;
   broken?: boolean;
+  /** STARTTLS on the harness's listener with pki `srv` (DIR/srv.pem, DIR/srv.key). */
+  tls?: boolean;
 }
 
 function configText(ctx: ConfigContext, v: Version): string {
   writeFileSync(aliases, Object.entries(v.aliases).map(([k, t]) => `${k}: ${t}\n`).join(''));
   return [
-    ...v.listeners.map((a) => `listen on ${a} port ${ctx.port}`),
+    ...(v.tls ? [`pki srv cert "${ctx.dir}/srv.pem"`, `pki srv key "${ctx.dir}/srv.key"`] : []),
+    ...v.listeners.map((a) => `listen on ${a} port ${ctx.port}${v.tls && a === '127.0.0.1' ? ' tls pki srv' : ''}`),
     `table aliases file:${aliases}`,
     `action "local" maildir "${ctx.dir}/mail/%{user.username}/Maildir" alias <aliases>`,
     ...(v.doomed ? [`action "doomed" maildir "${ctx.dir}/mail/%{user.username}/Doomed"`, 'match from any for domain "doomed.test" action "doomed"'] : []),
@@ -198,6 +205,32 @@ test('an action removed by a reload with an envelope queued for it: a bounce nam
   assert.equal(found.report_type, 'delivery-status');
   assert.match(JSON.stringify(found.status_recipients), /5\.3\.0/);
   assert.ok(!existsSync(path.join(dir, 'mail', user, 'Doomed')), 'the removed action delivered');
+});
+
+test('certificates are read again: a kept listener presents the new one, without a rebind', { skip, timeout: 90_000 }, async () => {
+  assert.ok(d);
+  const pkiDir = path.join(dir, 'pki');
+  mkdirSync(pkiDir);
+  const pki = makeTestPki(pkiDir, ['a.reload.test', 'b.reload.test'], 'self.reload.test');
+  const install = (name: string): void => {
+    copyFileSync(pki.servers[name]!.certFile, path.join(dir, 'srv.pem'));
+    copyFileSync(pki.servers[name]!.keyFile, path.join(dir, 'srv.key'));
+    chmodSync(path.join(dir, 'srv.key'), 0o600);
+  };
+  const subject = async (): Promise<string[]> => {
+    const r = await sClient('127.0.0.1', port, ['-CAfile', pki.caFile, '-servername', 'a.reload.test']);
+    return chainSubjects(r.stdout);
+  };
+  install('a.reload.test');
+  rewrite({ ...v2, doomed: false, tls: true });
+  const a = await smtpctl(d.spool, ['reload']);
+  assert.equal(a.code, 0, describeRun('smtpctl reload', a));
+  assert.match((await subject())[0] ?? '', /CN ?= ?a\.reload\.test/);
+  install('b.reload.test');
+  const b = await smtpctl(d.spool, ['reload']);
+  assert.equal(b.code, 0, describeRun('smtpctl reload', b));
+  assert.match(b.stdout, /listeners-added=none listeners-removed=none/);
+  assert.match((await subject())[0] ?? '', /CN ?= ?b\.reload\.test/, d.describe());
 });
 
 test('one process (--user root, or an ordinary user): SIGHUP opens and closes listeners the same way', { skip, timeout: 60_000 }, async () => {
