@@ -5,12 +5,12 @@
 // closed with a warning; a line with no passed socket is bound as usual. No child (filter,
 // mda command) holds a listener: /proc/<pid>/fd of every descendant, and the mda command's own
 // listing. sd_notify's READY=1 and STOPPING=1 reach NOTIFY_SOCKET (a Python receiver). Privsep
-// (root) and single-process modes. Addresses: 127.0.10.0/24 (this file's block), and [::1] on a
+// (root), single-process (--user root) and an unprivileged user's daemon (setpriv) on port 25. Addresses: 127.0.10.0/24 (this file's block), and [::1] on a
 // free port written 0:0:0:0:0:0:0:1 in the configuration (matched by address, not spelling).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Daemon, freePort } from './lib/daemon.js';
@@ -20,7 +20,7 @@ import { isRoot, pyDir, python3, smtpdBin } from './lib/paths.js';
 import { makeSharedDir, makeTestDir, removeTestDir } from './lib/tmp.js';
 import { sleep, waitFor } from './lib/proc.js';
 import { startNotifyReceiver, type NotifyReceiver } from './lib/sd-notify.js';
-import { ensureDaemonUser } from './lib/users.js';
+import { ensureDaemonUser, ensureUsers } from './lib/users.js';
 
 const ACTIVATE = '/usr/bin/systemd-socket-activate';
 const skip = existsSync(ACTIVATE) ? false : `${ACTIVATE} missing (Debian package systemd)`;
@@ -108,21 +108,25 @@ interface Mode {
   addr: { smtp: string; stray: string; own: string };
   args: string[];
   privsep: boolean;
+  /** Started by root, run as the test user (setpriv): port 25 only through the passed socket. */
+  unprivileged?: boolean;
 }
 
 const modes: Mode[] = [
   { name: 'privilege separation (root)', addr: { smtp: '127.0.10.1', stray: '127.0.10.2', own: '127.0.10.3' }, args: [], privsep: true },
   { name: 'single process', addr: { smtp: '127.0.10.11', stray: '127.0.10.12', own: '127.0.10.13' }, args: isRoot() ? ['--user', 'root'] : [], privsep: false },
+  { name: 'an unprivileged user on port 25', addr: { smtp: '127.0.10.31', stray: '127.0.10.32', own: '127.0.10.33' }, args: [], privsep: false, unprivileged: true },
 ];
 
 for (const mode of modes) {
-  describe(`socket activation: ${mode.name}`, { skip: skip || (mode.privsep && !isRoot() ? 'needs root' : false) }, () => {
+  describe(`socket activation: ${mode.name}`, { skip: skip || ((mode.privsep || mode.unprivileged) && !isRoot() ? 'needs root' : false) }, () => {
     const dir = makeTestDir('sockact');
     makeSharedDir(`${dir}/mail`);
     const probe = makeSharedDir(`${dir}/probe`);
     let d: Daemon;
     let port = 25;
     let port6 = 0;
+    let ownPort = 0;
     let user = '';
     let first: Awaited<ReturnType<typeof smtpSession>>;
     let notify: NotifyReceiver;
@@ -133,15 +137,23 @@ for (const mode of modes) {
       await ensureDaemonUser();
       port = isRoot() ? 25 : await freePort();
       port6 = await freePort6();
+      // An unprivileged daemon cannot bind 25 itself: its own listener is on a free port.
+      ownPort = mode.unprivileged ? await freePort() : port;
       const { smtp, stray, own } = mode.addr;
-      const runAs = isRoot() ? ` user ${user}` : '';
+      const runAs = isRoot() && !mode.unprivileged ? ` user ${user}` : '';
+      const users = isRoot() ? await ensureUsers([user]) : null;
+      const account = users?.ok ? users.users[0] : undefined;
+      if (mode.unprivileged) {
+        mkdirSync(path.join(dir, 'spool'));
+        chownSync(path.join(dir, 'spool'), account!.uid, account!.gid);
+      }
       const conf = path.join(dir, 'smtpd.conf');
       writeFileSync(conf, [
         `filter "tag" proc-exec "${python3} ${path.join(pyDir, 'demo_filter.py')} --tag SA"`,
         `listen on ${smtp} port ${port} filter "tag"`,
         // Written the long way: matched to the socket's [::1] by the address, not the spelling.
         `listen on 0:0:0:0:0:0:0:1 port ${port6}`,
-        `listen on ${own} port ${port}`,
+        `listen on ${own} port ${ownPort}`,
         `action "local" maildir "${dir}/mail/%{user.username}/Maildir"`,
         // What a delivery command inherits, listed by ls(1) from inside it.
         `action "probe" mda "ls -l /proc/self/fd > ${probe}/fds.txt; cat > ${probe}/msg.txt"${runAs}`,
@@ -150,11 +162,13 @@ for (const mode of modes) {
       ].join('\n') + '\n');
       notify = startNotifyReceiver(path.join(dir, 'notify'));
       await waitFor(() => (existsSync(path.join(dir, 'notify')) ? true : undefined), 10_000, 20);
+      chmodSync(path.join(dir, 'notify'), 0o777); // writable for an unprivileged daemon too
+      const drop = mode.unprivileged ? ['/usr/bin/setpriv', `--reuid=${account!.uid}`, `--regid=${account!.gid}`, '--clear-groups'] : [];
       const args = ['-l', `${smtp}:${port}`, '-l', `${stray}:${port}`, '-l', `[::1]:${port6}`, '--fdname=smtp:stray:smtp6', '-E', 'SMTPD_RETRY_BASE=mda=1', '-E', `NOTIFY_SOCKET=${path.join(dir, 'notify')}`,
-        process.execPath, smtpdBin, '-d', '-f', conf, '--spool', path.join(dir, 'spool'), ...mode.args];
+        ...drop, process.execPath, smtpdBin, '-d', '-f', conf, '--spool', path.join(dir, 'spool'), ...mode.args];
       const child = spawn(ACTIVATE, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: dir });
       d = new Daemon(child, port, dir, path.join(dir, 'spool'), conf);
-      const listening = await waitFor(() => (/as 4\./.test(d.output()) ? true : undefined), 10_000, 20);
+      const listening = await waitFor(() => (/as 5\./.test(d.output()) ? true : undefined), 20_000, 20);
       assert.ok(listening, d.describe());
       // This connection is what starts the daemon: it waits in the backlog meanwhile.
       const msg = buildMessage([`Subject: ${tag}`], ['started by this very connection']);
@@ -179,7 +193,8 @@ for (const mode of modes) {
       const ready = await waitFor(() => notify.messages.find((m) => m.split('\n').includes('READY=1')), 15_000);
       assert.ok(ready, `no READY=1 on NOTIFY_SOCKET: ${JSON.stringify(notify.messages)}\n${d.describe()}`);
       assert.ok(ready.split('\n').includes(`MAINPID=${d.pid}`), ready);
-      assert.match(d.output(), /smtpd: ready/);
+      // The log line may come up to 250 ms later (the writer orders lines across threads).
+      assert.ok(await waitFor(() => (/smtpd: ready/.test(d.output()) ? true : undefined), 5000), d.describe());
     });
 
     test('the passed socket is used, the stray one closed with a warning, an unpassed line bound', async () => {
@@ -190,7 +205,8 @@ for (const mode of modes) {
       assert.match(out, new RegExp(`smtpd: inherited socket fd=5 name=smtp6 address=\\[::1\\]:${port6}\\b`));
       assert.match(await bannerAt('::1', port6), /^220 /, 'the IPv6 socket is served');
       assert.equal(await refused(stray, port), true, 'the stray socket is closed');
-      assert.match(await bannerAt(own, port), /^220 /, 'the line with no passed socket was bound by the daemon');
+      assert.match(await bannerAt(own, ownPort), /^220 /, 'the line with no passed socket was bound by the daemon');
+      if (mode.unprivileged) assert.notEqual(procStatus(d.pid, 'Uid')?.split(/\s+/)[0], '0', 'not root, yet on port 25');
     });
 
     test('no child holds a listening socket; the holder has it close-on-exec; LISTEN_* gone', async () => {
@@ -204,13 +220,13 @@ for (const mode of modes) {
       assert.doesNotMatch(readFileSync(`/proc/${filter}/environ`, 'latin1'), /(^|\0)(LISTEN_(PID|FDS|FDNAMES)|NOTIFY_SOCKET)=/);
       const actor = mode.privsep ? procs.find((p) => cmdline(p) === 'tsmtpd: actors') : d.pid;
       assert.ok(actor, 'the actor process');
-      for (const address of [mode.addr.smtp, mode.addr.own]) {
-        const inode = listenerInode(address, port);
-        assert.ok(inode, `no listener on ${address}:${port}`);
+      for (const [address, p] of [[mode.addr.smtp, port], [mode.addr.own, ownPort]] as const) {
+        const inode = listenerInode(address, p);
+        assert.ok(inode, `no listener on ${address}:${p}`);
         const holders = procs.filter((p) => fdsOf(p, inode).length > 0);
-        assert.deepEqual(holders, [actor], `${address}:${port} (socket:[${inode}]) held by ${holders.map((p) => `${p} ${cmdline(p)}`).join('; ')}`);
+        assert.deepEqual(holders, [actor], `${address}:${p} (socket:[${inode}]) held by ${holders.map((p) => `${p} ${cmdline(p)}`).join('; ')}`);
         for (const fd of fdsOf(actor, inode)) assert.equal(closeOnExec(actor, fd), true, `fd ${fd} of ${actor} is not close-on-exec`);
-        assert.ok(!listing.includes(`socket:[${inode}]`), `the mda command inherited ${address}:${port}:\n${listing}`);
+        assert.ok(!listing.includes(`socket:[${inode}]`), `the mda command inherited ${address}:${p}:\n${listing}`);
       }
     });
 
