@@ -6,7 +6,8 @@
 // in the maildir. Then an invalid file changes nothing (file:line: errors in the log and from
 // smtpctl, which exits 1), and an action removed with an envelope queued for it makes a bounce
 // that names the action, read back with Python's email package; certificates rewritten in place are
-// presented after a reload by the kept listener (openssl s_client); the one-process daemon reloads
+// presented after a reload by the kept listener (openssl s_client); a builtin filter added applies
+// to new sessions only; the one-process daemon reloads
 // the same way. Addresses: 127.0.9.2-3.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,13 +49,16 @@ interface Version {
   broken?: boolean;
   /** STARTTLS on the harness's listener with pki `srv` (DIR/srv.pem, DIR/srv.key). */
   tls?: boolean;
+  /** The builtin filter "spam" (MAIL FROM matching "spam" refused) on the harness's listener. */
+  filter?: boolean;
 }
 
 function configText(ctx: ConfigContext, v: Version): string {
   writeFileSync(aliases, Object.entries(v.aliases).map(([k, t]) => `${k}: ${t}\n`).join(''));
   return [
     ...(v.tls ? [`pki srv cert "${ctx.dir}/srv.pem"`, `pki srv key "${ctx.dir}/srv.key"`] : []),
-    ...v.listeners.map((a) => `listen on ${a} port ${ctx.port}${v.tls && a === '127.0.0.1' ? ' tls pki srv' : ''}`),
+    ...(v.filter ? ['table spamfrom { "spam" }', 'filter "spam" phase mail-from match mail-from regex <spamfrom> reject "550 5.7.1 Sender refused"'] : []),
+    ...v.listeners.map((a) => `listen on ${a} port ${ctx.port}${v.tls && a === '127.0.0.1' ? ' tls pki srv' : ''}${v.filter && a === '127.0.0.1' ? ' filter "spam"' : ''}`),
     `table aliases file:${aliases}`,
     `action "local" maildir "${ctx.dir}/mail/%{user.username}/Maildir" alias <aliases>`,
     ...(v.doomed ? [`action "doomed" maildir "${ctx.dir}/mail/%{user.username}/Doomed"`, 'match from any for domain "doomed.test" action "doomed"'] : []),
@@ -231,6 +235,30 @@ test('certificates are read again: a kept listener presents the new one, without
   assert.equal(b.code, 0, describeRun('smtpctl reload', b));
   assert.match(b.stdout, /listeners-added=none listeners-removed=none/);
   assert.match((await subject())[0] ?? '', /CN ?= ?b\.reload\.test/, d.describe());
+});
+
+test('filters change for new sessions; a session connected before keeps its (none)', { skip, timeout: 60_000 }, async () => {
+  assert.ok(d);
+  const mailSpam = [{ op: 'ehlo' }, { op: 'mail', addr: 'spam@client.test' }, { op: 'quit' }];
+  assert.equal((await session('127.0.0.1', mailSpam))[1]?.code, 250, 'no filter yet');
+  const held = await HeldSession.open('127.0.0.1', port);
+  try {
+    assert.equal((await held.session.run([{ op: 'ehlo' }]))[0]?.code, 250);
+    rewrite({ ...v2, doomed: false, filter: true });
+    const r = await smtpctl(d.spool, ['reload']);
+    assert.equal(r.code, 0, describeRun('smtpctl reload', r));
+    assert.match(r.stdout, /filters restarted/);
+    const refusedNow = await session('127.0.0.1', mailSpam);
+    assert.equal(refusedNow[1]?.code, 550, JSON.stringify(refusedNow));
+    assert.match(refusedNow[1]?.text ?? '', /Sender refused/);
+    const h = await held.session.run([{ op: 'mail', addr: 'spam@client.test' }, { op: 'rcpt', addr: 'fresh@localhost' }, { op: 'data', b64: message('held-filter') }]);
+    assert.deepEqual(h.map((x) => x.code), [250, 250, 250], JSON.stringify(h));
+  } finally {
+    await held.session.close();
+  }
+  rewrite({ ...v2, doomed: false });
+  assert.equal((await smtpctl(d.spool, ['reload'])).code, 0);
+  assert.equal((await session('127.0.0.1', mailSpam))[1]?.code, 250, 'the filter stays after its removal');
 });
 
 test('one process (--user root, or an ordinary user): SIGHUP opens and closes listeners the same way', { skip, timeout: 60_000 }, async () => {

@@ -84,8 +84,7 @@ export class Engine implements SessionHost {
   private async place(envs: Envelope[]): Promise<void> {
     const first = envs[0]!;
     const action = this.d.config.actions[first.dispatcher];
-    const gone = { status: 'permfail' as const, errorline: `5.3.0 action "${first.dispatcher}" is no relay action in the configuration`, remote: false };
-    if (!action || action.method.kind !== 'relay') return void envs.forEach((e) => this.d.reporter.report(e, gone));
+    if (!action || action.method.kind !== 'relay') return void envs.forEach((e) => this.d.reporter.report(e, { status: 'permfail', errorline: `5.3.0 action "${first.dispatcher}" is no relay action in the configuration`, remote: false }));
     const def = action.method;
     const r = await destinationOf(first.dispatcher, def, first, this.d.lka);
     if (this.stopping) return;
