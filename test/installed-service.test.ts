@@ -5,14 +5,15 @@
 // 127.0.10.21), under NoNewPrivileges=yes (setpriv) and ProtectSystem=full (read-only bind mounts
 // in a mount namespace, unshare) as systemd applies them. The first connection is served, the mail
 // goes to the user's ~/Maildir as the installed example configuration says (read back with
-// Python's mailbox), READY=1 reaches NOTIFY_SOCKET, SIGTERM stops it with exit 0. Then
-// --uninstall --purge.
+// Python's mailbox), READY=1 reaches NOTIFY_SOCKET, the unit's ExecReload opens a listener added to
+// the file and the inherited one keeps serving, SIGTERM stops it with exit 0. Then --uninstall --purge.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Daemon } from './lib/daemon.js';
+import net from 'node:net';
+import { Daemon, freePort } from './lib/daemon.js';
 import { buildMessage, uniqueTag } from './lib/conf.js';
 import { header, smtpSession, transaction, waitForMessage } from './lib/python.js';
 import { isRoot, repoRoot } from './lib/paths.js';
@@ -23,6 +24,7 @@ import { ensureDaemonUser, ensureUsers, type SystemUser } from './lib/users.js';
 
 const ACTIVATE = '/usr/bin/systemd-socket-activate';
 const ADDR = '127.0.10.21';
+const ADDR2 = '127.0.10.22';
 const skip = !isRoot() ? 'needs root (install, privilege separation)' : existsSync(ACTIVATE) ? false : `${ACTIVATE} missing (package systemd)`;
 
 /** The values of `key=` lines of a unit file, in order. */
@@ -97,6 +99,26 @@ describe('the installed service, run as systemd runs it', { skip }, () => {
     assert.ok(ready?.includes(`MAINPID=${d.pid}`), JSON.stringify(notify.messages));
   });
 
+  test('ExecReload (systemctl reload): a listener added on SIGHUP opens, the inherited one keeps serving', async () => {
+    assert.ok(d, 'started');
+    const service = readFileSync(inRoot('etc/systemd/system/tsmtpd.service'), 'utf8');
+    const [reload] = unitValues(service, 'ExecReload');
+    assert.equal(reload, '/bin/kill -HUP $MAINPID');
+    const added = await freePort();
+    const conf = inRoot('etc/mail/smtpd.conf');
+    writeFileSync(conf, readFileSync(conf, 'utf8').replace(/^(listen on .*)$/m, `$1\nlisten on ${ADDR2} port ${added}`));
+    const k = await run('/bin/sh', ['-c', reload!.replace('$MAINPID', String(d.pid))], { timeoutMs: 10_000 });
+    assert.equal(k.code, 0, describeRun('ExecReload', k));
+    assert.ok(await waitFor(() => (/smtpd: reloaded|: reloaded /.test(d!.output()) ? true : undefined), 20_000), d.describe());
+    const opened = await waitFor(async () => ((await bannerAt(ADDR2, added)).startsWith('220') ? true : undefined), 10_000);
+    assert.ok(opened, `no banner on the added ${ADDR2}:${added}\n${d.describe()}`);
+    const tag2 = uniqueTag('installed-after-reload');
+    const port = Number(listen.split(':')[1]);
+    const s = await smtpSession(port, [{ op: 'ehlo' }, ...transaction('sender@client.test', [`${user.name}@localhost`], buildMessage([`Subject: ${tag2}`], ['after reload'])), { op: 'quit' }], 30, ADDR);
+    assert.equal(s.replies[3]?.code, 250, JSON.stringify(s.replies) + d.describe());
+    assert.ok(await waitForMessage('maildir', path.join(user.home, 'Maildir'), (x) => header(x, 'Subject') === tag2), d.describe());
+  });
+
   test('SIGTERM (systemctl stop) ends it with exit 0', async () => {
     assert.ok(d, 'started');
     const r = await d.stop(15_000);
@@ -104,3 +126,13 @@ describe('the installed service, run as systemd runs it', { skip }, () => {
     assert.equal(r.code, 0, d.describe());
   });
 });
+
+/** The first line a server at host:port sends, or "" (bounded: 2 s). */
+function bannerAt(host: string, port: number): Promise<string> {
+  return new Promise((resolve) => {
+    const c = net.connect({ host, port });
+    const t = setTimeout(() => (c.destroy(), resolve('')), 2000);
+    c.once('data', (b) => (clearTimeout(t), c.destroy(), resolve(b.toString('latin1').split('\r\n')[0] ?? '')));
+    c.once('error', () => (clearTimeout(t), resolve('')));
+  });
+}
