@@ -230,6 +230,24 @@ for (const mode of modes) {
       }
     });
 
+    test('reload: the inherited listener removed, then added back, is bound afresh and serves', { skip: mode.name !== 'single process' && 'one mode is enough' }, async () => {
+      const conf = path.join(dir, 'smtpd.conf');
+      const text = readFileSync(conf, 'utf8');
+      const line = text.split('\n').find((l) => l.startsWith(`listen on ${mode.addr.smtp} `))!;
+      const reloads = () => d.output().match(/smtpd: reloaded|: reloaded /g)?.length ?? 0;
+      const hup = async (want: number) => {
+        process.kill(d.pid, 'SIGHUP');
+        assert.ok(await waitFor(() => (reloads() >= want ? true : undefined), 20_000), d.describe());
+      };
+      writeFileSync(conf, text.replace(`${line}\n`, ''));
+      await hup(1);
+      assert.ok(await waitFor(async () => ((await refused(mode.addr.smtp, port)) ? true : undefined), 10_000), 'the removed listener closed');
+      writeFileSync(conf, text);
+      await hup(2);
+      assert.doesNotMatch(d.output(), /reload incomplete/, d.describe());
+      assert.match(await bannerAt(mode.addr.smtp, port), /^220 /, `the re-added listener serves\n${d.describe()}`);
+    });
+
     test('SIGTERM stops it (exit 0), STOPPING=1 told first', async () => {
       const r = await d.stop(10_000);
       assert.equal(r.forced, false, d.describe());

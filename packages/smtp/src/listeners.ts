@@ -132,6 +132,9 @@ export class Listeners {
         this.bound.splice(this.bound.indexOf(b), 1);
         // The listening socket only: smtp-server's close() would end its sessions after a grace.
         b.net.close();
+        // Its descriptor is closed with it (and its number free for reuse): never listen on it again.
+        const used = this.inherited.findIndex((x) => `${x.address}|${x.port}` === b.key);
+        if (used >= 0) this.inherited.splice(used, 1);
         this.retired.add(b.server);
         if (b.path) await unlink(b.path).catch(() => undefined);
         change.removed.push(b.key);
