@@ -287,8 +287,16 @@ test('one process (--user root, or an ordinary user): SIGHUP opens and closes li
       s.once('error', () => resolve(true));
     });
     assert.ok(gone, 'the removed listener still accepts');
+    const stopped = await solo.stop();
+    assert.deepEqual([stopped.code, stopped.forced], [0, false], solo.describe());
   } finally {
     await solo.stop();
     removeTestDir(one);
   }
+});
+
+test('after its reloads the daemon still stops cleanly on SIGTERM (exit 0, no SIGKILL needed)', { skip, timeout: 30_000 }, async () => {
+  assert.ok(d);
+  const stopped = await d.stop(10_000);
+  assert.deepEqual([stopped.code, stopped.forced], [0, false], d.describe());
 });
