@@ -2,8 +2,8 @@
 // installs into a scratch root; the installed tsmtpd.service's Environment= and ExecStart= and
 // tsmtpd.socket's ListenStream= and FileDescriptorName= are read from the installed files and run
 // under systemd-socket-activate (paths moved into the scratch root, 127.0.0.1 moved to this file's
-// 127.0.10.21), under NoNewPrivileges=yes (setpriv) and ProtectSystem=full (read-only bind mounts
-// in a mount namespace, unshare) as systemd applies them. The first connection is served, the mail
+// 127.0.10.21), under NoNewPrivileges=yes and CapabilityBoundingSet= (setpriv) and
+// ProtectSystem=full (read-only bind mounts in a mount namespace, unshare) as systemd applies them. The first connection is served, the mail
 // goes to the user's ~/Maildir as the installed example configuration says (read back with
 // Python's mailbox), READY=1 reaches NOTIFY_SOCKET, the unit's ExecReload opens a listener added to
 // the file and the inherited one keeps serving, SIGTERM stops it with exit 0. Then --uninstall --purge.
@@ -82,7 +82,11 @@ describe('the installed service, run as systemd runs it', { skip }, () => {
     assert.deepEqual(unitValues(service, 'NoNewPrivileges'), ['yes']);
     assert.deepEqual(unitValues(service, 'ProtectSystem'), ['full']);
     const readOnly = 'for d in /usr /boot /etc; do [ -d "$d" ] || continue; mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" || exit 1; done; exec "$@"';
-    const nnp = ['/usr/bin/unshare', '--mount', '--propagation', 'private', '/bin/sh', '-c', readOnly, 'sh', '/usr/bin/setpriv', '--no-new-privs'];
+    // CapabilityBoundingSet= as systemd applies it: root keeps only those capabilities.
+    const caps = unitValues(service, 'CapabilityBoundingSet').join(' ').split(/\s+/).filter((c) => c !== '');
+    assert.ok(caps.length > 0, 'CapabilityBoundingSet=');
+    const bounding = `--bounding-set=-all,${caps.map((c) => `+${c.replace(/^CAP_/, '').toLowerCase()}`).join(',')}`;
+    const nnp = ['/usr/bin/unshare', '--mount', '--propagation', 'private', '/bin/sh', '-c', readOnly, 'sh', '/usr/bin/setpriv', '--no-new-privs', bounding];
     const args = ['-l', listen, `--fdname=${unitValues(socket, 'FileDescriptorName').join(':')}`, ...env.flatMap((e) => ['-E', e]), '-E', `NOTIFY_SOCKET=${path.join(tmp, 'notify')}`, ...nnp, ...move(execStart).split(/\s+/)];
     const child = spawn(ACTIVATE, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, cwd: '/' });
     d = new Daemon(child, port, tmp, inRoot('var/spool/tsmtpd'), inRoot('etc/mail/smtpd.conf'));
@@ -93,7 +97,9 @@ describe('the installed service, run as systemd runs it', { skip }, () => {
     const m = await waitForMessage('maildir', path.join(user.home, 'Maildir'), (x) => header(x, 'Subject') === tag);
     assert.ok(m, `not in ${user.home}/Maildir\n${d.describe()}`);
     assert.match(d.output(), new RegExp(`smtpd: inherited socket fd=3 name=smtp address=${ADDR.replace(/\./g, '\\.')}:${port}\\b`));
-    assert.equal(readFileSync(`/proc/${d.pid}/status`, 'utf8').match(/^NoNewPrivs:\s+(\d)/m)?.[1], '1', 'runs with no_new_privs');
+    const status = readFileSync(`/proc/${d.pid}/status`, 'utf8');
+    assert.equal(status.match(/^NoNewPrivs:\s+(\d)/m)?.[1], '1', 'runs with no_new_privs');
+    assert.equal(BigInt(`0x${status.match(/^CapBnd:\s+([0-9a-f]+)/m)?.[1] ?? '0'}`), capMask(caps), 'its bounding set is the unit\'s');
     assert.match(readFileSync(`/proc/${d.pid}/mounts`, 'utf8'), /^\S+ \/usr \S+ ro[,\s]/m, '/usr is read-only for it');
     const ready = await waitFor(() => notify!.messages.find((x) => x.split('\n').includes('READY=1')), 15_000);
     assert.ok(ready?.includes(`MAINPID=${d.pid}`), JSON.stringify(notify.messages));
@@ -135,4 +141,15 @@ function bannerAt(host: string, port: number): Promise<string> {
     c.once('data', (b) => (clearTimeout(t), c.destroy(), resolve(b.toString('latin1').split('\r\n')[0] ?? '')));
     c.once('error', () => (clearTimeout(t), resolve('')));
   });
+}
+
+/** capabilities(7) numbers of the names a unit may list. */
+const CAP_NUMBERS: Record<string, number> = {
+  CAP_CHOWN: 0, CAP_DAC_OVERRIDE: 1, CAP_DAC_READ_SEARCH: 2, CAP_FOWNER: 3, CAP_FSETID: 4, CAP_KILL: 5, CAP_SETGID: 6,
+  CAP_SETUID: 7, CAP_SETPCAP: 8, CAP_NET_BIND_SERVICE: 10, CAP_NET_ADMIN: 12, CAP_NET_RAW: 13, CAP_SYS_CHROOT: 18,
+  CAP_SYS_ADMIN: 21, CAP_SYS_RESOURCE: 24, CAP_AUDIT_WRITE: 29,
+};
+
+function capMask(names: string[]): bigint {
+  return names.reduce((m, n) => m | (1n << BigInt(CAP_NUMBERS[n] ?? 63)), 0n);
 }
