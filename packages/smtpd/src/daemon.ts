@@ -19,7 +19,7 @@ import { adoptForListeners, inheritedListeners } from './socket-activation.js';
 import { sdNotify, type SdNotify } from './sd-notify.js';
 import { setCloexec } from '@tsmtpd/peercred';
 import { checkReload, type ReloadSource } from './reload/check.js';
-import { applyReload, ConfigHolder, logRefused } from './reload/apply.js';
+import { applyReload, ConfigHolder, logRefused, NOT_READY } from './reload/apply.js';
 
 export interface DaemonOptions {
   configFile: string;
@@ -136,6 +136,7 @@ async function startDaemon(opts: DaemonOptions, log: Logger, writer: LogWriter):
   // One process: SIGHUP and `smtpctl reload` re-read the file here and apply it.
   const holder = new ConfigHolder(config);
   const reload = (): Promise<ReloadOutcome> => holder.serial(async () => {
+    if (!holder.ready) return NOT_READY;
     const c = await checkReload(holder.config, source);
     if (!c.ok) {
       logRefused(c.errors, log);
@@ -146,7 +147,7 @@ async function startDaemon(opts: DaemonOptions, log: Logger, writer: LogWriter):
   const sup: Supervisor = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text', onReload: reload });
   // Only the smtp actor gets the listeners' keys.
   const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init: withTls(role) ? { ...init, tls: tls.material } : init }));
-  return supervise(sup, specs, log, { ...opts, onReady: (s) => { started(); opts.onReady?.(s); } }, undefined, reload);
+  return supervise(sup, specs, log, { ...opts, onReady: (s) => { holder.ready = true; started(); opts.onReady?.(s); } }, undefined, reload);
 }
 
 /** systemd hears STOPPING=1 at the first SIGTERM/SIGINT (the daemon's own handlers stop it). */
@@ -215,12 +216,13 @@ async function runActorProcess(opts: DaemonOptions, log: Logger, writer: LogWrit
   const apply = (r: PrivReload): Promise<ReloadOutcome> => holder.serial(() => applyPrivReload(sup, holder, r, log));
   channel.onReload = (r) => void apply(r);
   const reload = async (): Promise<ReloadOutcome> => {
+    if (!holder.ready) return NOT_READY;
     const r = await channel.reload();
     return r === null ? { ok: false, errors: ['no answer from the privileged process'] } : apply(r);
   };
   const sup = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text', privileged: channel.services(), onReload: reload });
   const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init: withTls(role) ? { ...init, tls: start.tls } : init }));
-  return supervise(sup, specs, log, { ...opts, onReady: (s) => { channel.ready(); opts.onReady?.(s); } }, channel.lost, reload);
+  return supervise(sup, specs, log, { ...opts, onReady: (s) => { holder.ready = true; channel.ready(); opts.onReady?.(s); } }, channel.lost, reload);
 }
 
 /** The actors that get the TLS material read at start: listeners (smtp) and relays (mta). */

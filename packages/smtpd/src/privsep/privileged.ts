@@ -142,7 +142,8 @@ class Privileged {
     process.on('SIGTERM', forward);
     process.on('SIGINT', forward);
     this.reloader = new PrivReloader({ config: this.o.config, child: this.child, log: this.o.log, check: this.o.reload, bind: bindListeners });
-    const hup = (): void => void this.reloader.reload(0);
+    // Not before every actor runs: the actor process could not apply it yet.
+    const hup = (): void => (this.readySeen ? void this.reloader.reload(0) : this.o.log.warn('reload ignored: the daemon is still starting'));
     process.on('SIGHUP', hup);
     this.send({ t: 'init', config: this.o.config, spool: this.o.spool, settings: { ...this.o.settings }, listenFds, tls: this.o.tls });
     const code = await exited;

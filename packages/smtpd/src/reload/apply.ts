@@ -18,6 +18,8 @@ export interface Applied {
 /** One generation number per configuration, and one reload at a time. */
 export class ConfigHolder {
   gen = 1;
+  /** Every actor runs: before, a reload is refused (an actor not started cannot take one). */
+  ready = false;
   private chain: Promise<unknown> = Promise.resolve();
 
   constructor(public config: SmtpdConfig) {}
@@ -62,6 +64,9 @@ export async function applyReload(sup: Supervisor, holder: ConfigHolder, config:
   const summary = Object.entries(fields).map(([k, v]) => `${k}=${v}`).join(' ');
   return { ok: true, summary: warnings.length > 0 ? `${summary} (${warnings.join('; ')})` : summary };
 }
+
+/** The answer to a reload asked before every actor runs. */
+export const NOT_READY: ReloadOutcome = { ok: false, errors: ['the daemon is still starting: reload refused'] };
 
 /** Log a refused reload: each error as the loader wrote it (`file:line: ...`). */
 export function logRefused(errors: string[], log: Logger): void {
