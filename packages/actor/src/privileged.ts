@@ -8,6 +8,7 @@ export type PrivilegedServices = Omit<ParentMailbox, 'onFatal' | 'reloadConfig'>
 
 export const UNPRIVILEGED: PrivilegedServices = {
   deliveryHelper: async () => fail('no-privileges', 'temp', 'no privileged process: deliveries run in the mda'),
+  onDeliveryHelperKill: () => {},
   forwardRead: async () => fail('no-privileges', 'temp', 'no privileged process to read ~/.forward'),
   systemPasswordCheck: async () => false,
   mboxPrepare: async () => fail('no-privileges', 'temp', 'no privileged process'),

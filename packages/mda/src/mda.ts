@@ -8,7 +8,7 @@ import { toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type
 import { parseReloadOrder, type SmtpdConfig } from '@tsmtpd/config';
 import { deliverMessage, type DeliveryItem, type DeliveryOutcome, type RunContext } from './deliver.js';
 import { HelperPool } from './helper/pool.js';
-import { portLink } from './helper/port-link.js';
+import { socketLink } from './helper/socket-link.js';
 import { SessionLimiter, type Started } from './limits.js';
 import { ResultReporter } from './results.js';
 
@@ -56,7 +56,7 @@ class Mda {
     this.config = init.config;
     const privsep = settings.privsep === true;
     const isRoot = privsep || (typeof process.getuid === 'function' && process.getuid() === 0);
-    this.pool = isRoot ? new HelperPool(ctx.log, undefined, undefined, privsep ? (uid, gid, ev) => portLink(ctx.parent, uid, gid, ev) : undefined) : null;
+    this.pool = isRoot ? new HelperPool(ctx.log, undefined, undefined, privsep ? (uid, gid, ev) => socketLink(ctx.parent, uid, gid, ev) : undefined) : null;
     this.limiter = new SessionLimiter(this.config.mda.limits.maxSession, this.config.mda.limits.maxSessionPerUser);
     this.reporter = new ResultReporter((r) => this.sendResults(r), ctx.log);
     this.runCtx = {

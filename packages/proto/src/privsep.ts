@@ -9,9 +9,20 @@ const reqId = z.number().int().nonnegative().max(2 ** 31);
 export const AccountNameSchema = z.string().min(1).max(64).regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$/, 'not an account name');
 const uid = z.number().int().nonnegative().max(2 ** 32 - 2);
 
+/**
+ * A delivery helper's listening socket: the random part of its abstract unix socket name
+ * (helperSocketName). The helper accepts one connection, from the actor process only.
+ */
+export const HelperSocketSchema = z.string().regex(/^[0-9a-f]{32}$/);
+
+/** The abstract unix socket address (Linux: leading NUL, no file) of a helper's socket. */
+export function helperSocketName(token: string): string {
+  return `\0tsmtpd-helper-${token}`;
+}
+
 /** Actor process -> privileged process. */
 export const PrivRequestSchema = z.discriminatedUnion('t', [
-  /** Start a delivery helper running as uid/gid; the answer carries its socket (a handle). */
+  /** Start a delivery helper running as uid/gid; the answer names its socket (HelperSocketSchema). */
   z.object({ t: z.literal('helper'), id: reqId, uid, gid: uid }),
   /** End a helper that does not answer (only one the privileged side started). */
   z.object({ t: z.literal('helper-kill'), pid: z.number().int().positive() }),
@@ -37,7 +48,7 @@ const TlsMaterialSchema = z.object({
 /** Privileged process -> actor process. `init` first, then answers by request id. */
 export const PrivAnswerSchema = z.discriminatedUnion('t', [
   z.object({ t: z.literal('init'), config: z.unknown(), spool: z.string(), settings: z.record(z.string(), z.unknown()), listenFds: z.array(z.object({ address: z.string(), port: z.number().int(), fd: z.number().int().min(3) })), tls: TlsMaterialSchema }),
-  z.object({ t: z.literal('helper'), id: reqId, pid: z.number().int().positive().nullable(), error: z.string().nullable() }),
+  z.object({ t: z.literal('helper'), id: reqId, pid: z.number().int().positive().nullable(), socket: HelperSocketSchema.nullable(), error: z.string().nullable() }),
   z.object({ t: z.literal('forward'), id: reqId, text: z.string().max(65536).nullable(), error: z.string().nullable() }),
   z.object({ t: z.literal('password'), id: reqId, ok: z.boolean() }),
   z.object({ t: z.literal('mbox'), id: reqId, error: z.string().nullable() }),

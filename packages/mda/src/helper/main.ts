@@ -2,9 +2,11 @@
 // root) that serves file deliveries (maildir, the mbox append) over the socket on fd 3, framed
 // as frame.ts says: OPEN + DATA* + END per delivery, one DONE back. File calls are synchronous
 // but for the fsyncs (sync-jobs.ts); the answers ready in one turn go out in one write.
-// With privilege separation it also runs mda commands as the uid (the mda cannot switch uid).
-// Exits when the socket closes. Talks only to whoever holds the other end (the mda worker).
+// With privilege separation it also runs mda commands as the uid (the mda cannot switch uid),
+// and fd 3 is a listening socket (`--peer UID:PID`): the first connection from that process
+// (SO_PEERCRED) is the mda worker's, any other is closed unread. Exits when the socket closes.
 import net from 'node:net';
+import { peerCredentials } from '@tsmtpd/peercred';
 import { FrameReader, FrameType, jsonFrame, type Frame } from './frame.js';
 import { HelperJobSchema, parseJson, type CommandHelperJob, type MethodOutcome } from './protocol.js';
 import { openCommand } from '../methods/command.js';
@@ -15,8 +17,9 @@ import { fsFailure, tempfail } from '../sink.js';
 /** Deliveries open here; null: already answered (a failed open), its remaining frames are ignored. */
 const open = new Map<number, SyncSink | CommandRun | null>();
 const reader = new FrameReader();
-const sock = new net.Socket({ fd: 3, readable: true, writable: true });
 process.title = `tsmtpd: delivery helper uid=${process.getuid?.() ?? '?'}`;
+/** Longest wait for the actor process to connect to a listening helper. */
+const ACCEPT_MS = 30_000;
 
 function warn(text: string): void {
   process.stderr.write(`tsmtpd delivery helper: ${text}\n`);
@@ -24,6 +27,7 @@ function warn(text: string): void {
 
 const dirSyncs = new DirSyncs();
 let replies: Buffer[] = [];
+let sock: net.Socket | null = null;
 
 /** Queue an answer; the answers of one turn of the event loop leave in one write. */
 function answer(id: number, o: MethodOutcome): void {
@@ -34,7 +38,7 @@ function answer(id: number, o: MethodOutcome): void {
 function flush(): void {
   const out = replies;
   replies = [];
-  if (out.length > 0 && !sock.destroyed) sock.write(out.length === 1 ? out[0]! : Buffer.concat(out));
+  if (out.length > 0 && sock && !sock.destroyed) sock.write(out.length === 1 ? out[0]! : Buffer.concat(out));
 }
 
 function commit(id: number, sink: SyncSink): void {
@@ -105,18 +109,65 @@ function handle(f: Frame): void {
   answer(f.id, tempfail('delivery aborted'));
 }
 
-sock.on('data', (chunk: Buffer) => {
-  try {
-    for (const f of reader.push(chunk)) handle(f);
-  } catch (e) {
-    warn(`protocol error: ${(e as Error).message}`);
-    sock.destroy();
-  }
-});
 const quit = (): void => {
   for (const s of open.values()) s?.abort();
   process.exit(0);
 };
-sock.on('end', quit);
-sock.on('close', quit);
-sock.on('error', (e) => warn(`socket: ${e.message}`));
+
+function serve(s: net.Socket): void {
+  sock = s;
+  s.on('data', (chunk: Buffer) => {
+    try {
+      for (const f of reader.push(chunk)) handle(f);
+    } catch (e) {
+      warn(`protocol error: ${(e as Error).message}`);
+      s.destroy();
+    }
+  });
+  s.on('end', quit);
+  s.on('close', quit);
+  s.on('error', (e) => warn(`socket: ${e.message}`));
+}
+
+/** `--peer UID:PID`: whom the listening socket on fd 3 may serve; null: fd 3 is our connection. */
+function expectedPeer(argv: string[]): { uid: number; pid: number } | null {
+  const i = argv.indexOf('--peer');
+  if (i < 0) return null;
+  const m = /^(\d+):(\d+)$/.exec(argv[i + 1] ?? '');
+  if (!m) {
+    warn('invalid --peer');
+    process.exit(2);
+  }
+  return { uid: Number(m[1]), pid: Number(m[2]) };
+}
+
+const peer = expectedPeer(process.argv);
+if (peer === null) serve(new net.Socket({ fd: 3, readable: true, writable: true }));
+else {
+  const server = net.createServer({ pauseOnConnect: true });
+  const timer = setTimeout(() => {
+    warn('no connection from the actor process');
+    process.exit(0);
+  }, ACCEPT_MS);
+  server.on('connection', (s) => {
+    let cred;
+    try {
+      cred = peerCredentials(s);
+    } catch {
+      cred = null;
+    }
+    if (sock !== null || cred === null || cred.uid !== peer.uid || cred.pid !== peer.pid) {
+      if (sock === null) warn(`connection refused from ${cred ? `pid ${cred.pid} uid ${cred.uid}` : 'an unknown peer'}`);
+      return void s.destroy();
+    }
+    clearTimeout(timer);
+    server.close(); // one connection: nobody else is let in
+    serve(s);
+    s.resume();
+  });
+  server.on('error', (e) => {
+    warn(`listening socket: ${e.message}`);
+    process.exit(1);
+  });
+  server.listen({ fd: 3 });
+}

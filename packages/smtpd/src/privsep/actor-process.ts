@@ -1,12 +1,11 @@
 // The actor process's end of the privileged channel (root daemon): receives its start-up data
 // (configuration, spool, settings, the inherited listening descriptors), and serves the actors'
 // privileged requests (ParentMailbox) by asking the privileged process, once per helper for
-// deliveries: the helper's socket arrives as a handle and is bridged here to the mda's port.
+// deliveries: the answer names the helper's socket, which the mda worker connects to itself
+// (no frame passes through this thread).
 import type { Socket } from 'node:net';
-import type { MessagePort } from 'node:worker_threads';
 import type { PrivilegedServices } from '@tsmtpd/actor';
 import { fail, ok, PrivAnswerSchema, type ListenFd, type PrivAnswer, type PrivRequest } from '@tsmtpd/proto';
-import { corkedWrite } from '@tsmtpd/mda/helper/link.js';
 import { setCloexec } from '@tsmtpd/peercred';
 
 const REQUEST_MS = 30_000;
@@ -119,47 +118,18 @@ export class PrivChannel {
     if (process.connected) process.send?.({ t: 'ready' });
   }
 
-  /** A helper's socket bridged to the mda's port (see mda/helper/port-link.ts for the other end). */
-  private bridge(sock: Socket, port: MessagePort, pid: number): void {
-    let closed = false;
-    const end = (): void => {
-      if (closed) return;
-      closed = true;
-      port.postMessage(null);
-      port.close();
-      sock.destroy();
-    };
-    sock.on('data', (b: Buffer) => port.postMessage(b));
-    sock.on('close', end);
-    sock.on('error', end);
-    port.on('message', (m: unknown) => {
-      if (m === 'close') return void sock.end();
-      if (m === 'kill') {
-        process.send?.({ t: 'helper-kill', pid });
-        return end();
-      }
-      if (!Array.isArray(m)) return;
-      const bufs = m.filter((b): b is Uint8Array => b instanceof Uint8Array).map((b) => Buffer.from(b.buffer, b.byteOffset, b.byteLength));
-      const n = bufs.reduce((s, b) => s + b.length, 0);
-      corkedWrite(sock, bufs);
-      // Acknowledge once the bytes are with the kernel: the mda's back-pressure.
-      sock.write(Buffer.alloc(0), () => closed || port.postMessage({ ack: n }));
-    });
-    port.on('close', end);
-  }
-
   services(): PrivilegedServices {
     return {
-      deliveryHelper: async (uid, gid, port) => {
+      deliveryHelper: async (uid, gid) => {
         const { m, handle } = await this.request({ t: 'helper', uid, gid });
-        if (m === null || m.t !== 'helper' || m.pid === null || !handle) {
-          handle?.destroy();
-          port.postMessage(null);
-          port.close();
+        handle?.destroy(); // none is sent with this answer
+        if (m === null || m.t !== 'helper' || m.pid === null || m.socket === null) {
           return fail('helper-refused', 'temp', m && m.t === 'helper' && m.error ? m.error : 'no answer from the privileged process');
         }
-        this.bridge(handle, port, m.pid);
-        return ok({ pid: m.pid });
+        return ok({ pid: m.pid, socket: m.socket });
+      },
+      onDeliveryHelperKill: (pid) => {
+        if (process.connected) process.send?.({ t: 'helper-kill', pid });
       },
       forwardRead: async (user) => {
         const { m } = await this.request({ t: 'forward', user });

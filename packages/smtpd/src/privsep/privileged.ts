@@ -1,9 +1,10 @@
 // The privileged process of a daemon started as root (DESIGN.md section 7): binds the listening
 // sockets, gives the spool to the unprivileged user, starts the actor process as that user with
 // the sockets as inherited descriptors, and then only answers its narrow requests (privsep.ts
-// in proto): a delivery helper per uid (its socket handed over), ~/.forward, system passwords,
+// in proto): a delivery helper per uid (its socket named), ~/.forward, system passwords,
 // mbox creation. Forwards SIGTERM/SIGINT; exits when the actor process does.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, closeSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
@@ -12,7 +13,7 @@ import { helperUrl } from '@tsmtpd/mda';
 import { fileURLToPath } from 'node:url';
 import type { SmtpdConfig } from '@tsmtpd/config';
 import { OFFLINE_DIR } from '@tsmtpd/proto/offline.js';
-import { PrivRequestSchema, type ListenFd, type PrivAnswer, type PrivRequest, type Settings, type TlsMaterial } from '@tsmtpd/proto';
+import { helperSocketName, PrivRequestSchema, type ListenFd, type PrivAnswer, type PrivRequest, type Settings, type TlsMaterial } from '@tsmtpd/proto';
 import { AccountCache, validateHelperRequest, type Account } from './accounts.js';
 import { checkSystemPassword, prepareMbox, readForwardFile } from './root-ops.js';
 import { inheritedListeners, type InheritedListeners } from '../socket-activation.js';
@@ -201,10 +202,30 @@ class Privileged {
     const v = await validateHelperRequest(uid, gid);
     if (!v.ok) {
       this.o.log.warn('privileged: delivery helper refused', { uid, gid, error: v.error });
-      return this.send({ t: 'helper', id, pid: null, error: v.error });
+      return this.send({ t: 'helper', id, pid: null, socket: null, error: v.error });
     }
-    const h = spawn(process.execPath, [fileURLToPath(helperUrl)], { uid, gid, cwd: '/', env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
-    if (h.pid === undefined) return this.send({ t: 'helper', id, pid: null, error: 'the helper did not start' });
+    // Its socket: an abstract unix socket (no file anyone could swap) bound here and handed to
+    // the helper, which accepts one connection, and only from the actor process (SO_PEERCRED
+    // uid and pid, see mda/helper/main.ts): the mda worker connects to it directly.
+    const token = randomBytes(16).toString('hex');
+    const server = net.createServer();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ path: helperSocketName(token), backlog: 4 }, () => resolve());
+      });
+    } catch (e) {
+      return this.send({ t: 'helper', id, pid: null, socket: null, error: `helper socket: ${(e as Error).message}` });
+    }
+    const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+    const peer = `${this.o.account.uid}:${this.child.pid ?? 0}`;
+    let h: ChildProcess;
+    try {
+      h = spawn(process.execPath, [fileURLToPath(helperUrl), '--peer', peer], { uid, gid, cwd: '/', env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'ignore', 'pipe', fd] });
+    } finally {
+      server.close(); // the helper has its copy
+    }
+    if (h.pid === undefined) return this.send({ t: 'helper', id, pid: null, socket: null, error: 'the helper did not start' });
     const pid = h.pid;
     this.helpers.set(pid, h);
     h.on('error', () => {});
@@ -212,8 +233,7 @@ class Privileged {
     h.stderr?.setEncoding('utf8');
     h.stderr?.on('data', (s: string) => this.o.log.warn('delivery helper', { uid, output: s.trim().slice(0, 500) }));
     this.o.log.debug('delivery helper started', { uid, gid, pid });
-    // The socket goes to the actor process (node closes our copy once it is sent).
-    this.send({ t: 'helper', id, pid, error: null }, h.stdio[3] as net.Socket);
+    this.send({ t: 'helper', id, pid, socket: token, error: null });
   }
 }
 
