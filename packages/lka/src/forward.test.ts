@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { privilegedForwardReader } from './forward.js';
+import { privilegedForwardReader, rememberAbsence } from './forward.js';
 
 test('privileged reader: no request for a searchable home without .forward; asked when one appears', async () => {
   const home = mkdtempSync(join(tmpdir(), 'lka-fwd-'));
@@ -37,4 +37,20 @@ test('privileged reader: a home this process cannot search is left to the privil
     chmodSync(home, 0o700);
     rmSync(home, { recursive: true, force: true });
   }
+});
+
+test('a missing .forward is remembered for a short while; a found one is read every time', async () => {
+  let calls = 0;
+  let text: string | null = null;
+  const inner = async () => (calls++, text === null ? { kind: 'none' as const } : { kind: 'found' as const, text, path: '/home/a/.forward' });
+  const read = rememberAbsence(inner, 50);
+  const u = { username: 'a', uid: 1000, directory: '/home/a' };
+  assert.equal((await read(u)).kind, 'none');
+  text = 'b@example.org\n';
+  assert.equal((await read(u)).kind, 'none', 'within the lifetime the absence is remembered');
+  assert.equal(calls, 1);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.equal((await read(u)).kind, 'found', 'a .forward made meanwhile is found after it');
+  assert.equal((await read(u)).kind, 'found');
+  assert.equal(calls, 3, 'a found file is not remembered');
 });

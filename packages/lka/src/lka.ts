@@ -11,7 +11,7 @@ import { CryptPool } from './auth/pool.js';
 import { expandRecipient, type ExpandContext } from './expand.js';
 import { BuiltinFilters } from './filters.js';
 import { localHosts, localNames, machineIdentity, type MachineIdentity } from './localnames.js';
-import { privilegedForwardReader, type ForwardReader } from './forward.js';
+import { directForwardReader, privilegedForwardReader, rememberAbsence, type ForwardReader } from './forward.js';
 import { Ruleset } from './ruleset.js';
 import { TableSet } from './tables/registry.js';
 import { Userbase } from './userbase.js';
@@ -69,6 +69,13 @@ export interface LkaOptions {
   systemCheck?: (user: string, password: string) => Promise<boolean>;
   /** Reads ~/.forward (privilege separation: through the privileged process). */
   readForward?: ForwardReader;
+  /** How long a missing ~/.forward is remembered, ms (FORWARD_ABSENCE_MS; 0: never). */
+  forwardAbsenceMs?: number;
+}
+
+function forwardReader(opts: LkaOptions): ForwardReader {
+  const read = opts.readForward ?? directForwardReader;
+  return opts.forwardAbsenceMs === 0 ? read : rememberAbsence(read, opts.forwardAbsenceMs);
 }
 
 /** The lka's state and operations, independent of the worker (unit tests use it directly). */
@@ -82,11 +89,14 @@ export class Lka {
   private readonly pool = new CryptPool();
   private readonly users: SystemUsers;
   private readonly identity: MachineIdentity;
+  /** ~/.forward reads, a missing file remembered across configurations (forward.ts). */
+  private readonly readForward: ForwardReader;
 
   constructor(config: SmtpdConfig, private readonly opts: LkaOptions = {}) {
     this.identity = opts.identity ?? machineIdentity();
     this.users = new SystemUsers(opts.users);
     this.clients = new ClientResolver(opts.dnsServers);
+    this.readForward = forwardReader(opts);
     this.current = this.generation(config);
   }
 
@@ -101,7 +111,7 @@ export class Lka {
     const userbase = new Userbase(tables);
     const filters = new BuiltinFilters(config, tables);
     const auth = new Authenticator({ tables, pool: this.pool, delim: config.smtp.subAddrDelim, warn: opts.warn ?? (() => {}), ...(opts.systemCheck ? { systemCheck: opts.systemCheck } : {}) });
-    const expandCtx: ExpandContext = { config, tables, ruleset, userbase, ...(opts.readForward ? { readForward: opts.readForward } : {}), ...(opts.warn ? { warn: opts.warn } : {}) };
+    const expandCtx: ExpandContext = { config, tables, ruleset, userbase, readForward: this.readForward, ...(opts.warn ? { warn: opts.warn } : {}) };
     return { config, tables, ruleset, userbase, expandCtx, filters, auth };
   }
 
