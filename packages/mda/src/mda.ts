@@ -11,6 +11,7 @@ import { HelperPool } from './helper/pool.js';
 import { socketLink } from './helper/socket-link.js';
 import { SessionLimiter, type Started } from './limits.js';
 import { ResultReporter } from './results.js';
+import { UserCache } from './user-cache.js';
 
 /** Where mbox mailboxes live unless the run-time settings say otherwise (tests). */
 export const DEFAULT_MAIL_SPOOL = '/var/mail';
@@ -65,6 +66,7 @@ class Mda {
       isRoot,
       privsep: privsep ? { mboxPrepare: (user) => ctx.parent.mboxPrepare(user) } : null,
       pool: this.pool,
+      users: new UserCache(),
       hostname: hostname(),
       mailSpool: settings.mailSpool ?? DEFAULT_MAIL_SPOOL,
       ...(settings.mdaCommandTimeoutMs !== undefined ? { commandTimeoutMs: settings.mdaCommandTimeoutMs } : {}),

@@ -16,6 +16,7 @@ import { openLmtp, type LmtpTimeouts } from './methods/lmtp.js';
 import { acquireDotlock, prepareMailbox, type DotlockOptions } from './methods/mbox.js';
 import { mboxFromLine } from './methods/mbox-format.js';
 import { permfail, tempfail, type MethodOutcome, type SinkOpen } from './sink.js';
+import type { UserCache } from './user-cache.js';
 
 export interface PrepareContext {
   config: SmtpdConfig;
@@ -35,6 +36,8 @@ export interface PrepareContext {
   commandTimeoutMs?: number;
   lmtpTimeouts?: Partial<LmtpTimeouts>;
   dotlock?: DotlockOptions;
+  /** Users found recently (user-cache.ts); without it every delivery asks the lka. */
+  users?: UserCache;
 }
 
 type MethodOf<K extends ActionMethod['kind']> = Extract<ActionMethod, { kind: K }>;
@@ -269,9 +272,14 @@ async function targetPlan(env: Envelope, target: NonNullable<Envelope['mdaTarget
 
 /** Look up the user of an envelope; failures are delivery outcomes (unknown user: 5.1.1). */
 async function lookupUser(name: string, userbase: string | null, ctx: PrepareContext): Promise<{ ok: true; user: UserInfo } | { ok: false; outcome: MethodOutcome }> {
+  const known = ctx.users?.get(name, userbase);
+  if (known) return { ok: true, user: known };
   try {
     const r = await ctx.lka().userLookup(name, userbase);
-    if (r.ok) return r;
+    if (r.ok) {
+      ctx.users?.set(name, userbase, r.user);
+      return r;
+    }
     return { ok: false, outcome: r.kind === 'perm' ? permfail(`550 5.1.1 unknown user ${name}: ${r.message}`) : tempfail(`user lookup ${name}: ${r.message}`) };
   } catch (e) {
     return { ok: false, outcome: tempfail(`user lookup ${name}: ${(e as Error).message}`) };
