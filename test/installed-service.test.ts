@@ -5,12 +5,13 @@
 // 127.0.10.21), under NoNewPrivileges=yes and CapabilityBoundingSet= (setpriv) and
 // ProtectSystem=full (read-only bind mounts in a mount namespace, unshare) as systemd applies them. The first connection is served, the mail
 // goes to the user's ~/Maildir as the installed example configuration says (read back with
-// Python's mailbox), READY=1 reaches NOTIFY_SOCKET, the unit's ExecReload opens a listener added to
+// Python's mailbox), a ~/.forward in a 0700 home is followed and an mbox is created under the
+// bounding set, READY=1 reaches NOTIFY_SOCKET, the unit's ExecReload opens a listener added to
 // the file and the inherited one keeps serving, SIGTERM stops it with exit 0. Then --uninstall --purge.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import net from 'node:net';
 import { Daemon, freePort } from './lib/daemon.js';
@@ -37,15 +38,21 @@ describe('the installed service, run as systemd runs it', { skip }, () => {
   const root = path.join(tmp, 'root');
   const inRoot = (p: string) => path.join(root, p);
   let user: SystemUser;
+  let forwarder: SystemUser | undefined;
   let d: Daemon | undefined;
   let notify: NotifyReceiver | undefined;
   let listen = '';
   const tag = uniqueTag('installed');
 
   before(async () => {
-    const users = await ensureUsers(['tsmtpd-s2']);
+    const users = await ensureUsers(['tsmtpd-s2', 'tsmtpd-s3']);
     if (!users.ok) throw new Error(users.reason);
-    user = users.users[0]!;
+    [user, forwarder] = users.users as [SystemUser, SystemUser];
+    // A home no one else may enter, its ~/.forward to the first user: read by root holding
+    // only CAP_DAC_READ_SEARCH of the unit's bounding set.
+    chmodSync(forwarder.home, 0o700);
+    writeFileSync(path.join(forwarder.home, '.forward'), `${user.name}\n`, { mode: 0o644 });
+    chownSync(path.join(forwarder.home, '.forward'), forwarder.uid, forwarder.gid);
     await ensureDaemonUser();
     mkdirSync(inRoot('etc'), { recursive: true });
     writeFileSync(inRoot('etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
@@ -54,12 +61,19 @@ describe('the installed service, run as systemd runs it', { skip }, () => {
     assert.equal(r.code, 0, describeRun('install', r));
     // The example listens on 127.0.0.1:2525, and so does the socket unit: moved to our address.
     const conf = inRoot('etc/mail/smtpd.conf');
-    writeFileSync(conf, readFileSync(conf, 'utf8').replace(/^listen on 127\.0\.0\.1 /m, `listen on ${ADDR} `));
+    // And an mbox rule: /var/mail/USER created and given to the user by the privileged process.
+    const text = readFileSync(conf, 'utf8').replace(/^listen on 127\.0\.0\.1 /m, `listen on ${ADDR} `);
+    writeFileSync(conf, text.replace(/^(action "local" .*)$/m, '$1\naction "mbox" mbox\nmatch from any for domain "mbox.test" action "mbox"'));
   });
   after(async () => {
     await d?.stop();
     notify?.stop();
     rmSync(path.join(user?.home ?? '/nonexistent', 'Maildir'), { recursive: true, force: true });
+    if (forwarder) {
+      rmSync(path.join(forwarder.home, '.forward'), { force: true });
+      chmodSync(forwarder.home, 0o755);
+    }
+    if (user) rmSync(`/var/mail/${user.name}`, { force: true });
     await run(process.execPath, [path.join(repoRoot, 'scripts/install.mjs'), '--root', root, '--uninstall', '--purge'], { timeoutMs: 60_000 });
     removeTestDir(tmp);
   });
@@ -103,6 +117,20 @@ describe('the installed service, run as systemd runs it', { skip }, () => {
     assert.match(readFileSync(`/proc/${d.pid}/mounts`, 'utf8'), /^\S+ \/usr \S+ ro[,\s]/m, '/usr is read-only for it');
     const ready = await waitFor(() => notify!.messages.find((x) => x.split('\n').includes('READY=1')), 15_000);
     assert.ok(ready?.includes(`MAINPID=${d.pid}`), JSON.stringify(notify.messages));
+  });
+
+  test('under the bounding set: a ~/.forward in a closed home is followed; an mbox is created for its user', async () => {
+    assert.ok(d && forwarder, 'started');
+    const port = Number(listen.split(':')[1]);
+    const [t1, t2] = [uniqueTag('installed-forward'), uniqueTag('installed-mbox')];
+    const s = await smtpSession(port, [{ op: 'ehlo' }, ...transaction('sender@client.test', [`${forwarder.name}@localhost`], buildMessage([`Subject: ${t1}`], ['forwarded'])),
+      ...transaction('sender@client.test', [`${user.name}@mbox.test`], buildMessage([`Subject: ${t2}`], ['to mbox'])), { op: 'quit' }], 30, ADDR);
+    assert.equal(s.replies[3]?.code, 250, JSON.stringify(s.replies) + d.describe());
+    assert.equal(s.replies[6]?.code, 250, JSON.stringify(s.replies) + d.describe());
+    assert.ok(await waitForMessage('maildir', path.join(user.home, 'Maildir'), (x) => header(x, 'Subject') === t1), `forward not followed\n${d.describe()}`);
+    assert.ok(await waitForMessage('mbox', `/var/mail/${user.name}`, (x) => header(x, 'Subject') === t2), `no mbox delivery\n${d.describe()}`);
+    const st = statSync(`/var/mail/${user.name}`);
+    assert.equal(st.uid, user.uid, 'the mbox is the user\'s');
   });
 
   test('ExecReload (systemctl reload): a listener added on SIGHUP opens, the inherited one keeps serving', async () => {
