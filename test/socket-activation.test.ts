@@ -220,6 +220,13 @@ for (const mode of modes) {
       assert.doesNotMatch(readFileSync(`/proc/${filter}/environ`, 'latin1'), /(^|\0)(LISTEN_(PID|FDS|FDNAMES)|NOTIFY_SOCKET)=/);
       const actor = mode.privsep ? procs.find((p) => cmdline(p) === 'tsmtpd: actors') : d.pid;
       assert.ok(actor, 'the actor process');
+      if (mode.privsep) {
+        // Nor the actor process's channel to the privileged one (fd 3): a filter holding it could
+        // ask for what only the actor process may.
+        const channel = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${actor}/fd/3`))?.[1];
+        assert.ok(channel, 'fd 3 of the actor process is its IPC socket');
+        assert.deepEqual(procs.filter((p) => fdsOf(p, channel).length > 0), [actor]);
+      }
       for (const [address, p] of [[mode.addr.smtp, port], [mode.addr.own, ownPort]] as const) {
         const inode = listenerInode(address, p);
         assert.ok(inode, `no listener on ${address}:${p}`);
