@@ -44,3 +44,12 @@ test('drain answers what never started', () => {
   assert.deepEqual(l.drain(), ['y']);
   assert.equal(l.pending, 0);
 });
+
+test('reloaded limits (setLimits) apply to the next deliveries started', () => {
+  const l = new SessionLimiter<number>(1, 7);
+  for (let i = 0; i < 4; i++) l.add(`u${i}`, `m${i}`, i);
+  assert.deepEqual(l.take().flatMap((g) => g.items.map((i) => i.item)), [0]);
+  l.setLimits(3, 7);
+  assert.deepEqual(l.take().flatMap((g) => g.items.map((i) => i.item)), [1, 2]);
+  assert.equal(l.running, 3);
+});

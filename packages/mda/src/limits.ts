@@ -44,9 +44,15 @@ export class SessionLimiter<T> {
   private pendingCount = 0;
 
   constructor(
-    private readonly maxSession: number,
-    private readonly maxPerUser: number,
+    private maxSession: number,
+    private maxPerUser: number,
   ) {}
+
+  /** Reloaded limits: they apply to the next deliveries started (running ones go on). */
+  setLimits(maxSession: number, maxPerUser: number): void {
+    this.maxSession = maxSession;
+    this.maxPerUser = maxPerUser;
+  }
 
   get running(): number {
     return this.runningCount;

@@ -174,7 +174,8 @@ class Mda {
 
   /**
    * A reloaded configuration: deliveries prepared from now on find actions by the new names (an
-   * envelope whose action is gone fails permanently, prepare.ts); the session limits stay.
+   * envelope whose action is gone fails permanently, prepare.ts); new session limits apply to
+   * the deliveries started from now on.
    */
   reload(raw: unknown): ReloadReport {
     const p = parseReloadOrder(raw);
@@ -182,6 +183,9 @@ class Mda {
     const gone = Object.keys(this.config.actions).filter((n) => !(n in p.config.actions));
     this.config = p.config;
     this.runCtx.config = p.config;
+    const l = p.config.mda.limits;
+    this.limiter.setLimits(l.maxSession, l.maxSessionPerUser);
+    this.schedulePump();
     return { ok: true, notes: gone.length > 0 ? [`mda actions removed: ${gone.join(',')}`] : [] };
   }
 

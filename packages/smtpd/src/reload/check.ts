@@ -52,9 +52,7 @@ export function keepUnreloadable(current: SmtpdConfig, next: SmtpdConfig): { con
   if (current.metrics) out.metrics = current.metrics;
   else delete out.metrics;
   if (!sameValue(current.mta.limits, next.mta.limits)) warnings.push('mta limit change needs a restart');
-  if (!sameValue(current.mda.limits, next.mda.limits)) warnings.push('mda limit change needs a restart');
   out.mta = { ...next.mta, limits: current.mta.limits };
-  out.mda = { ...next.mda, limits: current.mda.limits };
   return { config: out, warnings };
 }
 
