@@ -347,3 +347,13 @@ test('restart: committed envelopes reach onEnvelopesLoad, uncommitted ones are p
     t.cleanup();
   }
 });
+
+test('reload: a checked order is taken (server name, delay warnings), a malformed one refused', () =>
+  withQueue(async (a, _rec, spool) => {
+    const next = queueInit(spool).config;
+    next.serverName = 'renamed.test';
+    next.bounce = { warnIntervals: [600] };
+    assert.deepEqual(await a.mailbox.reload({ gen: 2, config: next }), { ok: true, notes: [] });
+    const bad = await a.mailbox.reload({ gen: 3, config: { bounce: 'x' } });
+    assert.equal(bad.ok, false);
+  }));

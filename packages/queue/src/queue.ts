@@ -3,7 +3,7 @@
 // envelopes and commits, loads, outcomes), mda (onDeliver), mta (onRelay).
 import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
 import type { ActorInit, ActorStats, QueueMailbox } from '@tsmtpd/proto';
-import type { SmtpdConfig } from '@tsmtpd/config';
+import { parseReloadOrder, type SmtpdConfig } from '@tsmtpd/config';
 import type { QueueBackend } from './backend.js';
 import { SqliteQueueBackend } from './sqlite-backend.js';
 import { RamQueueBackend } from './ram-backend.js';
@@ -112,6 +112,14 @@ export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl
     onDeliveryResults: (results) => void outbound.results(results),
     onHoldRelease: (holdq, count) => {
       if (typeof holdq === 'string' && Number.isInteger(count) && count > 0) void q.peers.scheduler().onHoldRelease(holdq, count);
+    },
+    // Reload: what notifications say and when; the backend and its keys are kept (a restart's).
+    reload: async (raw) => {
+      const p = parseReloadOrder(raw);
+      if (!p.ok) return p;
+      q.serverName = p.config.serverName;
+      q.warnIntervals = p.config.bounce.warnIntervals;
+      return { ok: true, notes: [] };
     },
   };
 

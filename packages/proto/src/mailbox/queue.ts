@@ -2,6 +2,7 @@
 // mda/mta (bodies and results) and control.
 import type { Envelope, DeliveryResult, EnvelopeType } from '../envelope.js';
 import type { Result } from '../result.js';
+import type { ReloadReport } from './reload.js';
 
 export interface MessageCommitted {
   msgid: string;
@@ -63,4 +64,6 @@ export interface QueueMailbox {
    * or marked for removal.
    */
   ctlRemove(evpids: string[]): Promise<number>;
+  /** A reloaded configuration (ReloadOrder): the notifications' server name and delay warnings. */
+  reload(order: unknown): Promise<ReloadReport>;
 }

@@ -8,7 +8,7 @@ import type { ListenFd, ReloadOrder, ReloadOutcome, ReloadReport, TlsMaterial } 
 import { describeChange } from './check.js';
 
 /** The roles that take a new configuration, in the order they get it. */
-const RELOAD_ORDER = ['mda', 'mta', 'lka', 'smtp'] as const;
+const RELOAD_ORDER = ['queue', 'mda', 'mta', 'lka', 'smtp'] as const;
 
 export interface Applied {
   outcome: ReloadOutcome;

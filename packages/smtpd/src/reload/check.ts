@@ -41,12 +41,11 @@ export function keepUnreloadable(current: SmtpdConfig, next: SmtpdConfig): { con
   if (!sameValue(cq.backend, nq.backend)) warnings.push('queue backend change needs a restart');
   if (!sameValue(queueAsWritten({ ...cq, backend: undefined }), queueAsWritten({ ...nq, backend: undefined }))) warnings.push('queue encryption/compression change needs a restart');
   out.queue = { ...cq, ttl: nq.ttl };
-  const keep = <K extends 'scheduler' | 'bounce' | 'srs'>(k: K, what: string): void => {
+  const keep = <K extends 'scheduler' | 'srs'>(k: K, what: string): void => {
     if (!sameValue(current[k], next[k])) warnings.push(`${what} change needs a restart`);
     out[k] = current[k];
   };
   keep('scheduler', 'scheduler limit');
-  keep('bounce', 'bounce warn-interval');
   keep('srs', 'srs key');
   if (!sameValue(current.metrics, next.metrics)) warnings.push('metrics listener change needs a restart');
   if (current.metrics) out.metrics = current.metrics;
