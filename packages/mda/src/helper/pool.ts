@@ -49,12 +49,25 @@ class RemoteSink implements Sink {
     const out: Buffer[] = [];
     if (!this.openSent) out.push(jsonFrame(FrameType.open, this.id, this.job));
     this.openSent = true;
+    // As few DATA frames as fit (the prefix and a small body are one): the helper writes each
+    // frame's payload with one write(2).
+    let group: Buffer[] = [];
+    let groupBytes = 0;
+    const close = (): void => {
+      if (groupBytes > 0) out.push(frameHeader(FrameType.data, this.id, groupBytes), ...group);
+      group = [];
+      groupBytes = 0;
+    };
     for (const b of this.queued) {
-      for (let off = 0; off < b.length; off += MAX_PAYLOAD) {
-        const piece = b.subarray(off, Math.min(b.length, off + MAX_PAYLOAD));
-        out.push(frameHeader(FrameType.data, this.id, piece.length), piece);
+      for (let off = 0; off < b.length; ) {
+        const n = Math.min(b.length - off, MAX_PAYLOAD - groupBytes);
+        group.push(off === 0 && n === b.length ? b : b.subarray(off, off + n));
+        groupBytes += n;
+        off += n;
+        if (groupBytes === MAX_PAYLOAD) close();
       }
     }
+    close();
     this.queued = [];
     this.queuedBytes = 0;
     if (last !== null) out.push(frameHeader(last, this.id, 0));
