@@ -11,6 +11,7 @@ import { startDaemon, type Daemon } from './lib/daemon.js';
 import { buildMessage, uniqueTag, userMaildir } from './lib/conf.js';
 import { header, showReply, smtpSession, transaction, waitForMessage, type SmtpStep, type StoredMessage } from './lib/python.js';
 import { smtpdBin } from './lib/paths.js';
+import { waitFor } from './lib/proc.js';
 import { ensureUsers } from './lib/users.js';
 import { makeSharedDir, makeTestDir, removeTestDir } from './lib/tmp.js';
 
@@ -109,5 +110,18 @@ describe('the pre-6.4 grammar, read without --old-grammar', { skip }, () => {
     ]);
     assert.equal(s.replies[2]?.code, 250, s.replies.map(showReply).join('\n'));
     assert.equal(s.replies[3]?.code, 550, s.replies.map(showReply).join('\n'));
+  });
+
+  test('a reload (SIGHUP) of the old file logs the warning again and keeps serving', async () => {
+    const first = `${d.confPath}: the pre-6.4 grammar was read`;
+    const count = (): number => d.output().split('\n').filter((l) => l.includes(first)).length;
+    const before = count();
+    process.kill(d.pid, 'SIGHUP');
+    const reloaded = await waitFor(() => (/smtpd: reloaded/.test(d.output()) && count() > before ? true : undefined), 20_000);
+    assert.ok(reloaded, `no reload with the legacy warning\n${d.describe()}`);
+    const tag = uniqueTag('legacy-reload');
+    const s = await smtpSession(d.port, session(transaction('sender@client.test', ['team@localhost'], buildMessage([`Subject: ${tag}`], ['after the reload']))));
+    assert.equal(s.replies[3]?.code, 250, `${s.replies.map(showReply).join('\n')}\n${d.describe()}`);
+    assert.ok(await waitForMessage('maildir', userMaildir(dir, u1), bySubject(tag)), `${tag} not delivered\n${d.describe()}`);
   });
 });

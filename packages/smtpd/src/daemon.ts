@@ -128,7 +128,7 @@ async function startDaemon(opts: DaemonOptions, log: Logger, writer: LogWriter):
   // Started as root: the offline replay (sendmail as each file's owner) is the privileged side's.
   // The TLS keys above were read here, as root: with privilege separation they travel to the
   // actor process in its start-up data (it opens no key file).
-  const source: ReloadSource = { configFile: opts.configFile, macros: opts.macros, legacy: opts.legacy === true };
+  const source: ReloadSource = { configFile: opts.configFile, macros: opts.macros, legacy: opts.legacy === true, onLegacy: (l) => log.warn(l) };
   if (process.getuid?.() === 0 && user !== 'root') return startPrivileged({ config, spool, settings, user, argv: opts.argv ?? [], log, onActorsReady: started, tls: tls.material, reload: (current: SmtpdConfig) => checkReload(current, source) }, errLine);
   const listenFds = adoptForListeners(config, inherited);
   inherited.finish(log);

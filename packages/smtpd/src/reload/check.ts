@@ -2,7 +2,7 @@
 // root daemon, else the daemon itself): re-read and check the file, keep the running values of
 // what cannot change without a restart (with a warning naming it), re-read the TLS material,
 // and say what changed for the reload's log line.
-import { loadConfig, type SmtpdConfig } from '@tsmtpd/config';
+import { legacyWarning, loadConfig, type SmtpdConfig } from '@tsmtpd/config';
 import type { TlsMaterial } from '@tsmtpd/proto';
 import { unimplementedFeatures } from '../features.js';
 import { addRelayTlsMaterial, readListenerTlsMaterial } from '../tls-material.js';
@@ -11,6 +11,8 @@ export interface ReloadSource {
   configFile: string;
   macros: Record<string, string>;
   legacy: boolean;
+  /** The pre-6.4 grammar was read: its modern form, a line each, as the start logs it. */
+  onLegacy?: (line: string) => void;
 }
 
 export type Checked = { ok: true; config: SmtpdConfig; tls: TlsMaterial; warnings: string[] } | { ok: false; errors: string[] };
@@ -59,6 +61,7 @@ export function keepUnreloadable(current: SmtpdConfig, next: SmtpdConfig): { con
 export async function checkReload(current: SmtpdConfig, src: ReloadSource): Promise<Checked> {
   const r = await loadConfig(src.configFile, { macros: src.macros, legacy: src.legacy, readsStdinKey: true });
   if (!r.ok) return { ok: false, errors: r.errors };
+  if (r.legacyRead && src.onLegacy) for (const l of legacyWarning(r.legacyRead)) if (l !== '') src.onLegacy(l);
   const missing = unimplementedFeatures(r.config);
   if (missing.length > 0) return { ok: false, errors: missing };
   const { config, warnings } = keepUnreloadable(current, r.config);
