@@ -78,17 +78,18 @@ test('~/.forward: read when safe; none; refused when writable by others or a lin
 test('AccountCache: one lookup per name within its lifetime, again after it; unknown names kept shorter', async () => {
   let calls = 0;
   const lookup = async (name: string) => (calls++, name === 'alice' ? { name, uid: 1000, gid: 1000, home: '/home/alice' } : null);
-  const cache = new AccountCache(60, 20, lookup);
+  let clock = 1_000;
+  const cache = new AccountCache(60, 20, lookup, 4096, () => clock);
   assert.equal((await cache.get('alice'))?.uid, 1000);
   assert.equal((await cache.get('alice'))?.uid, 1000);
   assert.equal(calls, 1, 'the second get is served from memory');
   assert.equal(await cache.get('ghost'), null);
-  await new Promise((r) => setTimeout(r, 30));
+  clock += 30;
   assert.equal(await cache.get('ghost'), null);
   assert.equal(calls, 3, 'an unknown name is looked up again after the negative lifetime');
   await cache.get('alice');
   assert.equal(calls, 3, 'a known one is still remembered');
-  await new Promise((r) => setTimeout(r, 40));
+  clock += 40;
   await cache.get('alice');
   assert.equal(calls, 4, 'and looked up again after its lifetime');
 });

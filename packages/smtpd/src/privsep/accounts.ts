@@ -39,10 +39,12 @@ export class AccountCache {
     private readonly negativeTtlMs = 5_000,
     private readonly lookup: (key: string) => Promise<Account | null> = lookupAccount,
     private readonly max = 4096,
+    /** The clock (tests turn it by hand). */
+    private readonly now: () => number = Date.now,
   ) {}
 
   get(name: string): Promise<Account | null> {
-    const now = Date.now();
+    const now = this.now();
     const hit = this.entries.get(name);
     if (hit && hit.until > now) return hit.account;
     if (this.entries.size >= this.max) this.entries.clear();
@@ -50,7 +52,7 @@ export class AccountCache {
     const entry = { until: now + this.ttlMs, account };
     this.entries.set(name, entry);
     void account.then((a) => {
-      if (a === null) entry.until = Date.now() + this.negativeTtlMs;
+      if (a === null) entry.until = this.now() + this.negativeTtlMs;
     });
     return account;
   }
