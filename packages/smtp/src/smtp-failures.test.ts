@@ -144,7 +144,9 @@ test('reverse DNS never delays the greeting, even with a resolver that does not 
     const t0 = performance.now();
     const c = await WireClient.open(dns.port);
     assert.equal((await c.reply()).code, 220);
-    assert.ok(performance.now() - t0 < 50);
+    // The lookup's own deadline is 2 s: a greeting that waited for it would take at least that.
+    const ms = performance.now() - t0;
+    assert.ok(ms < 1000, `greeting after ${ms.toFixed(0)} ms`);
     assert.equal(await c.cmd('EHLO client.example'), '250-mx.test.example Hello client.example [127.0.0.1], pleased to meet you\n250-PIPELINING\n250-8BITMIME\n250-SMTPUTF8\n250-ENHANCEDSTATUSCODES\n250-DSN\n250 SIZE 36700160');
     c.close();
   } finally {
