@@ -31,17 +31,20 @@ test('listening() reports the bound address with the real port', async () => {
 });
 
 test('the greeting comes at once (no 100 ms early-talker wait) and names us', async () => {
-  for (let i = 0; i < 3; i++) {
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) {
     const t0 = performance.now();
     const c = await WireClient.open(t.port);
     const g = await c.reply();
     const ms = performance.now() - t0;
     assert.equal(g.raw[0], '220 mx.test.example ESMTP tsmtpd');
-    // Not a speed target (those live in scripts/bench): below the library's fixed 100 ms wait
-    // is what shows that wait is gone, with room for a loaded machine.
-    assert.ok(ms < 90, `greeting after ${ms.toFixed(1)} ms`);
+    times.push(ms);
     c.close();
   }
+  // Not a speed target (those live in scripts/bench): the library's fixed 100 ms wait would put
+  // every greeting above it; the fastest of five below it shows the wait is gone even when a
+  // loaded machine delays some of them.
+  assert.ok(Math.min(...times) < 90, `greetings after ${times.map((m) => m.toFixed(1)).join(', ')} ms`);
 });
 
 test('EHLO greets the client and advertises our extensions', async () => {
