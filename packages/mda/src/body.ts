@@ -1,7 +1,8 @@
 // Reading a stored message from the queue (QueueMailbox.bodyRead) as a pull stream of pages,
 // so a 35 MB body never sits whole in memory: the runner pulls a page, hands it to every
 // sink of the message, and pulls the next. The first pages are kept until the header block
-// has been scanned (loop detection needs it before any sink is opened).
+// has been scanned (loop detection needs it before any sink is opened). A small body the queue
+// sent along with its envelopes is the one page, read from nowhere.
 import type { Result } from '@tsmtpd/proto';
 import { HeaderScanner, type HeaderInfo } from './headers.js';
 
@@ -25,13 +26,21 @@ export class BodyReader {
   private pageCount = 0;
   private readonly held: Uint8Array[] = [];
 
+  /** `whole`: the entire body, as the queue sent it with the envelopes (nothing to read). */
   constructor(
     private readonly read: BodyReadFn,
     private readonly msgid: string,
+    private whole: Uint8Array[] | null = null,
   ) {}
 
   /** Pull one page; null at the end of the body. Throws BodyError when the queue fails. */
   private async pull(): Promise<Uint8Array[] | null> {
+    if (this.whole !== null) {
+      const all = this.whole;
+      this.whole = null;
+      this.next = null;
+      return all;
+    }
     if (this.next === null) return null;
     if (++this.pageCount > MAX_PAGES) throw new BodyError('body has too many pages', 'temp');
     let r: Awaited<ReturnType<BodyReadFn>>;

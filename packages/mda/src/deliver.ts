@@ -100,8 +100,8 @@ async function streamAndEnd(reader: BodyReader, open: Open[], ctx: RunContext): 
   );
 }
 
-/** Deliver one message to these envelopes (all of the same msgid). */
-export async function deliverMessage(msgid: string, items: DeliveryItem[], ctx: RunContext): Promise<void> {
+/** Deliver one message to these envelopes (all of the same msgid); `body`: all of it, if at hand. */
+export async function deliverMessage(msgid: string, items: DeliveryItem[], ctx: RunContext, body: Uint8Array[] | null = null): Promise<void> {
   const ready: { item: DeliveryItem; plan: Plan }[] = [];
   await Promise.all(
     items.map(async (item) => {
@@ -113,7 +113,7 @@ export async function deliverMessage(msgid: string, items: DeliveryItem[], ctx: 
   if (ready.length === 0) return;
   // Keep the arrival order of the envelopes (prepare answers in any order).
   ready.sort((a, b) => items.indexOf(a.item) - items.indexOf(b.item));
-  const reader = new BodyReader(ctx.bodyRead, msgid);
+  const reader = new BodyReader(ctx.bodyRead, msgid, body);
   let info: HeaderInfo;
   try {
     info = await reader.scanHeaders();

@@ -46,6 +46,35 @@ test('delivers one message to several maildirs with one body read; a looping rec
   }
 });
 
+test('a body sent with the envelopes is delivered without a body read; one of the wrong shape is read from the queue', async () => {
+  const d = tempDir('actor-inline');
+  const config = defaultConfig('mx.test');
+  config.actions = { local: action('local', { kind: 'maildir', path: `${d.path}/%{user.username}/Maildir`, junk: false }) };
+  const me = { uid: process.getuid!(), gid: process.getgid!() };
+  const users = { alice: { username: 'alice', directory: d.path, ...me }, carol: { username: 'carol', directory: d.path, ...me }, dave: { username: 'dave', directory: d.path, ...me } };
+  const inline = 'Subject: sent along\n\nfrom the dispatch\n';
+  const h = await startMda(config, new Map([['cccccccc', 'Subject: stored\n\nfrom the queue\n'], ['dddddddd', MSG]]), users);
+  try {
+    const body = [new TextEncoder().encode(inline.slice(0, 10)).buffer, new TextEncoder().encode(inline.slice(10)).buffer] as ArrayBuffer[];
+    await h.deliver(
+      [envelope('cccccccc00000001'), envelope('cccccccc00000002', { dest: 'carol@y.org', rcpt: 'carol@y.org', mdaUser: 'carol' }), envelope('dddddddd00000001', { dest: 'dave@y.org', rcpt: 'dave@y.org', mdaUser: 'dave' })],
+      { cccccccc: body, dddddddd: ['not a buffer'] as unknown as ArrayBuffer[] },
+    );
+    const r = byId(await h.waitResults(3));
+    for (const id of ['cccccccc00000001', 'cccccccc00000002', 'dddddddd00000001']) assert.equal(r[id]?.status, 'ok', `${id}: ${r[id]?.errorline}`);
+    assert.deepEqual(h.bodyReads, [{ msgid: 'dddddddd', from: 0 }], 'only the message without a usable body was read');
+    for (const u of ['alice', 'carol']) {
+      const box = pythonRead('maildir', join(d.path, u, 'Maildir'));
+      assert.equal(box.length, 1);
+      assert.equal(box[0]!.body, 'from the dispatch\n', `${u} got the body sent along`);
+    }
+    assert.equal(pythonRead('maildir', join(d.path, 'dave', 'Maildir'))[0]?.headers.find(([k]) => k === 'Subject')?.[1], 'test');
+  } finally {
+    await h.stop();
+    d.remove();
+  }
+});
+
 test('failures become results: unknown user 5.1.1, forward-only, unknown action, not mda, body read error', async () => {
   const d = tempDir('actor-fail');
   const config = defaultConfig('mx.test');

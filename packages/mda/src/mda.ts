@@ -8,6 +8,7 @@ import { toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type
 import { parseReloadOrder, type SmtpdConfig } from '@tsmtpd/config';
 import { deliverMessage, type DeliveryItem, type DeliveryOutcome, type RunContext } from './deliver.js';
 import { HelperPool } from './helper/pool.js';
+import { KeptBodies } from './kept-bodies.js';
 import { socketLink } from './helper/socket-link.js';
 import { SessionLimiter, type Started } from './limits.js';
 import { ResultReporter } from './results.js';
@@ -46,6 +47,7 @@ class Mda {
   private readonly runCtx: RunContext;
   /** Envelopes waiting or running (a second dispatch of one is ignored). */
   private readonly known = new Set<string>();
+  private readonly bodies = new KeptBodies();
   private readonly runs = new Set<Promise<void>>();
   private readonly sending = new InFlight();
   private stopping = false;
@@ -90,8 +92,9 @@ class Mda {
   }
 
   /** MdaMailbox.onDeliver: validate, queue under the limits, start what may start. */
-  deliver(envelopes: Envelope[]): void {
+  deliver(envelopes: Envelope[], bodies?: Record<string, ArrayBuffer[]>): void {
     if (this.stopping) return;
+    const sent = bodies !== null && typeof bodies === 'object' ? bodies : {};
     // No schema parse per envelope: the queue parsed each one from its row on disk
     // (backend.ts parseStoredEnvelope) or from smtp's parse of the client's input; a thread
     // of this process is no trust boundary.
@@ -106,6 +109,7 @@ class Mda {
       }
       if (this.known.has(env.id)) continue;
       this.known.add(env.id);
+      this.bodies.add(env.msgid, Object.hasOwn(sent, env.msgid) ? sent[env.msgid] : undefined);
       this.limiter.add(this.config.actions[env.dispatcher]?.user ?? env.mdaUser ?? env.dest, env.msgid, env);
     }
     this.schedulePump();
@@ -146,7 +150,7 @@ class Mda {
 
   private startRun(group: Started<Envelope>): void {
     const items = group.items.map(({ user, item: env }) => this.item(env, user));
-    const run = deliverMessage(group.msgid, items, this.runCtx)
+    const run = deliverMessage(group.msgid, items, this.runCtx, this.bodies.take(group.msgid, items.length))
       .catch((e: unknown) => this.ctx.log.warn('delivery run failed', { msgid: group.msgid, error: (e as Error).message }))
       .finally(() => {
         // A bug must not leak a session slot or leave an envelope without an answer.
@@ -193,6 +197,7 @@ class Mda {
   async stop(): Promise<void> {
     this.stopping = true;
     this.limiter.drain();
+    this.bodies.clear();
     this.abort.abort();
     await settleWithin([...this.runs], STOP_GRACE_MS);
     await this.pool?.close();
@@ -204,7 +209,7 @@ class Mda {
 export async function createMda(ctx: ActorContext<'mda'>): Promise<ActorImpl<MdaMailbox>> {
   const mda = new Mda(ctx);
   return {
-    mailbox: { onDeliver: (envelopes) => mda.deliver(envelopes), reload: async (order) => mda.reload(order) },
+    mailbox: { onDeliver: (envelopes, bodies) => mda.deliver(envelopes, bodies), reload: async (order) => mda.reload(order) },
     stats: () => mda.stats(),
     stop: () => mda.stop(),
   };

@@ -22,7 +22,7 @@ export interface Harness {
   results: DeliveryResult[];
   bodyReads: { msgid: string; from: number }[];
   waitResults(n: number, ms?: number): Promise<DeliveryResult[]>;
-  deliver(envs: Envelope[]): Promise<void>;
+  deliver(envs: Envelope[], bodies?: Record<string, ArrayBuffer[]>): Promise<void>;
   /** The mailbox's reload (a ReloadOrder). */
   reload(order: unknown): Promise<ReloadReport>;
   stats(): Promise<Record<string, number>>;
@@ -71,7 +71,7 @@ export async function startMda(config: SmtpdConfig, bodies: Map<string, string |
       assert.ok(results.length >= n, `expected ${n} results, got ${JSON.stringify(results)}`);
       return results;
     },
-    deliver: (envs) => actor.mailbox.onDeliver(envs),
+    deliver: (envs, bodies) => actor.mailbox.onDeliver(envs, bodies),
     reload: (order) => actor.mailbox.reload(order),
     stats: () => actor.handle.ctl.stats(),
     stop: () => actor.stop(),

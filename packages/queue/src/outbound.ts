@@ -2,9 +2,9 @@
 // envelopes to the BounceBuilder), serve bodies, and settle outcomes in group-committed
 // transactions before telling the scheduler. Settling stores, in the same transaction, the
 // bounce envelope a failure, expiry, delay or requested success report needs (bounce/reports.ts).
-import { transfer } from '@tsmtpd/actor';
+import { transfer, type Remote } from '@tsmtpd/actor';
 import { fail, ok, toErrorLine } from '@tsmtpd/proto';
-import type { DeliveryResult, DispatchItem, Envelope, OutcomeReport, Result, ScheduleEntry } from '@tsmtpd/proto';
+import type { DeliveryResult, DispatchItem, Envelope, MdaMailbox, OutcomeReport, Result, ScheduleEntry } from '@tsmtpd/proto';
 import { ownArrayBuffer } from './backend.js';
 import { ioMessage, type QueueShared } from './context.js';
 import { scheduleEntry } from './intake.js';
@@ -143,10 +143,32 @@ export class Outbound {
       void this.settle(envs.map((e) => ({ evpid: e.id, status: 'tempfail', errorline: `4.3.0 ${kind} unavailable` })));
     };
     let sent: Promise<void> | null = null;
-    if (kind === 'mda') sent = this.q.peers.mda()?.onDeliver(envs) ?? null;
+    if (kind === 'mda') {
+      const mda = this.q.peers.mda();
+      sent = mda ? this.deliverWithBodies(mda, envs) : null;
+    }
     else sent = this.q.peers.mta()?.onRelay(envs) ?? null;
     if (!sent) return fallback('not connected');
     sent.catch((e: unknown) => fallback(ioMessage(e)));
+  }
+
+  /**
+   * onDeliver with the bodies still in memory (committed, small: recent.ts) travelling along,
+   * moved rather than copied, so the mda skips a bodyRead round trip per message.
+   */
+  private deliverWithBodies(mda: Remote<MdaMailbox>, envs: Envelope[]): Promise<void> {
+    const bodies: Record<string, ArrayBuffer[]> = Object.create(null) as Record<string, ArrayBuffer[]>;
+    const moved: ArrayBuffer[] = [];
+    for (const env of envs) {
+      if (env.msgid in bodies) continue;
+      const kept = this.q.backend.bodyKept?.(env.msgid);
+      if (!kept) continue;
+      const chunks = kept.map(ownArrayBuffer); // fresh copies: theirs to move
+      bodies[env.msgid] = chunks;
+      moved.push(...chunks);
+    }
+    if (moved.length === 0) return mda.onDeliver(envs);
+    return mda.onDeliver(envs, transfer(bodies, moved));
   }
 
   /** Apply outcomes in one group-committed write, log them, then tell the scheduler. */

@@ -16,13 +16,15 @@ interface Rec {
   loads: ScheduleEntry[][];
   outcomes: OutcomeReport[][];
   delivered: Envelope[][];
+  /** The bodies sent along with each onDeliver. */
+  bodies: (Record<string, ArrayBuffer[]> | undefined)[];
   relayed: Envelope[][];
   /** Called inside scheduler.messagesCommit, before it answers (the queue does not wait for it). */
   onCommit?: (msgids: string[]) => void | Promise<void>;
 }
 
 function newRec(): Rec {
-  return { inserts: [], commits: [], rollbacks: [], loads: [], outcomes: [], delivered: [], relayed: [] };
+  return { inserts: [], commits: [], rollbacks: [], loads: [], outcomes: [], delivered: [], bodies: [], relayed: [] };
 }
 
 async function startQueue(spool: string, rec: Rec, opts: { mta?: boolean } = {}): Promise<TestActor<'queue'>> {
@@ -42,7 +44,7 @@ async function startQueue(spool: string, rec: Rec, opts: { mta?: boolean } = {})
         onEnvelopesLoad: (e) => void rec.loads.push(e),
         onOutcomes: (o) => void rec.outcomes.push(o),
       },
-      mda: { onDeliver: (e) => void rec.delivered.push(e) },
+      mda: { onDeliver: (e, b) => void (rec.delivered.push(e), rec.bodies.push(b)) },
       ...(opts.mta === false ? {} : { mta: { onRelay: (e: Envelope[]) => void rec.relayed.push(e) } }),
     },
   });
@@ -233,6 +235,10 @@ test('dispatch groups by type; tempfail updates retry, lastTry and errorline', (
     await a.mailbox.onEnvelopesDispatch([...local, relay].map((e) => ({ evpid: e.id, type: e.type })));
     await until(() => rec.delivered.length === 1 && rec.relayed.length === 1);
     assert.deepEqual(rec.delivered[0], local);
+    const sent = rec.bodies[0]?.[local[0]!.msgid];
+    assert.ok(sent, 'the small body just committed travels with its envelopes');
+    assert.deepEqual(Object.keys(rec.bodies[0] ?? {}), [local[0]!.msgid], 'once per message');
+    assert.ok(Buffer.from(concat(sent.map((c) => new Uint8Array(c)))).equals(Buffer.from(bytes(10))));
     assert.deepEqual(rec.relayed[0], [relay]);
     await a.mailbox.onDeliveryResults([{ evpid: relay.id, status: 'tempfail', errorline: '421 4.4.2 busy\r\nInjected: x' }]);
     await until(() => rec.outcomes.length === 1);

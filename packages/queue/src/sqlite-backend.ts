@@ -204,6 +204,10 @@ export class SqliteQueueBackend implements QueueBackend {
     return { count: copied, bytes: m.size };
   }
 
+  bodyKept(msgid: string): Uint8Array[] | null {
+    return this.recent.body(msgid)?.map((c) => c.slice()) ?? null;
+  }
+
   bodyRead(msgid: string, from: number, maxBytes: number): ChunkPage | null {
     const kept = this.recent.body(msgid);
     if (kept) return pageOf(kept, from, maxBytes);

@@ -4,8 +4,12 @@ import type { Envelope } from '../envelope.js';
 import type { ReloadReport } from './reload.js';
 
 export interface MdaMailbox {
-  /** Deliver these envelopes locally; results come back to the queue. */
-  onDeliver(envelopes: Envelope[]): void;
+  /**
+   * Deliver these envelopes locally; results come back to the queue. `bodies`: the committed
+   * bodies of small messages the queue still holds in memory, by msgid, so that the mda need not
+   * ask for them (QueueMailbox.bodyRead serves the others, and any body the mda let go).
+   */
+  onDeliver(envelopes: Envelope[], bodies?: Record<string, ArrayBuffer[]>): void;
   /** A reloaded configuration (ReloadOrder): actions by name for the deliveries started from now. */
   reload(order: unknown): Promise<ReloadReport>;
 }
