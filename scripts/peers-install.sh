@@ -53,7 +53,7 @@ for b in smtp-source smtp-sink; do
   chmod 0755 "$dest/bin/$b"
 done
 
-# OpenSMTPD 6.8 for the bench (scripts/bench/opensmtpd.mjs): unpacked, never installed (the
+# OpenSMTPD 6.8 for the bench (packages/bench/src/servers/opensmtpd.ts): unpacked, never installed (the
 # package conflicts with postfix and would take port 25); its libraries come from apt.
 osd="${PEERS_DIR:-$repo/.peers}/opensmtpd"
 if [[ ${PEERS_OPENSMTPD:-1} == 1 && ! -x "$osd/usr/sbin/smtpd" ]]; then

@@ -11,8 +11,14 @@
 //   SPEC = TREE[|ENV=VALUE...][|ARG=--daemon-arg...]; AB_WARM=N warm-up messages (default 1000)
 import path from 'node:path';
 import { readdirSync, readFileSync } from 'node:fs';
-import { settle } from './cpu.mjs';
-import { smtpSource, waitDelivered } from './smtp-source.mjs';
+import { settle, smtpSource, countMaildir } from '../../packages/bench/dist/index.js';
+
+/** Polls the maildir until it holds `want` messages or `timeoutMs` passes. */
+async function waitDelivered(dir, want, startedAt, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (countMaildir(dir) < want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  return { count: countMaildir(dir), ms: Date.now() - startedAt };
+}
 
 const [roundsArg, countArg, sessArg, modeArg, ...specs] = process.argv.slice(2);
 const rounds = Number(roundsArg ?? 3);
@@ -98,17 +104,17 @@ async function one(spec, cleanup) {
   const md = userMaildir(dir, user);
   const rcpt = `${user}@localhost`;
   try {
-    await smtpSource(bin, { port: d.port, sessions, size: 1024, count: warm, reuse, rcpt, timeoutMs: 60000 });
+    await smtpSource({ port: d.port, sessions, size: 1024, count: warm, reuse, rcpt, timeoutMs: 60000 });
     await waitDelivered(md, warm, Date.now(), 30000);
     await settle(d.pid);
     const before = snapshot(d.pid);
     const t = Date.now();
-    const src = await smtpSource(bin, { port: d.port, sessions, size: 1024, count, reuse, rcpt, timeoutMs: 120000 });
+    const src = await smtpSource({ port: d.port, sessions, size: 1024, count, reuse, rcpt, timeoutMs: 120000 });
     const del = await waitDelivered(md, warm + count, t, 60000);
     await settle(d.pid);
     const per = new Map();
     for (const [k, v] of snapshot(d.pid)) per.set(k, (v - (before.get(k) ?? 0)) / count);
-    return { ok: src.code === 0 && del.count >= warm + count, secs: del.ms / 1000, per };
+    return { ok: src.ok && del.count >= warm + count, secs: del.ms / 1000, per };
   } finally {
     await d.stop(10000);
   }

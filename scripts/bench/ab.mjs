@@ -7,15 +7,20 @@
 // AB_WARM=N warm-up messages first (default 200; the JIT settles after a few thousand), AB_PROF=DIR
 // V8 profiles per thread. Delivers to tsmtpd-bench (root). Daemons stopped by PID.
 import path from 'node:path';
-import { cpuDelta, settle, treeCpu, threadCpu, threadDelta } from './cpu.mjs';
-import { smtpSource, waitDelivered, clearMaildir } from './smtp-source.mjs';
+import { cpuDelta, settle, treeCpu, threadCpu, threadDelta, smtpSource, clearMaildir, countMaildir } from '../../packages/bench/dist/index.js';
 
 const [a, b, roundsArg, countArg, sessArg, modeArg] = process.argv.slice(2);
 const rounds = Number(roundsArg ?? 3);
 const count = Number(countArg ?? 2000);
 const sessions = Number(sessArg ?? 10);
 const reuse = modeArg === 'reused';
-const bin = path.resolve('.peers/postfix/bin/smtp-source');
+
+/** Polls the maildir until it holds `want` messages or `timeoutMs` passes. */
+async function waitDelivered(dir, want, startedAt, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (countMaildir(dir) < want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  return { count: countMaildir(dir), ms: Date.now() - startedAt };
+}
 
 async function one(spec) {
   const [repo, ...envs] = spec.split('|');
@@ -32,7 +37,7 @@ async function one(spec) {
   const md = userMaildir(dir, user);
   try {
     // warm-up
-    await smtpSource(bin, { port: d.port, sessions, size: 1024, count: Number(process.env.AB_WARM ?? 200), reuse, rcpt: `${user}@localhost`, timeoutMs: 60000 });
+    await smtpSource({ port: d.port, sessions, size: 1024, count: Number(process.env.AB_WARM ?? 200), reuse, rcpt: `${user}@localhost`, timeoutMs: 60000 });
     await waitDelivered(md, Number(process.env.AB_WARM ?? 200), Date.now(), 30000);
     await settle(d.pid);
     clearMaildir(md);
@@ -40,7 +45,7 @@ async function one(spec) {
     const t0 = threadCpu(d.pid);
     const t = Date.now();
     const startUs = Number(process.hrtime.bigint() / 1000n);
-    const src = await smtpSource(bin, { port: d.port, sessions, size: 1024, count, reuse, rcpt: `${user}@localhost`, timeoutMs: 120000 });
+    const src = await smtpSource({ port: d.port, sessions, size: 1024, count, reuse, rcpt: `${user}@localhost`, timeoutMs: 120000 });
     const del = await waitDelivered(md, count, t, 60000);
     await settle(d.pid);
     const cpu = cpuDelta(c0, treeCpu(d.pid));
@@ -48,7 +53,7 @@ async function one(spec) {
     if (profDir) { await d.stop(10000); (await import('./prof.mjs')).printProfiles(profDir, window, count); }
     const th = threadDelta(t0, threadCpu(d.pid)).slice(0, 14).map((x) => `${x.tid - d.pid}:${(x.ms / count).toFixed(2)}`).join(' ');
     const kids = Object.entries(cpu.byComm).filter(([k, v]) => v > 0).map(([k, v]) => `${k}:${(v / count).toFixed(2)}`).join(' ');
-    return { ms: cpu.ms / count, ok: src.code === 0 && del.count >= count, secs: del.ms / 1000, th, kids };
+    return { ms: cpu.ms / count, ok: src.ok && del.count >= count, secs: del.ms / 1000, th, kids };
   } finally {
     await d.stop(10000);
     removeTestDir(dir);

@@ -12,7 +12,7 @@ import { startDaemon } from '../../test/dist/lib/daemon.js';
 import { ensureUsers } from '../../test/dist/lib/users.js';
 import { makeSharedDir, makeTestDir, removeTestDir } from '../../test/dist/lib/tmp.js';
 import { PgCluster } from '../../packages/queue/dist/pg-cluster.js';
-import { clearMaildir, smtpSource, waitDelivered } from './smtp-source.mjs';
+import { clearMaildir, countMaildir, smtpSource } from '../../packages/bench/dist/index.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const usage = 'usage: node scripts/bench/cluster.mjs [--count N] [--sessions S] [--nodes 1,2,3] [--size BYTES]';
@@ -29,6 +29,12 @@ function parseArgs(argv) {
   }
   if (!(o.count > 0 && o.count <= 100_000) || !(o.sessions > 0) || o.nodes.some((n) => !(n >= 1 && n <= 5))) throw new Error(usage);
   return o;
+}
+
+async function waitDelivered(dir, want, startedAt, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (countMaildir(dir) < want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  return { count: countMaildir(dir), ms: Date.now() - startedAt };
 }
 
 async function benchUser() {
@@ -62,12 +68,12 @@ async function run(label, nodes, queueLine, o, bin, user, mailRoot) {
     const share = Math.floor(o.count / nodes);
     const total = share * nodes;
     const startedAt = Date.now();
-    const sources = await Promise.all(daemons.map((d) => smtpSource(bin, {
+    const sources = await Promise.all(daemons.map((d) => smtpSource({
       port: d.port, sessions: o.sessions, size: o.size, count: share, reuse: false, rcpt: `${user}@localhost`, timeoutMs: 300_000,
     })));
     const acceptMs = Date.now() - startedAt;
     const del = await waitDelivered(maildir, total, startedAt, 180_000);
-    const failed = sources.filter((s) => s.code !== 0).length;
+    const failed = sources.filter((s) => !s.ok).length;
     return { label, nodes, total, accepted: (total * 1000) / acceptMs, delivered: del.count >= total ? (total * 1000) / del.ms : undefined, deliveredCount: del.count, failed };
   } finally {
     for (const d of daemons) await d.stop(10_000);

@@ -1,0 +1,174 @@
+// One workload against several servers in one run: each server started once per workload, warmed
+// up, its idle RSS taken, then per run a probe picks each server's message count (about --seconds
+// at its rate) and --rounds rounds alternate the servers (order rotated each round, so a machine
+// getting busier meets each alike); a row is the median of the rounds. With halfRate, each server
+// is measured again paced at half its peak rate (end-of-DATA p50/p99). Servers stopped by PID.
+import { runClient } from './load/client.js';
+import { measureOne, type RunResult } from './measure/run.js';
+import { settle, treeOf, treeRss } from './measure/proc.js';
+import { median } from './measure/stats.js';
+import { startServer } from './servers/index.js';
+import { startSink, type Sink } from './servers/sink.js';
+import type { Server, ServerName, Workload } from './servers/types.js';
+import { label, type Run } from './workloads.js';
+
+export interface BenchOptions {
+  servers: readonly ServerName[];
+  runs: readonly Run[];
+  rounds: number;
+  seconds: number;
+  /** A fixed message count per run instead of the probe's. */
+  messages?: number | undefined;
+  warmup: number;
+  keep: boolean;
+  user: string;
+  cpuProf?: string | undefined;
+  timeoutMs: number;
+}
+
+export interface Row extends Omit<RunResult, 'count' | 'error' | 'arrived'> {
+  run: Run;
+  server: ServerName;
+  count: number;
+  /** The pace of a half-peak-rate row, msgs/s. */
+  paced?: number | undefined;
+}
+
+export interface IdleRow {
+  workload: Workload;
+  server: ServerName;
+  processes: number;
+  freshMb: number;
+  warmMb: number;
+}
+
+const live = new Set<{ stop: () => Promise<void> }>();
+let handlers = false;
+function onSignalStopAll(): void {
+  if (handlers) return;
+  handlers = true;
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => void Promise.all([...live].map((s) => s.stop().catch(() => {}))).then(() => process.exit(130)));
+  }
+}
+
+function log(s: string): void {
+  process.stderr.write(`bench: ${s}\n`);
+}
+
+function logResult(what: string, r: RunResult): void {
+  const del = r.delivered !== undefined ? r.delivered.toFixed(0) : '-';
+  log(`${what}: ${r.count} msgs ${r.accepted.toFixed(0)} acc/s ${del} del/s ${r.cpuPerMsg?.toFixed(2) ?? '-'} CPU ms/msg${r.p99 !== undefined ? ` p99 ${r.p99.toFixed(1)} ms` : ''}${r.error ? ` (${r.error})` : ''}`);
+}
+
+const measureOpts = (run: Run, o: BenchOptions, rate?: number): Parameters<typeof measureOne>[2] => ({
+  client: run.client, size: run.size, sessions: run.sessions, reuse: run.mode === 'reused', timeoutMs: o.timeoutMs, rate,
+});
+
+/** Messages per run for each server: --messages, else what takes it about --seconds in a probe. */
+async function countsFor(run: Run, o: BenchOptions, servers: Server[]): Promise<Map<ServerName, number>> {
+  const counts = new Map<ServerName, number>();
+  const probe = Math.max(30, run.sessions * 2);
+  const cap = run.size >= 65536 ? 3000 : 20000;
+  for (const s of servers) {
+    if (o.messages) {
+      counts.set(s.name, o.messages);
+      continue;
+    }
+    const r = await measureOne(s, probe, measureOpts(run, o));
+    const rate = Math.min(r.accepted, r.delivered ?? r.accepted);
+    counts.set(s.name, Math.min(cap, Math.max(probe, Math.round((rate * o.seconds) / 10) * 10)));
+  }
+  return counts;
+}
+
+function rowOf(run: Run, server: ServerName, count: number, rs: RunResult[], paced?: number): Row {
+  const pick = (k: 'accepted' | 'delivered' | 'cpuPerMsg' | 'machinePerMsg' | 'p50' | 'p99'): number | undefined => median(rs.map((r) => r[k]));
+  return {
+    run, server, count, paced, ok: rs.every((r) => r.ok), accepted: pick('accepted') ?? Number.NaN, delivered: pick('delivered'),
+    cpuPerMsg: pick('cpuPerMsg'), machinePerMsg: pick('machinePerMsg') ?? Number.NaN, rssMb: Math.max(...rs.map((r) => r.rssMb)), p50: pick('p50'), p99: pick('p99'),
+  };
+}
+
+/** The rounds of one run; then, if asked, each server paced at half its peak. */
+async function measureRun(run: Run, o: BenchOptions, servers: Server[]): Promise<Row[]> {
+  const counts = await countsFor(run, o, servers);
+  const per = new Map<ServerName, RunResult[]>(servers.map((s) => [s.name, []]));
+  for (let round = 0; round < o.rounds; round++) {
+    for (let i = 0; i < servers.length; i++) {
+      const s = servers[(i + round) % servers.length]!;
+      const r = await measureOne(s, counts.get(s.name)!, measureOpts(run, o));
+      per.get(s.name)!.push(r);
+      logResult(`${label(run)} ${run.client} round ${round + 1} ${s.name}`, r);
+    }
+  }
+  const rows = servers.map((s) => rowOf(run, s.name, counts.get(s.name)!, per.get(s.name)!));
+  if (!run.halfRate) return rows;
+  for (const s of servers) {
+    const peak = rows.find((r) => r.server === s.name)!;
+    const rate = Math.min(peak.accepted, peak.delivered ?? peak.accepted) / 2;
+    if (!(rate > 0)) continue;
+    const count = Math.max(30, Math.round(rate * o.seconds));
+    const r = await measureOne(s, count, measureOpts({ ...run, client: 'builtin' }, o, rate));
+    logResult(`${label(run)} half-rate ${rate.toFixed(0)}/s ${s.name}`, r);
+    rows.push(rowOf({ ...run, client: 'builtin' }, s.name, count, [r], rate));
+  }
+  return rows;
+}
+
+/** Warm-up, not measured: tsmtpd's JIT compiles through its first thousands of messages. */
+async function warmUp(servers: Server[], o: BenchOptions): Promise<void> {
+  if (o.warmup <= 0) return;
+  for (const s of servers) {
+    // Bounded in time, not only in count: a slow peer gets what it takes in 20 s.
+    await runClient({ port: s.port, sessions: 10, size: 1024, count: o.warmup, reuse: true, rcpt: s.rcpt, timeoutMs: 20_000 });
+    await settle(s.pid, 20_000);
+  }
+}
+
+async function startAll(workload: Workload, o: BenchOptions, sink: Sink | undefined, failures: string[]): Promise<Server[]> {
+  const servers: Server[] = [];
+  for (const name of o.servers) {
+    if (workload === 'relay' && name === 'sink') continue; // the sink is the relay target
+    const ctx = { workload, user: o.user, keep: o.keep, sinkPort: sink?.port, sinkMessages: sink?.messages, cpuProf: o.cpuProf };
+    try {
+      const s = await startServer(name, ctx);
+      servers.push(s);
+      live.add(s);
+    } catch (e) {
+      const why = `${name} (${workload}) did not start, left out: ${e instanceof Error ? e.message : String(e)}`;
+      failures.push(why.split('\n').slice(0, 3).join(' '));
+      log(why);
+    }
+  }
+  return servers;
+}
+
+/** Every run, grouped by workload; returns the table's rows and the idle RSS rows. */
+export async function bench(o: BenchOptions): Promise<{ rows: Row[]; idle: IdleRow[]; failures: string[] }> {
+  onSignalStopAll();
+  const failures: string[] = [];
+  const rows: Row[] = [];
+  const idle: IdleRow[] = [];
+  const workloads = [...new Set(o.runs.map((r) => r.workload))];
+  for (const workload of workloads) {
+    const sink = workload === 'relay' ? await startSink() : undefined;
+    if (sink) live.add(sink);
+    let servers: Server[] = [];
+    try {
+      servers = await startAll(workload, o, sink, failures);
+      const fresh = new Map<Server, number>();
+      for (const s of servers) await settle(s.pid, 5000), fresh.set(s, treeRss(s.pid));
+      await warmUp(servers, o);
+      for (const s of servers) idle.push({ workload, server: s.name, processes: treeOf(s.pid).length, freshMb: fresh.get(s)! / 1048576, warmMb: treeRss(s.pid) / 1048576 });
+      for (const run of o.runs.filter((r) => r.workload === workload)) rows.push(...(await measureRun(run, o, servers)));
+    } finally {
+      for (const s of servers) {
+        await s.stop().catch((e: Error) => log(`stop ${s.name}: ${e.message}`));
+        live.delete(s);
+      }
+      if (sink) await sink.stop(), live.delete(sink);
+    }
+  }
+  return { rows, idle, failures };
+}

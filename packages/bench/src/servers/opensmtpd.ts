@@ -1,0 +1,72 @@
+// OpenSMTPD 6.8 from Debian's .deb, unpacked into .peers/opensmtpd by scripts/peers-install.sh
+// (PEERS_OPENSMTPD=1; never installed: it conflicts with postfix). Its paths are compiled in
+// (/var/spool/smtpd, /var/run/smtpd.sock, /var/lib/opensmtpd/empty, /usr/libexec/opensmtpd), so it
+// runs in a private mount namespace (`unshare -m`, same PID: the root of its tree) with temp dirs
+// bound over /var/spool, /var/lib and /run and the unpacked libexec over /usr/libexec; the host's
+// directories are untouched. Root only, users opensmtpd/opensmtpq. Stock configuration; accept-only
+// runs its own `smtpctl pause mda` inside the daemon's namespace (nsenter). Stopped by PID.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Child, ensureUser, freePort, isRoot, makeTempDir, peersDir, removeDir, repoRoot, sleep, waitBanner } from '../util.js';
+import { arrivalsOf, type Server, type ServerContext } from './types.js';
+
+const root = path.join(peersDir, 'opensmtpd');
+
+/** Unpacks OpenSMTPD when missing; true when it can run here (root). */
+export function openSmtpdAvailable(): boolean {
+  if (!existsSync(`${root}/usr/sbin/smtpd`) && isRoot()) {
+    execFileSync('bash', [path.join(repoRoot, 'scripts/peers-install.sh')], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, PEERS_OPENSMTPD: '1' } });
+  }
+  return existsSync(`${root}/usr/sbin/smtpd`) && isRoot();
+}
+
+export function openSmtpdConfig(ctx: ServerContext, dir: string, port: number): string {
+  const action = ctx.workload === 'relay'
+    ? [`action "out" relay host smtp://127.0.0.1:${ctx.sinkPort}`, 'match from any for any action "out"'] // 6.8 has no `mta limit`
+    : [`action "local" maildir "${dir}/mail/%{user.username}/Maildir"`, 'match from any for local action "local"'];
+  return ['smtp limit max-mails 1000000', `listen on 127.0.0.1 port ${port}`, ...action].join('\n') + '\n';
+}
+
+export async function startOpenSmtpd(ctx: ServerContext): Promise<Server> {
+  // Debian's build runs its unprivileged processes as these two (SMTPD_USER, SMTPD_QUEUE_USER).
+  for (const u of ['opensmtpd', 'opensmtpq']) ensureUser(u);
+  const dir = makeTempDir('opensmtpd');
+  const port = await freePort();
+  for (const d of ['spool/smtpd', 'lib/opensmtpd/empty', 'run', 'mail']) mkdirSync(path.join(dir, d), { recursive: true });
+  chmodSync(path.join(dir, 'spool/smtpd'), 0o711);
+  chmodSync(path.join(dir, 'mail'), 0o1777);
+  writeFileSync(path.join(dir, 'smtpd.conf'), openSmtpdConfig(ctx, dir, port));
+  const binds = [[`${dir}/spool`, '/var/spool'], [`${dir}/lib`, '/var/lib'], [`${dir}/run`, '/run'], [`${root}/usr/libexec`, '/usr/libexec']];
+  const script = `${binds.map(([a, b]) => `mount --bind '${a}' '${b}'`).join(' && ')} && exec '${root}/usr/sbin/smtpd' -d -f '${dir}/smtpd.conf'`;
+  const child = new Child('unshare', ['-m', 'sh', '-c', script], { cwd: dir }, 20_000);
+  const stop = async (): Promise<void> => {
+    await child.stop(10_000);
+    removeDir(dir, ctx.keep);
+  };
+  if (!(await waitBanner(port, 10_000, () => child.running()))) {
+    const why = child.tail();
+    await stop();
+    throw new Error(`opensmtpd did not start:\n${why}`);
+  }
+  if (ctx.workload === 'accept') {
+    // Its control socket is in the daemon's namespace: run its smtpctl there.
+    let r = spawnSync('nsenter', ['-t', String(child.pid), '-m', `${root}/usr/sbin/smtpctl`, 'pause', 'mda'], { encoding: 'utf8', timeout: 10_000 });
+    for (let i = 0; i < 20 && r.status !== 0; i++) {
+      await sleep(250); // the control process may still be starting
+      r = spawnSync('nsenter', ['-t', String(child.pid), '-m', `${root}/usr/sbin/smtpctl`, 'pause', 'mda'], { encoding: 'utf8', timeout: 10_000 });
+    }
+    if (r.status !== 0) {
+      await stop();
+      throw new Error(`opensmtpd: smtpctl pause mda failed: ${r.stderr}${r.stdout}`);
+    }
+  }
+  return {
+    name: 'opensmtpd',
+    port,
+    pid: child.pid,
+    ...arrivalsOf(ctx, path.join(dir, 'mail', ctx.user, 'Maildir')),
+    describe: () => `opensmtpd pid ${child.pid} port ${port} in ${dir}:\n${child.tail()}`,
+    stop,
+  };
+}
