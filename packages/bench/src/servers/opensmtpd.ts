@@ -6,7 +6,7 @@
 // directories are untouched. Root only, users opensmtpd/opensmtpq. Stock configuration; accept-only
 // runs its own `smtpctl pause mda` inside the daemon's namespace (nsenter). Stopped by PID.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Child, ensureUser, freePort, isRoot, makeTempDir, peersDir, removeDir, repoRoot, sleep, waitBanner } from '../util.js';
 import { arrivalsOf, type Server, type ServerContext } from './types.js';
@@ -30,7 +30,8 @@ export function openSmtpdConfig(ctx: ServerContext, dir: string, port: number): 
 
 export async function startOpenSmtpd(ctx: ServerContext): Promise<Server> {
   // Debian's build runs its unprivileged processes as these two (SMTPD_USER, SMTPD_QUEUE_USER).
-  for (const u of ['opensmtpd', 'opensmtpq']) ensureUser(u);
+  ensureUser('opensmtpd');
+  const q = ensureUser('opensmtpq');
   const dir = makeTempDir('opensmtpd');
   const port = await freePort();
   for (const d of ['spool/smtpd', 'lib/opensmtpd/empty', 'run', 'mail']) mkdirSync(path.join(dir, d), { recursive: true });
@@ -50,15 +51,21 @@ export async function startOpenSmtpd(ctx: ServerContext): Promise<Server> {
     throw new Error(`opensmtpd did not start:\n${why}`);
   }
   if (ctx.workload === 'accept') {
-    // Its control socket is in the daemon's namespace: run its smtpctl there.
-    let r = spawnSync('nsenter', ['-t', String(child.pid), '-m', `${root}/usr/sbin/smtpctl`, 'pause', 'mda'], { encoding: 'utf8', timeout: 10_000 });
+    // Its control socket is in the daemon's namespace: run its smtpctl there. smtpctl insists on
+    // being setgid to the queue user, which `dpkg -x` does not keep: a copy gets the mode back.
+    const ctl = path.join(dir, 'smtpctl');
+    copyFileSync(`${root}/usr/sbin/smtpctl`, ctl);
+    chownSync(ctl, 0, q.gid);
+    chmodSync(ctl, 0o2555);
+    const pause = (): ReturnType<typeof spawnSync> => spawnSync('nsenter', ['-t', String(child.pid), '-m', ctl, 'pause', 'mda'], { encoding: 'utf8', timeout: 10_000 });
+    let r = pause();
     for (let i = 0; i < 20 && r.status !== 0; i++) {
       await sleep(250); // the control process may still be starting
-      r = spawnSync('nsenter', ['-t', String(child.pid), '-m', `${root}/usr/sbin/smtpctl`, 'pause', 'mda'], { encoding: 'utf8', timeout: 10_000 });
+      r = pause();
     }
     if (r.status !== 0) {
       await stop();
-      throw new Error(`opensmtpd: smtpctl pause mda failed: ${r.stderr}${r.stdout}`);
+      throw new Error(`opensmtpd: smtpctl pause mda failed: ${String(r.stderr)}${String(r.stdout)}`);
     }
   }
   return {
