@@ -3,7 +3,7 @@
 // (/var/spool/smtpd, /var/run/smtpd.sock, /var/lib/opensmtpd/empty, /usr/libexec/opensmtpd), so it
 // runs in a private mount namespace (`unshare -m`, same PID: the root of its tree) with temp dirs
 // bound over /var/spool, /var/lib and /run and the unpacked libexec over /usr/libexec; the host's
-// directories are untouched. Root only, users opensmtpd/opensmtpq. Stock configuration; accept-only
+// directories are untouched (its /etc/resolv.conf too: see below). Root only, users opensmtpd/opensmtpq. Stock configuration; accept-only
 // runs its own `smtpctl pause mda` inside the daemon's namespace (nsenter). Stopped by PID.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -38,7 +38,11 @@ export async function startOpenSmtpd(ctx: ServerContext): Promise<Server> {
   chmodSync(path.join(dir, 'spool/smtpd'), 0o711);
   chmodSync(path.join(dir, 'mail'), 0o1777);
   writeFileSync(path.join(dir, 'smtpd.conf'), openSmtpdConfig(ctx, dir, port));
-  const binds = [[`${dir}/spool`, '/var/spool'], [`${dir}/lib`, '/var/lib'], [`${dir}/run`, '/run'], [`${root}/usr/libexec`, '/usr/libexec']];
+  // Its resolver (libasr) asks DNS before /etc/hosts for the client's rDNS at every connection;
+  // this machine's resolver drops a query now and then, which held a banner 5 s every ~20
+  // connections. A private resolv.conf, hosts first and no reachable nameserver, keeps that out.
+  writeFileSync(path.join(dir, 'resolv.conf'), 'lookup file bind\nnameserver 127.0.0.1\n');
+  const binds = [[`${dir}/spool`, '/var/spool'], [`${dir}/lib`, '/var/lib'], [`${dir}/run`, '/run'], [`${root}/usr/libexec`, '/usr/libexec'], [`${dir}/resolv.conf`, '/etc/resolv.conf']];
   const script = `${binds.map(([a, b]) => `mount --bind '${a}' '${b}'`).join(' && ')} && exec '${root}/usr/sbin/smtpd' -d -f '${dir}/smtpd.conf'`;
   const child = new Child('unshare', ['-m', 'sh', '-c', script], { cwd: dir }, 20_000);
   const stop = async (): Promise<void> => {
