@@ -63,6 +63,8 @@ export function parse(argv: string[]): Parsed {
   if (positionals.length > (v['queue-scale'] ? 1 : 0) || !(Number.isInteger(qsCount) && qsCount > 0 && qsCount <= 10_000_000)) throw new Error(`unexpected ${positionals.join(' ')}\n${USAGE}`);
   const smoke = v.smoke === true;
   const clients = list<ClientKind>(v.client, ['smtp-source', 'builtin'], 'client', [smoke ? 'builtin' : 'smtp-source']);
+  // The half-rate rows need the built-in client's latencies.
+  if (v['half-rate'] && !clients.includes('builtin')) clients.push('builtin');
   const sel = {
     workloads: list<Workload>(v.workloads, WORKLOADS, 'workloads', smoke ? ['accept', 'maildir'] : ['accept', 'maildir', 'relay']),
     sizes: numbers(v.sizes, 'sizes', [1024], 100, 10 * 1048576),

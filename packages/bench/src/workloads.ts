@@ -13,7 +13,7 @@ export interface Run {
   mode: Mode;
   sessions: number;
   client: ClientKind;
-  /** Also measure each server paced at half its peak rate (built-in client: p50/p99 latency). */
+  /** Also measure each server paced at half its peak rate (built-in client rows only: p50/p99 latency). */
   halfRate: boolean;
 }
 
@@ -30,7 +30,7 @@ export interface Selection {
 export function expand(sel: Selection): Run[] {
   const runs: Run[] = [];
   for (const workload of sel.workloads) for (const size of sel.sizes) for (const mode of sel.modes)
-    for (const sessions of sel.sessions) for (const client of sel.clients) runs.push({ workload, size, mode, sessions, client, halfRate: sel.halfRate });
+    for (const sessions of sel.sessions) for (const client of sel.clients) runs.push({ workload, size, mode, sessions, client, halfRate: sel.halfRate && client === 'builtin' });
   return runs;
 }
 
