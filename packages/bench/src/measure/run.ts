@@ -39,7 +39,9 @@ export interface MeasureOptions {
 
 export async function measureOne(server: Server, count: number, o: MeasureOptions): Promise<RunResult> {
   await settle(server.pid); // the previous run's tail is not this one's
-  server.reset();
+  // The maildir is not emptied between runs (arrivals are counted from `base`): on this machine's
+  // journal-less ext4 files created just after many were deleted cost up to ~1 ms of kernel time
+  // each, which would land on whichever server runs next (scripts/bench/ab-threads.mjs).
   const base = server.arrivals();
   const cpu0 = treeCpu(server.pid);
   const m0 = machineCpuMs();
