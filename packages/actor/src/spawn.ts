@@ -2,7 +2,7 @@
 // mailbox, and notice its death at once (exit or uncaught error), rejecting every call
 // still pending to it.
 import * as Comlink from 'comlink';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
 import type { MailboxOf, ParentMailbox, Role } from '@tsmtpd/proto';
 import { PortMux, type MuxStats } from './mux.js';
 import { linkRemote, DEFAULT_DEADLINE_MS, type Remote, type RemoteLink } from './remote.js';
@@ -23,6 +23,8 @@ export interface SpawnOptions {
   /** The actor's log lines, stamped (see log-writer.ts); without it the worker writes to stderr. */
   onLog?: (batch: LogRecord[]) => void;
   logFormat?: LogFormat;
+  /** The worker's V8 heap limits (its young generation, mostly: see smtpd's actors.ts). */
+  resourceLimits?: ResourceLimits;
 }
 
 export interface ActorExit {
@@ -106,7 +108,7 @@ export async function spawnActor<R extends Role>(role: R, entry: URL, opts: Spaw
     ...(opts.onLog ? { logToParent: true } : {}),
     ...(opts.logFormat ? { logFormat: opts.logFormat } : {}),
   };
-  const worker = new Worker(entry, { workerData: boot, name: role });
+  const worker = new Worker(entry, { workerData: boot, name: role, ...(opts.resourceLimits ? { resourceLimits: opts.resourceLimits } : {}) });
   const handle = new ActorHandle(role, worker, opts);
   try {
     const answered = await Promise.race([

@@ -1,6 +1,7 @@
 // Supervision as OpenSMTPD does it: fail fast. An actor that dies, or reports a fatal
 // condition, makes the daemon log why and exit non-zero; a signal stops every actor in
 // order and exits 0. The supervisor also wires the topology: one channel per edge.
+import type { ResourceLimits } from 'node:worker_threads';
 import type { ReloadOutcome, Role } from '@tsmtpd/proto';
 import { connectPair, spawnActor, type ActorHandle } from './spawn.js';
 import type { LogFormat, LogRecord, Logger } from './log.js';
@@ -10,6 +11,8 @@ export interface ActorSpec {
   role: Role;
   entry: URL;
   init: unknown;
+  /** V8 heap limits of its worker (default: V8's, as the parent's). */
+  resourceLimits?: ResourceLimits;
 }
 
 /** Undirected edges: which actors may talk to each other. */
@@ -69,6 +72,7 @@ export class Supervisor {
           ...(this.opts.deadlines ? { deadlines: this.opts.deadlines } : {}),
           ...(this.opts.onLog ? { onLog: this.opts.onLog } : {}),
           ...(this.opts.logFormat ? { logFormat: this.opts.logFormat } : {}),
+          ...(s.resourceLimits ? { resourceLimits: s.resourceLimits } : {}),
         }).then((h) => {
           // Registered as soon as it runs, so a stop during start reaches it too.
           this.watch(h);

@@ -7,7 +7,7 @@ import { legacyWarning, loadConfig, SmtpdConfigSchema, type LegacyRead, type Smt
 import { LogWriter, Supervisor, createLogger, type ActorSpec, type LogFormat, type Logger } from '@tsmtpd/actor';
 import { ROLES, DEFAULT_SETTINGS, type ActorInit, type ReloadOutcome, type Settings, type TlsMaterial } from '@tsmtpd/proto';
 import { TOPOLOGY, START_ORDER, STOP_ORDER } from './topology.js';
-import { WORKER_URLS } from './actors.js';
+import { WORKER_URLS, workerLimits } from './actors.js';
 import { unimplementedFeatures } from './features.js';
 import { fillQueueKey } from './queue-key.js';
 import { prepareOfflineDir, startOfflineReplay } from './offline.js';
@@ -146,7 +146,7 @@ async function startDaemon(opts: DaemonOptions, log: Logger, writer: LogWriter):
   });
   const sup: Supervisor = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text', onReload: reload });
   // Only the smtp actor gets the listeners' keys.
-  const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init: withTls(role) ? { ...init, tls: tls.material } : init }));
+  const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], resourceLimits: workerLimits(role), init: withTls(role) ? { ...init, tls: tls.material } : init }));
   return supervise(sup, specs, log, { ...opts, onReady: (s) => { holder.ready = true; started(); opts.onReady?.(s); } }, undefined, reload);
 }
 
@@ -221,7 +221,7 @@ async function runActorProcess(opts: DaemonOptions, log: Logger, writer: LogWrit
     return r === null ? { ok: false, errors: ['no answer from the privileged process'] } : apply(r);
   };
   const sup = new Supervisor({ log, verbose: opts.verbose, onLog: (b) => writer.add(b), logFormat: opts.logFormat ?? 'text', privileged: channel.services(), onReload: reload });
-  const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], init: withTls(role) ? { ...init, tls: start.tls } : init }));
+  const specs: ActorSpec[] = ROLES.map((role) => ({ role, entry: WORKER_URLS[role], resourceLimits: workerLimits(role), init: withTls(role) ? { ...init, tls: start.tls } : init }));
   return supervise(sup, specs, log, { ...opts, onReady: (s) => { holder.ready = true; channel.ready(); opts.onReady?.(s); } }, channel.lost, reload);
 }
 
