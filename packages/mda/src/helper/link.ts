@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '@tsmtpd/actor';
+import { HELPER_EXEC_ARGV } from './exec-argv.js';
 
 export const HELPER_ENTRY = fileURLToPath(new URL('./main.js', import.meta.url));
 
@@ -37,7 +38,7 @@ export function corkedWrite(sock: Socket, bufs: Buffer[]): boolean {
 
 /** Start a helper as uid/gid from this process (the mda worker of a root daemon, tests). */
 export function spawnHelper(uid: number, gid: number, log: Logger, ev: LinkEvents): HelperLink {
-  const child = spawn(process.execPath, [HELPER_ENTRY], { uid, gid, cwd: '/', env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...HELPER_EXEC_ARGV, HELPER_ENTRY], { uid, gid, cwd: '/', env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
   const sock = child.stdio[3] as Socket;
   let gone = false;
   const end = (reason: string): void => {

@@ -9,7 +9,7 @@ import { chmodSync, chownSync, closeSync, lstatSync, readdirSync, statSync } fro
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Logger } from '@tsmtpd/actor';
-import { helperUrl } from '@tsmtpd/mda';
+import { HELPER_EXEC_ARGV, helperUrl } from '@tsmtpd/mda';
 import { fileURLToPath } from 'node:url';
 import type { SmtpdConfig } from '@tsmtpd/config';
 import { OFFLINE_DIR } from '@tsmtpd/proto/offline.js';
@@ -221,7 +221,7 @@ class Privileged {
     const peer = `${this.o.account.uid}:${this.child.pid ?? 0}`;
     let h: ChildProcess;
     try {
-      h = spawn(process.execPath, [fileURLToPath(helperUrl), '--peer', peer], { uid, gid, cwd: '/', env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'ignore', 'pipe', fd] });
+      h = spawn(process.execPath, [...HELPER_EXEC_ARGV, fileURLToPath(helperUrl), '--peer', peer], { uid, gid, cwd: '/', env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'ignore', 'pipe', fd] });
     } finally {
       server.close(); // the helper has its copy
     }
