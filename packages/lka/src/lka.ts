@@ -2,7 +2,8 @@
 // control/parent). Owns the tables, the compiled ruleset and the system-user cache; checks
 // every request's shape and addresses before use. No peers are called: lookups are local.
 import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
-import { parseReloadOrder, type SmtpdConfig } from '@tsmtpd/config';
+import type { SmtpdConfig } from '@tsmtpd/config';
+import { parseReloadOrder } from '@tsmtpd/config/reload-order.js';
 import { FilterFactsSchema, parseAddress, replyWith, type ActorInit, type ClientDns, type FilterMatch, type LkaMailbox, type LookupService, type MailAddress, type RcptResolution, type TableLookup, type UserLookup } from '@tsmtpd/proto';
 import { z } from 'zod';
 import { ClientResolver } from './client-dns.js';

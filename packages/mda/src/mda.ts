@@ -5,7 +5,8 @@
 import { hostname } from 'node:os';
 import { InFlight, type ActorContext, type ActorImpl } from '@tsmtpd/actor';
 import { toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type Envelope, type MdaMailbox, type ReloadReport } from '@tsmtpd/proto';
-import { parseReloadOrder, type SmtpdConfig } from '@tsmtpd/config';
+import type { SmtpdConfig } from '@tsmtpd/config';
+import { parseReloadOrder } from '@tsmtpd/config/reload-order.js';
 import { deliverMessage, type DeliveryItem, type DeliveryOutcome, type RunContext } from './deliver.js';
 import { HelperPool } from './helper/pool.js';
 import { KeptBodies } from './kept-bodies.js';

@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { InFlight, type ActorContext, type ActorImpl } from '@tsmtpd/actor';
-import { parseReloadOrder, type SmtpdConfig } from '@tsmtpd/config';
+import type { SmtpdConfig } from '@tsmtpd/config';
+import { parseReloadOrder } from '@tsmtpd/config/reload-order.js';
 import { EnvelopeSchema, toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type Envelope, type MtaMailbox, type ReloadReport } from '@tsmtpd/proto';
 import type { ClientFactory, ClientSession } from './client/types.js';
 import { CachingDns, type MtaDns } from './dns.js';

@@ -2,7 +2,8 @@
 // the tasks waiting for it, its candidates once resolved, and its hold state. This file finds
 // an envelope's relay (`relay host`, `host <t>`, `domain <t>` through the lka) and the
 // connection profile of a relay URL (port, TLS mode, LMTP, auth label: REFERENCE 1.5, 6.6).
-import { parseRelayUrl, type RelayHost, type RelayMethod } from '@tsmtpd/config';
+import type { RelayHost, RelayMethod } from '@tsmtpd/config';
+import { parseRelayUrl } from '@tsmtpd/config/parse-action.js';
 import type { Envelope, LkaMailbox } from '@tsmtpd/proto';
 import type { TlsMode } from './client/types.js';
 import type { MtaLimits } from './limits.js';

@@ -3,7 +3,8 @@
 // envelopes and commits, loads, outcomes), mda (onDeliver), mta (onRelay).
 import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
 import type { ActorInit, ActorStats, QueueMailbox } from '@tsmtpd/proto';
-import { parseReloadOrder, type SmtpdConfig } from '@tsmtpd/config';
+import type { SmtpdConfig } from '@tsmtpd/config';
+import { parseReloadOrder } from '@tsmtpd/config/reload-order.js';
 import type { QueueBackend } from './backend.js';
 import { SqliteQueueBackend } from './sqlite-backend.js';
 import { RamQueueBackend } from './ram-backend.js';

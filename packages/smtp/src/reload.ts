@@ -2,7 +2,7 @@
 // (filters restarted only when their declarations changed), hand the listeners the new
 // configuration, and let an old generation go (its filter processes, the lka's ruleset and
 // tables of it) once its last session has ended.
-import { parseReloadOrder } from '@tsmtpd/config';
+import { parseReloadOrder } from '@tsmtpd/config/reload-order.js';
 import type { LkaMailbox, ReloadReport } from '@tsmtpd/proto';
 import { errorInfo, type Logger, type Remote } from '@tsmtpd/actor';
 import type { Listeners } from './listeners.js';

@@ -4,7 +4,8 @@
 // default; `ca` and `verify` for client certificates; `ciphers`, `protocols`, `dhe`.
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext, type SecureContext, type SecureContextOptions, type TLSSocket } from 'node:tls';
-import { DEFAULT_TLS_RANGE, listenerPkis, parseTlsProtocols, type Listener, type SmtpdConfig } from '@tsmtpd/config';
+import type { Listener, SmtpdConfig } from '@tsmtpd/config';
+import { DEFAULT_TLS_RANGE, listenerPkis, parseTlsProtocols } from '@tsmtpd/config/tls-options.js';
 import type { TlsMaterial } from '@tsmtpd/proto';
 import type { SMTPServerOptions } from 'smtp-server';
 import { z } from 'zod';

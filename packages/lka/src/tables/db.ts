@@ -2,7 +2,7 @@
 // read-only here). Value lookups go to the file; the matching services read the whole content
 // once, on first use, as for file tables. `smtpctl update table` reopens the file (makemap
 // replaces it by a rename, so an open handle would keep the old table).
-import { TableDb } from '@tsmtpd/config';
+import { TableDb } from '@tsmtpd/config/table-db.js';
 import type { LookupResult, TableBackend, TableContent } from './table.js';
 
 export class DbTableBackend implements TableBackend {

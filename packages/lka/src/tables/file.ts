@@ -2,7 +2,7 @@
 // mapping auto-detected, `# @list`, `key value` / `key: value`, `#` comments). Loaded at start
 // when the config loader did not, and on `smtpctl update table`; a failed reload keeps the
 // previous content.
-import { readTableFile } from '@tsmtpd/config';
+import { readTableFile } from '@tsmtpd/config/tables.js';
 import { contentGet, type LookupResult, type TableBackend, type TableContent } from './table.js';
 
 /** A `file:` table: content in memory, reloaded from its path on update. */

@@ -1,7 +1,8 @@
 // The lka's tables: one Table per `table` declaration of the configuration (backend chosen by
 // type), anonymous one-entry tables for literal values written in rules (`for domain
 // "example.org"` is a table of one), and the built-in <localnames>/<localhost>.
-import { TABLE_BACKEND_DIR, type SmtpdConfig, type TableDef, type Value } from '@tsmtpd/config';
+import type { SmtpdConfig, TableDef, Value } from '@tsmtpd/config';
+import { TABLE_BACKEND_DIR } from '@tsmtpd/config/parse-globals.js';
 import type { SystemUsers } from '../users.js';
 import { DbTableBackend } from './db.js';
 import { FileTableBackend } from './file.js';
