@@ -2,7 +2,7 @@
 // FILE --spool DIR`) in a temp dir with its own spool, stopped by its PID. Durable as shipped: the
 // SQLite WAL is fsynced before the 250. Accept-only pauses delivery with `smtpctl pause mda`.
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Child, ensureUser, freePort, isRoot, makeSharedDir, makeTempDir, removeDir, sleep, smtpctlBin, smtpdBin, waitBanner } from '../util.js';
 import { arrivalsOf, relayDomain, type Server, type ServerContext } from './types.js';
@@ -39,7 +39,13 @@ export async function startTsmtpd(ctx: ServerContext): Promise<Server> {
   const port = await freePort();
   const conf = path.join(dir, 'smtpd.conf');
   writeFileSync(conf, tsmtpdConfig(ctx, dir, port));
-  const prof = ctx.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${ctx.cpuProf}`] : [];
+  // The actor process and the delivery helpers (other users, cwd /) write their profiles there too.
+  const profDir = ctx.cpuProf ? path.resolve(ctx.cpuProf) : null;
+  if (profDir) {
+    mkdirSync(profDir, { recursive: true });
+    chmodSync(profDir, 0o1777);
+  }
+  const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
   const child = new Child(process.execPath, [...prof, smtpdBin, '-d', '-f', conf, '--spool', spool], { cwd: dir });
   const stop = async (): Promise<void> => {
     if (await child.stop(15_000)) process.stderr.write(`bench: tsmtpd needed SIGKILL\n${child.tail()}\n`);

@@ -20,6 +20,10 @@ import { inheritedListeners, type InheritedListeners } from '../socket-activatio
 import { PrivReloader } from './reload.js';
 import type { Checked } from '../reload/check.js';
 
+/** V8's profiler flags the daemon was started with (`npm run bench -- --cpu-prof`), passed on so
+ * that every process of the tree writes its profiles. */
+const PROFILER_ARGV = process.execArgv.filter((a) => a.startsWith('--cpu-prof'));
+
 const FIRST_FD = 4; // 0-2 stdio, 3 the IPC channel
 const DEFAULT_MAIL_SPOOL = '/var/mail';
 const SPOOL_WALK_MAX = 10_000;
@@ -125,7 +129,7 @@ class Privileged {
     const { servers, map, adopted } = await bindListeners(this.o.config, inherited);
     inherited.finish(this.o.log);
     const listenFds: ListenFd[] = map.map((m, i) => ({ address: m.address, port: m.port, fd: FIRST_FD + i }));
-    this.child = spawn(process.execPath, [process.argv[1]!, ...this.o.argv, '--privsep-child'], {
+    this.child = spawn(process.execPath, [...PROFILER_ARGV, process.argv[1]!, ...this.o.argv, '--privsep-child'], {
       uid: this.o.account.uid,
       gid: this.o.account.gid,
       cwd: '/',
@@ -221,7 +225,7 @@ class Privileged {
     const peer = `${this.o.account.uid}:${this.child.pid ?? 0}`;
     let h: ChildProcess;
     try {
-      h = spawn(process.execPath, [...HELPER_EXEC_ARGV, fileURLToPath(helperUrl), '--peer', peer], { uid, gid, cwd: '/', env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'ignore', 'pipe', fd] });
+      h = spawn(process.execPath, [...HELPER_EXEC_ARGV, ...PROFILER_ARGV, fileURLToPath(helperUrl), '--peer', peer], { uid, gid, cwd: '/', env: { PATH: '/usr/bin:/bin' }, stdio: ['ignore', 'ignore', 'pipe', fd] });
     } finally {
       server.close(); // the helper has its copy
     }
