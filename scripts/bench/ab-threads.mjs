@@ -8,7 +8,7 @@
 // for minutes after (find_inode_bit / recently_deleted), 0.4-1.4 ms of helper sys time per
 // delivery depending on what was deleted just before.
 //   node scripts/bench/ab-threads.mjs ROUNDS COUNT SESSIONS per|reused SPEC...
-//   SPEC = TREE[|ENV=VALUE...][|ARG=--daemon-arg...]; AB_WARM=N warm-up messages (default 1000)
+//   SPEC = TREE[|ENV=VALUE...][|ARG=--daemon-arg...]; AB_WARM=N warm-up messages (default 5000: the JIT settles after ~5,000)
 import path from 'node:path';
 import { readdirSync, readFileSync } from 'node:fs';
 import { settle, smtpSource, countMaildir } from '../../packages/bench/dist/index.js';
@@ -25,7 +25,7 @@ const rounds = Number(roundsArg ?? 3);
 const count = Number(countArg ?? 2000);
 const sessions = Number(sessArg ?? 10);
 const reuse = modeArg === 'reused';
-const warm = Number(process.env.AB_WARM ?? 1000);
+const warm = Number(process.env.AB_WARM ?? 5000);
 const bin = path.resolve('.peers/postfix/bin/smtp-source');
 const ROLES = ['smtp', 'lka', 'queue', 'scheduler', 'mta', 'mda', 'control'];
 const TICK_MS = 10; // CLK_TCK 100

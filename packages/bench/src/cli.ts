@@ -16,7 +16,7 @@ import { expand, matrix, MODES, type Mode, type Run } from './workloads.js';
 
 export const USAGE = `usage: npm run bench -- [--servers tsmtpd,postfix,opensmtpd,sink] [--workloads accept,maildir,relay]
          [--sizes 1024,102400] [--modes per-message,reused] [--sessions 1,20,100] [--client smtp-source,builtin]
-         [--half-rate] [--rounds 3] [--seconds 4] [--messages N] [--warmup 2000] [--keep] [--cpu-prof DIR]
+         [--half-rate] [--rounds 3] [--seconds 4] [--messages N] [--warmup 1000] [--keep] [--cpu-prof DIR]
        npm run bench -- --matrix      (issue 10's whole list: every workload, size, mode and session count)
        npm run bench -- --smoke       (a few seconds: tsmtpd and smtp-sink, 20 messages; what CI runs)
        npm run bench -- --queue-scale [N] [--burst M | --no-burst] [--no-load] [--keep]`;
@@ -82,7 +82,7 @@ export function parse(argv: string[]): Parsed {
       rounds: num(v.rounds, 'rounds', smoke ? 1 : 3, 1, 20),
       seconds: num(v.seconds, 'seconds', 4, 0.5, 60),
       messages: v.messages !== undefined ? num(v.messages, 'messages', 0, 1, 1_000_000) : smoke ? 20 : undefined,
-      warmup: num(v.warmup, 'warmup', smoke ? 0 : 2000, 0, 100_000),
+      warmup: num(v.warmup, 'warmup', smoke ? 0 : 1000, 0, 100_000),
       keep: v.keep === true,
       cpuProf: v['cpu-prof'],
       timeoutMs: smoke ? 60_000 : 120_000,
