@@ -3,7 +3,7 @@
 // server does on disk before its 250, how delivery was paused, the machine and its load average.
 import type { IdleRow, Row } from './compare.js';
 import { fmt, fmtRatio, ratio } from './measure/stats.js';
-import { DURABILITY, PAUSE, type ServerName } from './servers/types.js';
+import { DURABILITY, PAUSE, SETUP, type ServerName } from './servers/types.js';
 import { label } from './workloads.js';
 
 export const HEAD = ['run', 'client', 'server', 'msgs', 'acc/s', 'del/s', 'MiB/s', 'p50 ms', 'p99 ms', 'CPU ms/msg', 'machine CPU ms/msg', 'peak RSS MB', 'ratio del', 'ratio CPU'];
@@ -71,6 +71,8 @@ export function footer(f: Footer): string {
     '', 'Before its 250 each server:',
     ...f.servers.map((s) => `- ${s}: ${DURABILITY[s]}`),
   ];
+  const setup = f.servers.filter((s) => SETUP[s]);
+  if (setup.length) out.push('', 'Changed by the bench:', ...setup.map((s) => `- ${s}: ${SETUP[s]!}`));
   if (f.accept) out.push('', 'Accept only (delivery paused):', ...f.servers.map((s) => `- ${s}: ${PAUSE[s]}`));
   if (f.notes.length) out.push('', ...f.notes.map((n) => `Note: ${n}`));
   return out.join('\n');

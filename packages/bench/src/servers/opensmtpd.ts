@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Child, ensureUser, freePort, isRoot, makeTempDir, peersDir, removeDir, repoRoot, sleep, waitBanner } from '../util.js';
+import { buildBacklogShim } from './listen-backlog.js';
 import { arrivalsOf, type Server, type ServerContext } from './types.js';
 
 const root = path.join(peersDir, 'opensmtpd');
@@ -43,7 +44,9 @@ export async function startOpenSmtpd(ctx: ServerContext): Promise<Server> {
   // connections. A private resolv.conf, hosts first and no reachable nameserver, keeps that out.
   writeFileSync(path.join(dir, 'resolv.conf'), 'lookup file bind\nnameserver 127.0.0.1\n');
   const binds = [[`${dir}/spool`, '/var/spool'], [`${dir}/lib`, '/var/lib'], [`${dir}/run`, '/run'], [`${root}/usr/libexec`, '/usr/libexec'], [`${dir}/resolv.conf`, '/etc/resolv.conf']];
-  const script = `${binds.map(([a, b]) => `mount --bind '${a}' '${b}'`).join(' && ')} && exec '${root}/usr/sbin/smtpd' -d -f '${dir}/smtpd.conf'`;
+  // Its listen backlog raised from 5 to tsmtpd's (listen-backlog.ts), in its tree only.
+  const shim = buildBacklogShim(dir);
+  const script = `${binds.map(([a, b]) => `mount --bind '${a}' '${b}'`).join(' && ')} && exec env LD_PRELOAD='${shim}' '${root}/usr/sbin/smtpd' -d -f '${dir}/smtpd.conf'`;
   const child = new Child('unshare', ['-m', 'sh', '-c', script], { cwd: dir }, 20_000);
   const stop = async (): Promise<void> => {
     await child.stop(10_000);

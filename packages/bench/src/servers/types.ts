@@ -55,6 +55,12 @@ export const DURABILITY: Record<ServerName, string> = {
   sink: 'nothing: smtp-sink discards (no queue: the protocol ceiling)',
 };
 
+/** What the bench changes about a server beyond its configuration file, and why (the footer says so). */
+export const SETUP: Partial<Record<ServerName, string>> = {
+  opensmtpd: 'listen(2) backlog raised from its 5 (SMTPD_BACKLOG) to 511 by an LD_PRELOAD shim (servers/listen-backlog.ts), '
+    + 'as tsmtpd has 511 and Postfix 200 (ss -ltn): with 5, 20+ new connections at once lost SYNs and waited for retransmits',
+};
+
 /** How each server pauses delivery for the accept-only workload. */
 export const PAUSE: Record<ServerName, string> = {
   tsmtpd: '`smtpctl pause mda` after start',
