@@ -14,9 +14,10 @@ import { footer, idleTable, resultsTable } from './table.js';
 import { benchUser, repoRoot } from './util.js';
 import { expand, matrix, MODES, type Mode, type Run } from './workloads.js';
 
-export const USAGE = `usage: npm run bench -- [--servers tsmtpd,postfix,opensmtpd,sink] [--workloads accept,maildir,relay]
+export const USAGE = `usage: npm run bench -- [--servers tsmtpd,postfix,opensmtpd,sink | --peer postfix[,opensmtpd,sink]] [--workloads accept,maildir,relay]
          [--sizes 1024,102400] [--modes per-message,reused] [--sessions 1,20,100] [--client smtp-source,builtin]
          [--half-rate] [--rounds 3] [--seconds 4] [--messages N] [--warmup 1000] [--keep] [--cpu-prof DIR]
+       npm run bench -- --quick       (short: accept, maildir, relay; 1 KiB; 1 and 20 sessions; 2 rounds of ~2 s)
        npm run bench -- --matrix      (issue 10's whole list: every workload, size, mode and session count)
        npm run bench -- --smoke       (a few seconds: tsmtpd and smtp-sink, 20 messages; what CI runs)
        npm run bench -- --queue-scale [N] [--burst M | --no-burst] [--no-load] [--keep]`;
@@ -27,7 +28,7 @@ const options = {
   seconds: { type: 'string' }, messages: { type: 'string' }, warmup: { type: 'string' }, keep: { type: 'boolean' },
   'cpu-prof': { type: 'string' }, matrix: { type: 'boolean' }, full: { type: 'boolean' }, smoke: { type: 'boolean' },
   'queue-scale': { type: 'boolean' }, burst: { type: 'string' }, 'no-burst': { type: 'boolean' }, 'no-load': { type: 'boolean' },
-  help: { type: 'boolean' },
+  quick: { type: 'boolean' }, peer: { type: 'string' }, help: { type: 'boolean' },
 } as const;
 
 function list<T extends string>(v: string | undefined, allowed: readonly T[], what: string, dflt: readonly T[]): T[] {
@@ -50,6 +51,20 @@ function num(v: string | undefined, what: string, dflt: number, min: number, max
   return x;
 }
 
+/** Peers that --peer names (tsmtpd is always there). */
+export const PEERS: readonly ServerName[] = SERVER_NAMES.filter((s) => s !== 'tsmtpd');
+
+/** --servers, or tsmtpd plus --peer's list (relay's target smtp-sink is started anyway), or every server. */
+function serversOf(v: { servers?: string | undefined; peer?: string | undefined }, smoke: boolean): ServerName[] {
+  if (v.servers !== undefined && v.peer !== undefined) throw new Error('--servers and --peer: one or the other');
+  if (v.peer !== undefined) {
+    const peers = list<ServerName>(v.peer, PEERS, 'peer', []);
+    if (peers.length === 0) throw new Error(`--peer: which? (${PEERS.join(', ')})`);
+    return ['tsmtpd', ...new Set(peers)];
+  }
+  return list<ServerName>(v.servers, SERVER_NAMES, 'servers', smoke ? ['tsmtpd', 'sink'] : SERVER_NAMES);
+}
+
 export interface Parsed {
   kind: 'bench' | 'queue-scale';
   bench: Omit<BenchOptions, 'user'>;
@@ -62,6 +77,10 @@ export function parse(argv: string[]): Parsed {
   const qsCount = positionals.length === 1 && v['queue-scale'] ? Number(positionals[0]) : 1_000_000;
   if (positionals.length > (v['queue-scale'] ? 1 : 0) || !(Number.isInteger(qsCount) && qsCount > 0 && qsCount <= 10_000_000)) throw new Error(`unexpected ${positionals.join(' ')}\n${USAGE}`);
   const smoke = v.smoke === true;
+  // --quick: every workload at 1 KiB, 1 and 20 sessions, a connection per message, 2 rounds of
+  // about 2 s each (warm-up as usual); any flag given explicitly still wins.
+  const quick = v.quick === true;
+  if ([smoke, quick, v.matrix === true || v.full === true].filter(Boolean).length > 1) throw new Error('--smoke, --quick and --matrix: one at a time');
   const clients = list<ClientKind>(v.client, ['smtp-source', 'builtin'], 'client', [smoke ? 'builtin' : 'smtp-source']);
   // The half-rate rows need the built-in client's latencies.
   if (v['half-rate'] && !clients.includes('builtin')) clients.push('builtin');
@@ -69,7 +88,7 @@ export function parse(argv: string[]): Parsed {
     workloads: list<Workload>(v.workloads, WORKLOADS, 'workloads', smoke ? ['accept', 'maildir'] : ['accept', 'maildir', 'relay']),
     sizes: numbers(v.sizes, 'sizes', [1024], 100, 10 * 1048576),
     modes: list<Mode>(v.modes, MODES, 'modes', ['per-message']),
-    sessions: numbers(v.sessions, 'sessions', smoke ? [2] : [20], 1, 1000),
+    sessions: numbers(v.sessions, 'sessions', smoke ? [2] : quick ? [1, 20] : [20], 1, 1000),
     clients,
     halfRate: v['half-rate'] === true,
   };
@@ -77,10 +96,10 @@ export function parse(argv: string[]): Parsed {
   return {
     kind: v['queue-scale'] ? 'queue-scale' : 'bench',
     bench: {
-      servers: list<ServerName>(v.servers, SERVER_NAMES, 'servers', smoke ? ['tsmtpd', 'sink'] : SERVER_NAMES),
+      servers: serversOf(v, smoke),
       runs,
-      rounds: num(v.rounds, 'rounds', smoke ? 1 : 3, 1, 20),
-      seconds: num(v.seconds, 'seconds', 4, 0.5, 60),
+      rounds: num(v.rounds, 'rounds', smoke ? 1 : quick ? 2 : 3, 1, 20),
+      seconds: num(v.seconds, 'seconds', quick ? 2 : 4, 0.5, 60),
       messages: v.messages !== undefined ? num(v.messages, 'messages', 0, 1, 1_000_000) : smoke ? 20 : undefined,
       warmup: num(v.warmup, 'warmup', smoke ? 0 : 1000, 0, 100_000),
       keep: v.keep === true,

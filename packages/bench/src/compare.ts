@@ -32,6 +32,8 @@ export interface Row extends Omit<RunResult, 'count' | 'error' | 'arrived'> {
   count: number;
   /** The pace of a half-peak-rate row, msgs/s. */
   paced?: number | undefined;
+  /** The first error of its rounds (the footer's note for a "!" row). */
+  error?: string | undefined;
 }
 
 export interface IdleRow {
@@ -65,6 +67,22 @@ const measureOpts = (run: Run, o: BenchOptions, rate?: number): Parameters<typeo
   client: run.client, size: run.size, sessions: run.sessions, reuse: run.mode === 'reused', timeoutMs: o.timeoutMs, rate,
 });
 
+/**
+ * One measurement that cannot abort the bench: whatever throws (a load client's socket error, a
+ * server that died) becomes a failed result, shown in the table with "!" and its error logged.
+ */
+async function measureSafe(s: Server, count: number, opts: Parameters<typeof measureOne>[2]): Promise<RunResult> {
+  try {
+    return await measureOne(s, count, opts);
+  } catch (e) {
+    return failed(count, e instanceof Error ? e.message : String(e));
+  }
+}
+
+function failed(count: number, error: string): RunResult {
+  return { ok: false, count, accepted: Number.NaN, delivered: undefined, arrived: 0, cpuPerMsg: undefined, machinePerMsg: Number.NaN, rssMb: 0, p50: undefined, p99: undefined, error };
+}
+
 /** Messages per run for each server: --messages, else what takes it about --seconds in a probe. */
 async function countsFor(run: Run, o: BenchOptions, servers: Server[]): Promise<Map<ServerName, number>> {
   const counts = new Map<ServerName, number>();
@@ -75,9 +93,11 @@ async function countsFor(run: Run, o: BenchOptions, servers: Server[]): Promise<
       counts.set(s.name, o.messages);
       continue;
     }
-    const r = await measureOne(s, probe, measureOpts(run, o));
+    const r = await measureSafe(s, probe, measureOpts(run, o));
+    if (r.error) logResult(`${label(run)} ${run.client} probe ${s.name}`, r);
     const rate = Math.min(r.accepted, r.delivered ?? r.accepted);
-    counts.set(s.name, Math.min(cap, Math.max(probe, Math.round((rate * o.seconds) / 10) * 10)));
+    // A failed probe (no rate) runs the probe's count: the round shows whether it fails again.
+    counts.set(s.name, rate > 0 ? Math.min(cap, Math.max(probe, Math.round((rate * o.seconds) / 10) * 10)) : probe);
   }
   return counts;
 }
@@ -87,6 +107,7 @@ function rowOf(run: Run, server: ServerName, count: number, rs: RunResult[], pac
   return {
     run, server, count, paced, ok: rs.every((r) => r.ok), accepted: pick('accepted') ?? Number.NaN, delivered: pick('delivered'),
     cpuPerMsg: pick('cpuPerMsg'), machinePerMsg: pick('machinePerMsg') ?? Number.NaN, rssMb: Math.max(...rs.map((r) => r.rssMb)), p50: pick('p50'), p99: pick('p99'),
+    error: rs.find((r) => r.error)?.error,
   };
 }
 
@@ -97,7 +118,7 @@ async function measureRun(run: Run, o: BenchOptions, servers: Server[]): Promise
   for (let round = 0; round < o.rounds; round++) {
     for (let i = 0; i < servers.length; i++) {
       const s = servers[(i + round) % servers.length]!;
-      const r = await measureOne(s, counts.get(s.name)!, measureOpts(run, o));
+      const r = await measureSafe(s, counts.get(s.name)!, measureOpts(run, o));
       per.get(s.name)!.push(r);
       logResult(`${label(run)} ${run.client} round ${round + 1} ${s.name}`, r);
     }
@@ -110,7 +131,7 @@ async function measureRun(run: Run, o: BenchOptions, servers: Server[]): Promise
     if (!(rate > 0)) continue;
     // At least 10 messages, about --seconds long: a server that manages 1 msg/s gets 10 s, not 30.
     const count = Math.max(10, Math.round(rate * o.seconds));
-    const r = await measureOne(s, count, measureOpts({ ...run, client: 'builtin' }, o, rate));
+    const r = await measureSafe(s, count, measureOpts({ ...run, client: 'builtin' }, o, rate));
     logResult(`${label(run)} half-rate ${rate.toFixed(0)}/s ${s.name}`, r);
     rows.push(rowOf({ ...run, client: 'builtin' }, s.name, count, [r], rate));
   }
@@ -178,9 +199,16 @@ export async function bench(o: BenchOptions): Promise<{ rows: Row[]; idle: IdleR
       servers = await startAll(workload, o, sink, failures);
       const fresh = new Map<Server, number>();
       for (const s of servers) await settle(s.pid, 5000), fresh.set(s, treeRss(s.pid));
-      await warmUp(servers, o);
+      await warmUp(servers, o).catch((e: Error) => failures.push(`${workload}: warm-up failed: ${e.message}`));
       for (const s of servers) idle.push({ workload, server: s.name, processes: treeOf(s.pid).length, freshMb: fresh.get(s)! / 1048576, warmMb: treeRss(s.pid) / 1048576 });
-      for (const run of o.runs.filter((r) => r.workload === workload)) rows.push(...(await measureRun(run, o, servers)));
+      for (const run of o.runs.filter((r) => r.workload === workload)) {
+        const got = await measureRun(run, o, servers).catch((e: Error) => {
+          failures.push(`${label(run)} ${run.client}: ${e.message}`);
+          return servers.map((s) => rowOf(run, s.name, 0, [failed(0, e.message)]));
+        });
+        for (const r of got) if (!r.ok) failures.push(`${label(run)} ${r.run.client} ${r.server}${r.paced ? ' paced' : ''}: ${r.error ?? 'failed'}`);
+        rows.push(...got);
+      }
     } finally {
       for (const s of servers) {
         await s.stop().catch((e: Error) => log(`stop ${s.name}: ${e.message}`));

@@ -62,3 +62,16 @@ test('mdTable: header, separator, escaped pipes', () => {
   assert.deepEqual(t, ['| a | b |', '| --- | --- |', '| x\\|y | 1 |']);
   assert.equal(HEAD.length, 14);
 });
+
+test('a failed cell shows "!" and no figure, and the other rows keep theirs', () => {
+  const m = run('maildir', { sessions: 100 });
+  const md = resultsTable([
+    row('tsmtpd', m, 500, 480, 2),
+    row('opensmtpd', m, Number.NaN, undefined, Number.NaN, { ok: false, count: 0, cpuPerMsg: undefined, error: 'smtp-source: timeout' }),
+  ]);
+  const [ours, peer] = cellsOf(md);
+  assert.equal(ours?.[4], '500');
+  assert.equal(peer?.[4], '-!');
+  assert.equal(peer?.[5], '-');
+  assert.equal(peer?.[12], '-');
+});
