@@ -14,7 +14,14 @@ const { values: o, positionals } = parseArgs({ allowPositionals: true, options: 
   sessions: { type: 'string', default: '10' }, json: { type: 'boolean', default: false },
 } });
 const repo = path.resolve(positionals[0] ?? '.');
-const { smtpSource, waitDelivered } = await import(path.join(repo, 'scripts/bench/smtp-source.mjs'));
+const { smtpSource, countMaildir } = await import(path.join(repo, 'packages/bench/dist/index.js'));
+
+/** Polls the maildir until it holds `want` messages or `timeoutMs` passes. */
+async function waitDelivered(dir, want, startedAt, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (countMaildir(dir) < want && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  return { count: countMaildir(dir), ms: Date.now() - startedAt };
+}
 const { startDaemon } = await import(path.join(repo, 'test/dist/lib/daemon.js'));
 const { localMaildirConfig, userMaildir } = await import(path.join(repo, 'test/dist/lib/conf.js'));
 const { makeSharedDir, makeTestDir, removeTestDir } = await import(path.join(repo, 'test/dist/lib/tmp.js'));
@@ -84,11 +91,10 @@ try {
   print('right after start (2 s)', out.start);
   const count = Number(o.messages);
   if (count > 0) {
-    const bin = path.join(repo, '.peers/postfix/bin/smtp-source');
     const t = Date.now();
-    const src = await smtpSource(bin, { port: d.port, sessions: Number(o.sessions), size: 1024, count, reuse: false, rcpt: `${user}@localhost`, timeoutMs: 120_000 });
+    const src = await smtpSource({ port: d.port, sessions: Number(o.sessions), size: 1024, count, reuse: false, rcpt: `${user}@localhost`, timeoutMs: 120_000 });
     const del = await waitDelivered(userMaildir(dir, user), count, t, 120_000);
-    if (src.code !== 0 || del.count < count) process.stderr.write(`idle-rss: only ${del.count}/${count} delivered (smtp-source ${src.code})\n`);
+    if (!src.ok || del.count < count) process.stderr.write(`idle-rss: only ${del.count}/${count} delivered (${src.error ?? "smtp-source ok"})\n`);
     out.busy = snapshot(d.pid);
     print(`after ${del.count} messages (${(del.ms / 1000).toFixed(1)} s)`, out.busy);
     await new Promise((r) => setTimeout(r, Number(o.idle) * 1000));
