@@ -27,10 +27,12 @@ export interface MuxStats {
   frames: number;
   /** Lane messages carried by those frames. */
   messages: number;
+  /** Frames received from the raw port. */
+  received: number;
 }
 
 export class PortMux {
-  readonly stats: MuxStats = { frames: 0, messages: 0 };
+  readonly stats: MuxStats = { frames: 0, messages: 0, received: 0 };
   private readonly lanes = new Map<string, Set<Listener>>();
   private outbox: Item[] = [];
   private transfers: Transferable[] = [];
@@ -98,6 +100,7 @@ export class PortMux {
 
   private receive(frame: unknown): void {
     if (!frame || typeof frame !== 'object') return;
+    this.stats.received++;
     if ('b' in frame && Array.isArray((frame as BatchFrame).b)) {
       for (const [lane, data] of (frame as BatchFrame).b) this.deliver(lane, data);
     } else if ('l' in frame) {

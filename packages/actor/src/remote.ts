@@ -1,14 +1,19 @@
 // Typed handles on another actor's mailbox. Comlink alone leaves a call pending forever
 // when the peer dies (STACK.md section 2, pitfall 1); here every call has a deadline and
-// every pending call is rejected at once when the peer is known to be gone.
+// every pending call is rejected at once when the peer is known to be gone. Notifications
+// (`on…`) bypass Comlink: one frame, no answer (notify.ts); drain() waits them out.
 import * as Comlink from 'comlink';
 import { ActorError, RuntimeCodes } from '@tsmtpd/proto';
 import type { Endpoint } from 'comlink';
 import './errors.js';
+import { NOTIFY_NAME, isDrainAnswer, transfersOf, type NotifyFrame } from './notify.js';
 
-/** The caller's view of a mailbox: every method answers asynchronously. */
+/** Whether a method name is a notification's: `on` then a capital letter. */
+type IsNotify<K> = K extends `on${infer C}${string}` ? (C extends Uppercase<C> ? (C extends Lowercase<C> ? false : true) : false) : false;
+
+/** The caller's view of a mailbox: requests answer asynchronously, notifications not at all. */
 export type Remote<M> = {
-  [K in keyof M]: M[K] extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> : never;
+  [K in keyof M]: M[K] extends (...args: infer A) => infer R ? (IsNotify<K> extends true ? (...args: A) => void : (...args: A) => Promise<Awaited<R>>) : never;
 };
 
 export interface RemoteOptions {
@@ -18,7 +23,7 @@ export interface RemoteOptions {
   deadlineMs?: number;
   /** Per-method deadlines overriding the default. */
   deadlines?: Record<string, number>;
-  /** Called when a one-way (`on…`) notification fails, since nobody awaits it. */
+  /** Called when a one-way (`on…`) notification cannot be sent (the peer is dead). */
   onNotifyError?: (method: string, error: unknown) => void;
 }
 
@@ -31,20 +36,37 @@ export interface RemoteLink<M> {
   readonly pending: number;
   /** False once the peer is known dead (its channel closed). */
   readonly alive: boolean;
+  /**
+   * Resolves once every notification sent before it on this lane was dispatched and its
+   * handler settled (rejects on the deadline, `ms` or the link's default, or death).
+   */
+  drain(ms?: number): Promise<void>;
 }
 
 export function linkRemote<M>(ep: Endpoint, opts: RemoteOptions): RemoteLink<M> {
   const raw = Comlink.wrap<Record<string, (...a: unknown[]) => Promise<unknown>>>(ep);
   const pending = new Set<(e: Error) => void>();
   let deadReason: string | null = null;
-  const methods = new Map<string, (...args: unknown[]) => Promise<unknown>>();
+  const methods = new Map<string, (...args: unknown[]) => unknown>();
+  const drains = new Map<number, () => void>();
+  let drainSeq = 0;
+  ep.addEventListener('message', ((ev: { data: unknown }) => {
+    if (!isDrainAnswer(ev.data)) return;
+    drains.get(ev.data.dr)?.();
+  }) as EventListenerOrEventListenerObject);
 
-  function call(method: string, args: unknown[]): Promise<unknown> {
-    if (deadReason !== null) {
-      return Promise.reject(new ActorError(RuntimeCodes.dead, 'temp', `${opts.peer} is dead: ${deadReason}`));
-    }
-    const ms = opts.deadlines?.[method] ?? opts.deadlineMs ?? DEFAULT_DEADLINE_MS;
-    return new Promise((resolve, reject) => {
+  function deadError(): ActorError {
+    return new ActorError(RuntimeCodes.dead, 'temp', `${opts.peer} is dead: ${deadReason}`);
+  }
+
+  /** With a deadline and rejected on death, like a call; `send` starts it. */
+  function guarded<T>(method: string, ms: number, send: (settle: (v: T) => void, fail: (e: unknown) => void) => void): Promise<T> {
+    if (deadReason !== null) return Promise.reject(deadError());
+    return new Promise<T>((resolve, reject) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        pending.delete(rejecter);
+      };
       const rejecter = (e: Error): void => {
         clearTimeout(timer);
         reject(e);
@@ -54,18 +76,44 @@ export function linkRemote<M>(ep: Endpoint, opts: RemoteOptions): RemoteLink<M> 
         reject(new ActorError(RuntimeCodes.timeout, 'temp', `${opts.peer}.${method} timed out after ${ms} ms`));
       }, ms);
       pending.add(rejecter);
-      (raw[method] as (...a: unknown[]) => Promise<unknown>)(...args).then(
+      send(
         (v) => {
-          clearTimeout(timer);
-          pending.delete(rejecter);
+          done();
           resolve(v);
         },
-        (e: unknown) => {
-          clearTimeout(timer);
-          pending.delete(rejecter);
+        (e) => {
+          done();
           reject(e);
         },
       );
+    });
+  }
+
+  function notify(method: string, args: unknown[]): void {
+    if (deadReason !== null) {
+      const err = deadError();
+      queueMicrotask(() => opts.onNotifyError?.(method, err));
+      return;
+    }
+    const frame: NotifyFrame = { ow: method, a: args };
+    ep.postMessage(frame, transfersOf(args));
+  }
+
+  function drain(ms?: number): Promise<void> {
+    const n = ++drainSeq;
+    return guarded<void>('drain', ms ?? opts.deadlineMs ?? DEFAULT_DEADLINE_MS, (settle) => {
+      drains.set(n, () => {
+        drains.delete(n);
+        settle();
+      });
+      ep.postMessage({ dq: n });
+    }).finally(() => drains.delete(n));
+  }
+
+  function call(method: string, args: unknown[]): Promise<unknown> {
+    const ms = opts.deadlines?.[method] ?? opts.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    return guarded<unknown>(method, ms, (settle, fail) => {
+      (raw[method] as (...a: unknown[]) => Promise<unknown>)(...args).then(settle, fail);
     });
   }
 
@@ -74,14 +122,7 @@ export function linkRemote<M>(ep: Endpoint, opts: RemoteOptions): RemoteLink<M> 
       if (typeof prop !== 'string' || prop === 'then') return undefined;
       let fn = methods.get(prop);
       if (!fn) {
-        const notify = /^on[A-Z]/.test(prop);
-        fn = notify
-          ? (...args: unknown[]) => {
-              const p = call(prop, args);
-              p.catch((e: unknown) => opts.onNotifyError?.(prop, e));
-              return p;
-            }
-          : (...args: unknown[]) => call(prop, args);
+        fn = NOTIFY_NAME.test(prop) ? (...args: unknown[]) => notify(prop, args) : (...args: unknown[]) => call(prop, args);
         methods.set(prop, fn);
       }
       return fn;
@@ -93,7 +134,7 @@ export function linkRemote<M>(ep: Endpoint, opts: RemoteOptions): RemoteLink<M> 
     kill(reason: string) {
       if (deadReason !== null) return;
       deadReason = reason;
-      const err = new ActorError(RuntimeCodes.dead, 'temp', `${opts.peer} is dead: ${reason}`);
+      const err = deadError();
       for (const r of [...pending]) r(err);
       pending.clear();
     },
@@ -103,10 +144,8 @@ export function linkRemote<M>(ep: Endpoint, opts: RemoteOptions): RemoteLink<M> 
     get alive() {
       return deadReason === null;
     },
+    drain,
   };
 }
 
-/** Mark a value's buffers for transfer instead of copy (bodies cross threads this way). */
-export function transfer<T>(value: T, buffers: ArrayBuffer[]): T {
-  return Comlink.transfer(value, buffers);
-}
+export { transfer } from './notify.js';

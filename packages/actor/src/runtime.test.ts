@@ -136,3 +136,26 @@ test('the supervisor reports a dying actor and stops the rest in order', { timeo
   const smtpExit = await sup.handle('smtp').exited;
   assert.equal(smtpExit.role, 'smtp');
 });
+
+test('notifications travel one way, in order, and drain waits for their handlers', { timeout: 30_000 }, async () => {
+  const { h, m } = await probe('mta');
+  try {
+    await m.echo(0);
+    const before = h.muxStats.received;
+    for (let i = 1; i <= 40; i++) {
+      m.onNote(i, 0);
+      await new Promise((r) => setImmediate(r)); // one frame each: no batching to hide replies
+    }
+    m.onNote(41, 300);
+    m.onBoom(); // a failing handler is reported on the actor's side and breaks nothing
+    assert.ok(!(await m.notes()).includes(41), 'the slow handler has not finished yet');
+    await h.drain();
+    const notes = await m.notes();
+    assert.deepEqual(notes, Array.from({ length: 41 }, (_, i) => i + 1));
+    // Answers of notes(), the drain and notes() again; no reply per notification (there were 42).
+    const replies = h.muxStats.received - before;
+    assert.ok(replies <= 4, `${replies} frames came back for 42 notifications and 3 requests`);
+  } finally {
+    await h.terminate();
+  }
+});

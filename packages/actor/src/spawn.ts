@@ -5,6 +5,7 @@ import * as Comlink from 'comlink';
 import { MessageChannel, Worker, type ResourceLimits } from 'node:worker_threads';
 import type { MailboxOf, ParentMailbox, Role } from '@tsmtpd/proto';
 import { PortMux, type MuxStats } from './mux.js';
+import { serve } from './notify.js';
 import { linkRemote, DEFAULT_DEADLINE_MS, type Remote, type RemoteLink } from './remote.js';
 import type { WorkerBoot, WorkerControl } from './worker-runtime.js';
 import type { LogFormat, LogRecord } from './log.js';
@@ -57,7 +58,7 @@ export class ActorHandle<R extends Role> {
     this.links = [ctl as RemoteLink<unknown>, mailbox as RemoteLink<unknown>];
     this.ctl = ctl.remote;
     this.mailbox = mailbox.remote;
-    Comlink.expose(opts.parent, mux.lane('parent'));
+    serve(opts.parent, mux.lane('parent'));
     const onLog = opts.onLog;
     if (onLog) {
       const listener = (ev: { data: unknown }) => {
@@ -88,6 +89,11 @@ export class ActorHandle<R extends Role> {
   /** Pending calls from the parent to this actor. */
   get pendingCalls(): number {
     return this.links.reduce((n, l) => n + l.pending, 0);
+  }
+
+  /** Resolves once the notifications sent to this actor so far were handled (tests, stop). */
+  drain(ms?: number): Promise<void> {
+    return this.links[1]!.drain(ms);
   }
 
   /** Kill the worker without ceremony (after a failed stop). */

@@ -47,12 +47,12 @@ export class StatsPusher {
       const text = JSON.stringify(counters);
       if (text !== this.last) {
         this.last = text;
-        void control.onStats({ role: this.role, counters }).catch(() => undefined);
+        control.onStats({ role: this.role, counters });
       }
       if (this.samples.size > 0) {
         const push = Object.fromEntries(this.samples) as TimingPush;
         this.samples = new Map();
-        void control.onTimings(push).catch(() => undefined);
+        control.onTimings(push);
       }
     } catch {
       // A dead control link: counters are best effort, mail goes on.

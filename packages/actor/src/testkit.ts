@@ -6,6 +6,7 @@ import * as Comlink from 'comlink';
 import { MessageChannel } from 'node:worker_threads';
 import type { MailboxOf, Role } from '@tsmtpd/proto';
 import { PortMux } from './mux.js';
+import { serve } from './notify.js';
 import { spawnActor, type ActorHandle } from './spawn.js';
 import type { Remote } from './remote.js';
 
@@ -30,6 +31,8 @@ export interface TestActor<R extends Role> {
   handle: ActorHandle<R>;
   /** Reasons passed to the parent's onFatal by the actor. */
   fatals: string[];
+  /** Resolves once the notifications sent to the actor so far were handled. */
+  drain(): Promise<void>;
   /** stop() then terminate the worker. */
   stop(): Promise<void>;
 }
@@ -48,7 +51,7 @@ export async function startTestActor<R extends Role>(opts: TestActorOptions<R>):
     const { port1, port2 } = new MessageChannel();
     const mux = new PortMux(port1);
     muxes.push(mux);
-    Comlink.expose(impl, mux.lane(peer));
+    serve(impl, mux.lane(peer));
     port1.start();
     await handle.ctl.connect(peer, Comlink.transfer(port2, [port2]));
   }
@@ -57,6 +60,7 @@ export async function startTestActor<R extends Role>(opts: TestActorOptions<R>):
     mailbox: handle.mailbox,
     handle,
     fatals,
+    drain: () => handle.drain(),
     async stop() {
       try {
         await handle.ctl.stop();

@@ -6,6 +6,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { ActorError, RuntimeCodes, type ActorControl, type ActorStats, type MailboxOf, type ParentMailbox, type Role, type TimingName } from '@tsmtpd/proto';
 import { PortMux } from './mux.js';
 import { linkRemote, type Remote, type RemoteLink } from './remote.js';
+import { serve, type NotifyFailure } from './notify.js';
 import { createLogger, type LogFormat, type Logger } from './log.js';
 import { packLogBatch } from './log-writer.js';
 import { errorInfo } from './errors.js';
@@ -59,6 +60,9 @@ export interface WorkerControl extends ActorControl {
  * Run the actor of this worker. The worker entry file is only:
  * `runActor('queue', (ctx) => createQueue(ctx));`
  */
+/** How long a stopping actor waits for its peers to handle its last notifications. */
+const STOP_DRAIN_MS = 2000;
+
 export function runActor<R extends Role>(role: R, factory: (ctx: ActorContext<R>) => Promise<ActorImpl<MailboxOf[R]>> | ActorImpl<MailboxOf[R]>): void {
   if (!parentPort) throw new Error('runActor must be called inside a worker thread');
   const boot = workerData as WorkerBoot;
@@ -85,6 +89,8 @@ export function runActor<R extends Role>(role: R, factory: (ctx: ActorContext<R>
     timingsOn,
   );
   const parentLink = linkRemote<ParentMailbox>(mux.lane('parent'), { peer: 'parent', deadlineMs: boot.deadlineMs });
+  // A notification's sender hears nothing back, so a handler that fails is reported here.
+  const notifyFailure: NotifyFailure = (method, e) => log.warn('notification failed', { method, error: errorInfo(e).message });
 
   const ctx: ActorContext<R> = {
     role,
@@ -108,7 +114,7 @@ export function runActor<R extends Role>(role: R, factory: (ctx: ActorContext<R>
   ready.then(
     (impl) => {
       implRef = impl;
-      Comlink.expose(impl.mailbox as object, mux.lane(role));
+      serve(impl.mailbox as object, mux.lane(role), notifyFailure);
     },
     (e: unknown) => {
       // Answer the parent's ping with the reason first, then leave: fail fast.
@@ -123,7 +129,7 @@ export function runActor<R extends Role>(role: R, factory: (ctx: ActorContext<R>
       const impl = await ready;
       const peerMux = new PortMux(port);
       peerMuxes.push(peerMux);
-      Comlink.expose(impl.mailbox as object, peerMux.lane(role));
+      serve(impl.mailbox as object, peerMux.lane(role), notifyFailure);
       const link = linkRemote<unknown>(peerMux.lane(peer), {
         peer,
         deadlineMs: boot.deadlineMs,
@@ -146,6 +152,8 @@ export function runActor<R extends Role>(role: R, factory: (ctx: ActorContext<R>
       const impl = await ready;
       try {
         await impl.stop?.();
+        // What this actor told its peers while stopping is handled before it reports stopped.
+        await Promise.allSettled([...peers.values()].filter((l) => l.alive).map((l) => l.drain(STOP_DRAIN_MS)));
       } finally {
         pusher.stop();
         log.flush();

@@ -3,7 +3,7 @@
 // each message's started envelopes together (deliver.ts) and reports outcomes back to the queue
 // in batches (onDeliveryResults). Talks to queue (bodies, results) and lka (user lookups).
 import { hostname } from 'node:os';
-import { InFlight, type ActorContext, type ActorImpl } from '@tsmtpd/actor';
+import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
 import { toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type Envelope, type MdaMailbox, type ReloadReport } from '@tsmtpd/proto';
 import type { SmtpdConfig } from '@tsmtpd/config';
 import { parseReloadOrder } from '@tsmtpd/config/reload-order.js';
@@ -50,7 +50,6 @@ class Mda {
   private readonly known = new Set<string>();
   private readonly bodies = new KeptBodies();
   private readonly runs = new Set<Promise<void>>();
-  private readonly sending = new InFlight();
   private stopping = false;
   private pumpScheduled = false;
 
@@ -83,8 +82,8 @@ class Mda {
       this.ctx.log.warn('no queue to report delivery results to', { count: results.length });
       return;
     }
-    // A notification, but its promise settles once the queue has it: stop() waits for those.
-    this.sending.track(this.ctx.peer('queue').onDeliveryResults(results));
+    // One-way; the actor runtime drains it at stop, after stop() returns.
+    this.ctx.peer('queue').onDeliveryResults(results);
   }
 
   private refuse(evpid: string, errorline: string): void {
@@ -203,7 +202,6 @@ class Mda {
     await settleWithin([...this.runs], STOP_GRACE_MS);
     await this.pool?.close();
     this.reporter.flush();
-    await this.sending.settle(STOP_GRACE_MS);
   }
 }
 

@@ -71,7 +71,10 @@ export async function startMda(config: SmtpdConfig, bodies: Map<string, string |
       assert.ok(results.length >= n, `expected ${n} results, got ${JSON.stringify(results)}`);
       return results;
     },
-    deliver: (envs, bodies) => actor.mailbox.onDeliver(envs, bodies),
+    deliver: async (envs, bodies) => {
+      actor.mailbox.onDeliver(envs, bodies);
+      await actor.drain();
+    },
     reload: (order) => actor.mailbox.reload(order),
     stats: () => actor.handle.ctl.stats(),
     stop: () => actor.stop(),

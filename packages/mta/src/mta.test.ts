@@ -26,13 +26,14 @@ test('envelopes that cannot be relayed are answered at once', async () => {
     },
   });
   try {
-    await actor.mailbox.onRelay([
+    actor.mailbox.onRelay([
       { id: 'aaaaaaaa00000001' } as never,
       envelope('aaaaaaaa00000002', 'u@x.test', { type: 'mda' }),
       envelope('aaaaaaaa00000003', 'u@x.test', { dispatcher: 'local' }),
       envelope('aaaaaaaa00000004', 'u@x.test', { dispatcher: 'gone' }),
       envelope('aaaaaaaa00000005', 'u@x.test', { dispatcher: 'smart' }),
     ]);
+    await actor.drain();
     const until = Date.now() + 5000;
     while (results.length < 5 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     const by = Object.fromEntries(results.map((r) => [r.evpid, r]));

@@ -5,7 +5,7 @@
 // and lka (relay tables). TLS material (`pki`, `ca`) is read once at start.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { InFlight, type ActorContext, type ActorImpl } from '@tsmtpd/actor';
+import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
 import type { SmtpdConfig } from '@tsmtpd/config';
 import { parseReloadOrder } from '@tsmtpd/config/reload-order.js';
 import { EnvelopeSchema, toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type Envelope, type MtaMailbox, type ReloadReport } from '@tsmtpd/proto';
@@ -14,7 +14,6 @@ import { CachingDns, type MtaDns } from './dns.js';
 import { Engine, type TlsMaterial } from './engine.js';
 import { ResultReporter } from './results.js';
 
-const STOP_GRACE_MS = 5000;
 
 /** Run-time settings the mta reads beyond proto's `Settings` (tests). */
 interface MtaSettings {
@@ -84,7 +83,6 @@ export const lazyClient: ClientFactory = (opts) => {
 
 class Mta {
   private readonly reporter: ResultReporter;
-  private readonly sending = new InFlight();
   readonly engine: Engine;
   private stopping = false;
   private refused = 0;
@@ -122,7 +120,8 @@ class Mta {
       this.ctx.log.warn('no queue to report delivery results to', { count: results.length });
       return;
     }
-    this.sending.track(this.ctx.peer('queue').onDeliveryResults(results));
+    // One-way; the actor runtime drains it at stop, after stop() returns.
+    this.ctx.peer('queue').onDeliveryResults(results);
   }
 
   private refuse(evpid: string, errorline: string): void {
@@ -191,7 +190,6 @@ class Mta {
     this.stopping = true;
     this.engine.stop();
     this.reporter.flush();
-    await this.sending.settle(STOP_GRACE_MS);
   }
 }
 

@@ -142,21 +142,24 @@ export class Outbound {
       this.q.log.warn('dispatch failed', { to: kind, count: envs.length, error: why });
       void this.settle(envs.map((e) => ({ evpid: e.id, status: 'tempfail', errorline: `4.3.0 ${kind} unavailable` })));
     };
-    let sent: Promise<void> | null = null;
+    // One-way: a peer that dies with these in hand takes the daemon down (fail fast), and the
+    // next start dispatches them again from the store.
     if (kind === 'mda') {
       const mda = this.q.peers.mda();
-      sent = mda ? this.deliverWithBodies(mda, envs) : null;
+      if (!mda) return fallback('not connected');
+      this.deliverWithBodies(mda, envs);
+      return;
     }
-    else sent = this.q.peers.mta()?.onRelay(envs) ?? null;
-    if (!sent) return fallback('not connected');
-    sent.catch((e: unknown) => fallback(ioMessage(e)));
+    const mta = this.q.peers.mta();
+    if (!mta) return fallback('not connected');
+    mta.onRelay(envs);
   }
 
   /**
    * onDeliver with the bodies still in memory (committed, small: recent.ts) travelling along,
    * moved rather than copied, so the mda skips a bodyRead round trip per message.
    */
-  private deliverWithBodies(mda: Remote<MdaMailbox>, envs: Envelope[]): Promise<void> {
+  private deliverWithBodies(mda: Remote<MdaMailbox>, envs: Envelope[]): void {
     const bodies: Record<string, ArrayBuffer[]> = Object.create(null) as Record<string, ArrayBuffer[]>;
     const moved: ArrayBuffer[] = [];
     for (const env of envs) {

@@ -129,7 +129,8 @@ test('rollback: rows gone, the scheduler never heard of it, the msgid is dead', 
     unwrap(await a.mailbox.bodyAppend(msgid, transfer(buf, [buf])));
     const db = readDb(spool);
     assert.equal(db.prepare('SELECT count(*) FROM chunk WHERE msgid = ?').pluck().get(msgid), 1, 'chunk written as it came');
-    await a.mailbox.onMessageRollback(msgid);
+    a.mailbox.onMessageRollback(msgid);
+    await a.drain();
     await a.handle.ctl.ping();
     await until(() => db.prepare('SELECT count(*) FROM chunk WHERE msgid = ?').pluck().get(msgid) === 0);
     assert.equal(db.prepare('SELECT count(*) FROM message WHERE msgid = ?').pluck().get(msgid), 0);
@@ -232,7 +233,8 @@ test('dispatch groups by type; tempfail updates retry, lastTry and errorline', (
     const { envs: local } = await enqueue(a, [bytes(10)], 2);
     const { envs: [relay] } = await enqueue(a, [bytes(10)], 1, { type: 'mta' });
     assert.ok(relay);
-    await a.mailbox.onEnvelopesDispatch([...local, relay].map((e) => ({ evpid: e.id, type: e.type })));
+    a.mailbox.onEnvelopesDispatch([...local, relay].map((e) => ({ evpid: e.id, type: e.type })));
+    await a.drain();
     await until(() => rec.delivered.length === 1 && rec.relayed.length === 1);
     assert.deepEqual(rec.delivered[0], local);
     const sent = rec.bodies[0]?.[local[0]!.msgid];
@@ -240,7 +242,8 @@ test('dispatch groups by type; tempfail updates retry, lastTry and errorline', (
     assert.deepEqual(Object.keys(rec.bodies[0] ?? {}), [local[0]!.msgid], 'once per message');
     assert.ok(Buffer.from(concat(sent.map((c) => new Uint8Array(c)))).equals(Buffer.from(bytes(10))));
     assert.deepEqual(rec.relayed[0], [relay]);
-    await a.mailbox.onDeliveryResults([{ evpid: relay.id, status: 'tempfail', errorline: '421 4.4.2 busy\r\nInjected: x' }]);
+    a.mailbox.onDeliveryResults([{ evpid: relay.id, status: 'tempfail', errorline: '421 4.4.2 busy\r\nInjected: x' }]);
+    await a.drain();
     await until(() => rec.outcomes.length === 1);
     const report = rec.outcomes[0]?.[0];
     assert.equal(report?.outcome, 'tempfail');
@@ -257,10 +260,12 @@ test('ok deletes the envelope, and the message with its last one; expiry of a nu
   withQueue(async (a, rec, spool) => {
     const { msgid, envs } = await enqueue(a, [bytes(10)], 2, { sender: '' });
     const [e1, e2] = envs as [Envelope, Envelope];
-    await a.mailbox.onDeliveryResults([{ evpid: e1.id, status: 'ok', errorline: '250 2.0.0 delivered' }]);
+    a.mailbox.onDeliveryResults([{ evpid: e1.id, status: 'ok', errorline: '250 2.0.0 delivered' }]);
+    await a.drain();
     await until(() => rec.outcomes.length === 1);
     assert.ok((await a.mailbox.bodyRead(msgid, 0)).ok, 'body stays while an envelope remains');
-    await a.mailbox.onEnvelopesExpire([e2.id]);
+    a.mailbox.onEnvelopesExpire([e2.id]);
+    await a.drain();
     await until(() => rec.outcomes.length === 2);
     assert.deepEqual(rec.outcomes.flat(), [{ evpid: e1.id, outcome: 'ok' }, { evpid: e2.id, outcome: 'expired' }]);
     const db = readDb(spool);
@@ -280,11 +285,12 @@ test('a vanished envelope is reported removed, a bounce without a report dropped
     const { envs: [bounce] } = await enqueue(a, [bytes(10)], 1, { type: 'bounce' });
     const { envs: [relay] } = await enqueue(a, [bytes(10)], 1, { type: 'mta' });
     assert.ok(bounce && relay);
-    await a.mailbox.onEnvelopesDispatch([
+    a.mailbox.onEnvelopesDispatch([
       { evpid: 'abcdef0112345678', type: 'mda' },
       { evpid: bounce.id, type: 'bounce' },
       { evpid: relay.id, type: 'mta' },
     ]);
+    await a.drain();
     await until(() => rec.outcomes.flat().length === 3);
     const byId = new Map(rec.outcomes.flat().map((o) => [o.evpid, o]));
     assert.equal(byId.get('abcdef0112345678')?.outcome, 'removed');
@@ -296,10 +302,11 @@ test('a permanent failure is replaced by a bounce envelope under the same messag
   withQueue(async (a, rec, spool) => {
     const { msgid, envs } = await enqueue(a, [bytes(10)], 2);
     const [e1, e2] = envs as [Envelope, Envelope];
-    await a.mailbox.onDeliveryResults([
+    a.mailbox.onDeliveryResults([
       { evpid: e1.id, status: 'permfail', errorline: '550 5.1.1 no such user\r\nX-Injected: 1', remote: true, remoteMta: 'mx.remote.test' },
       { evpid: e2.id, status: 'tempfail', errorline: '451 later' },
     ]);
+    await a.drain();
     await until(() => rec.outcomes.length === 1 && rec.loads.length === 1);
     const [born] = rec.loads[0] as ScheduleEntry[];
     assert.equal(born?.type, 'bounce');

@@ -44,7 +44,8 @@ test('nothing before commit; the first dispatch follows the commit at once', asy
   try {
     const m = testMsgid();
     const es = [entry(m, 1, { ctime: nowSec() }), entry(m, 2, { ctime: nowSec(), type: 'mta' })];
-    await a.mailbox.onEnvelopesInsert(es);
+    a.mailbox.onEnvelopesInsert(es);
+    await a.drain();
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(rec.dispatched.length, 0);
     const t0 = Date.now();
@@ -64,8 +65,10 @@ test('rollback drops the changeset', async () => {
   const { a, rec } = await start();
   try {
     const m = testMsgid();
-    await a.mailbox.onEnvelopesInsert([entry(m, 1, { ctime: nowSec() })]);
-    await a.mailbox.onMessageRollback(m);
+    a.mailbox.onEnvelopesInsert([entry(m, 1, { ctime: nowSec() })]);
+    await a.drain();
+    a.mailbox.onMessageRollback(m);
+    await a.drain();
     await a.mailbox.messagesCommit([m]);
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(rec.dispatched.length, 0);
@@ -84,17 +87,20 @@ test('a tempfail comes back on the ctime + 10 k^2 grid; idle with nothing queued
     // Created 8 s ago: after a tempfail with retry 1 the next slot is ctime + 10, 2-3 s away
     // (room for a loaded machine: an outcome handled after ctime + 10 would land on + 40).
     const e = entry(m, 1, { ctime: nowSec() - 8 });
-    await a.mailbox.onEnvelopesInsert([e]);
+    a.mailbox.onEnvelopesInsert([e]);
+    await a.drain();
     await a.mailbox.messagesCommit([m]);
     await until(() => rec.dispatched.length === 1);
-    await a.mailbox.onOutcomes([{ evpid: e.evpid, outcome: 'tempfail', retry: 1, lastTry: nowSec() }]);
+    a.mailbox.onOutcomes([{ evpid: e.evpid, outcome: 'tempfail', retry: 1, lastTry: nowSec() }]);
+    await a.drain();
     let stats = await a.handle.ctl.stats();
     assert.equal(stats['scheduler.timer.pending'], 1, 'sleeps until the retry');
     await until(() => rec.dispatched.length === 2, 8000);
     const second = rec.dispatched[1];
     assert.ok(second && second.at >= (e.ctime + 10) * 1000, 'not before ctime + 10 s');
     assert.ok(second && second.at < (e.ctime + 10) * 1000 + 2000, 'soon after ctime + 10 s');
-    await a.mailbox.onOutcomes([{ evpid: e.evpid, outcome: 'ok' }]);
+    a.mailbox.onOutcomes([{ evpid: e.evpid, outcome: 'ok' }]);
+    await a.drain();
     stats = await a.handle.ctl.stats();
     assert.equal(stats['scheduler.timer.pending'], 0, 'idle: no timer');
     assert.equal(stats['scheduler.envelope'], 0);
@@ -109,11 +115,13 @@ test('expiry hands the envelope to queue.onEnvelopesExpire', async () => {
   try {
     const m = testMsgid();
     const old = entry(m, 1, { ctime: nowSec() - 1000, ttl: 500, retry: 3, lastTry: nowSec() - 600 });
-    await a.mailbox.onEnvelopesLoad([old]);
+    a.mailbox.onEnvelopesLoad([old]);
+    await a.drain();
     await until(() => rec.expired.length === 1);
     assert.deepEqual(rec.expired[0], [old.evpid]);
     assert.equal(rec.dispatched.length, 0);
-    await a.mailbox.onOutcomes([{ evpid: old.evpid, outcome: 'expired' }]);
+    a.mailbox.onOutcomes([{ evpid: old.evpid, outcome: 'expired' }]);
+    await a.drain();
     const stats = await a.handle.ctl.stats();
     assert.equal(stats['scheduler.envelope.expired'], 1);
     assert.equal(stats['scheduler.timer.pending'], 0);
@@ -137,13 +145,15 @@ test('dispatch batches respect maxEvpBatchSize and maxInflight', async () => {
   try {
     const m = testMsgid();
     const es = Array.from({ length: 50 }, (_, i) => entry(m, i + 1, { ctime: nowSec() }));
-    await a.mailbox.onEnvelopesLoad(es);
+    a.mailbox.onEnvelopesLoad(es);
+    await a.drain();
     await until(() => rec.dispatched.flatMap((d) => d.items).length === 20);
     await new Promise((r) => setTimeout(r, 50));
     const items = rec.dispatched.flatMap((d) => d.items);
     assert.equal(items.length, 20, 'no more than maxInflight');
     assert.ok(rec.dispatched.every((d) => d.items.length <= 7));
-    await a.mailbox.onOutcomes(items.slice(0, 5).map((i) => ({ evpid: i.evpid, outcome: 'ok' as const })));
+    a.mailbox.onOutcomes(items.slice(0, 5).map((i) => ({ evpid: i.evpid, outcome: 'ok' as const })));
+    await a.drain();
     await until(() => rec.dispatched.flatMap((d) => d.items).length === 25);
   } finally {
     await a.stop();
@@ -155,15 +165,18 @@ test('a held envelope waits for onHoldRelease, then is dispatched again; stats s
   try {
     const m = testMsgid();
     const es = [1, 2, 3].map((n) => entry(m, n, { ctime: nowSec(), type: 'mta' }));
-    await a.mailbox.onEnvelopesLoad(es);
+    a.mailbox.onEnvelopesLoad(es);
+    await a.drain();
     await until(() => rec.dispatched.flatMap((d) => d.items).length === 3);
-    await a.mailbox.onOutcomes(es.map((e) => ({ evpid: e.evpid, outcome: 'hold' as const, holdq: 'relay-1' })));
+    a.mailbox.onOutcomes(es.map((e) => ({ evpid: e.evpid, outcome: 'hold' as const, holdq: 'relay-1' })));
+    await a.drain();
     let stats = await a.handle.ctl.stats();
     assert.equal(stats['scheduler.ramqueue.hold'], 3);
     assert.equal(stats['scheduler.envelope.inflight'], 0);
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(rec.dispatched.length, 1, 'nothing while held');
-    await a.mailbox.onHoldRelease('relay-1', 2);
+    a.mailbox.onHoldRelease('relay-1', 2);
+    await a.drain();
     await until(() => rec.dispatched.flatMap((d) => d.items).length === 5);
     stats = await a.handle.ctl.stats();
     assert.equal(stats['scheduler.ramqueue.hold'], 1);
