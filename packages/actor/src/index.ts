@@ -9,4 +9,5 @@ export { listenLogLevel, broadcastLogLevel, LogLevelChangeSchema, type LogLevelC
 export { LogWriter, stderrIsJournal, ORDER_WINDOW_MS } from './log-writer.js';
 export { errorInfo, installErrorTransfer } from './errors.js';
 export { TickBatch, InFlight } from './batch.js';
+export { KeptBodies, KEPT_BODIES_MAX_BYTES } from './kept-bodies.js';
 export { UNPRIVILEGED, type PrivilegedServices } from './privileged.js';

@@ -3,13 +3,12 @@
 // each message's started envelopes together (deliver.ts) and reports outcomes back to the queue
 // in batches (onDeliveryResults). Talks to queue (bodies, results) and lka (user lookups).
 import { hostname } from 'node:os';
-import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
+import { KeptBodies, type ActorContext, type ActorImpl } from '@tsmtpd/actor';
 import { toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type Envelope, type MdaMailbox, type ReloadReport } from '@tsmtpd/proto';
 import type { SmtpdConfig } from '@tsmtpd/config';
 import { parseReloadOrder } from '@tsmtpd/config/reload-order.js';
 import { deliverMessage, type DeliveryItem, type DeliveryOutcome, type RunContext } from './deliver.js';
 import { HelperPool } from './helper/pool.js';
-import { KeptBodies } from './kept-bodies.js';
 import { socketLink } from './helper/socket-link.js';
 import { SessionLimiter, type Started } from './limits.js';
 import { ResultReporter } from './results.js';

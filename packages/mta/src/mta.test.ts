@@ -7,6 +7,7 @@ import { startTestActor } from '@tsmtpd/actor';
 import { DEFAULT_SETTINGS, ok, type DeliveryResult } from '@tsmtpd/proto';
 import { workerUrl } from './index.js';
 import { envelope, relayAction, relayConfig } from './test-fakes.js';
+import { sleep, startSink, tempDir } from './client/test-peers.js';
 
 test('envelopes that cannot be relayed are answered at once', async () => {
   const config = relayConfig();
@@ -50,5 +51,44 @@ test('envelopes that cannot be relayed are answered at once', async () => {
     assert.equal(s['mta.delivery.tempfail'], 1);
   } finally {
     await actor.stop();
+  }
+});
+
+test('a body sent along with its envelope is relayed without asking the queue; others are read from it', { timeout: 60_000 }, async () => {
+  const dir = tempDir('kept');
+  const sink = await startSink(dir.path);
+  const config = relayConfig({ host: { url: `smtp+notls://127.0.0.1:${sink.port}`, proto: 'smtp+notls', hostname: '127.0.0.1', port: sink.port } });
+  const results: DeliveryResult[] = [];
+  const reads: string[] = [];
+  const text = (tag: string): string => `Subject: ${tag}\r\n\r\nbody of ${tag}\r\n`;
+  const actor = await startTestActor({
+    role: 'mta',
+    entry: workerUrl,
+    init: { config, spool: '/nonexistent', settings: { ...DEFAULT_SETTINGS, dnsServers: ['127.0.0.1:9'] } },
+    fakes: {
+      queue: {
+        onDeliveryResults: (r: DeliveryResult[]) => void results.push(...r),
+        bodyRead: async (msgid: string) => {
+          reads.push(msgid);
+          return ok({ chunks: [new TextEncoder().encode(text('read')).buffer as ArrayBuffer], next: null });
+        },
+      },
+    },
+  });
+  try {
+    const sent = new TextEncoder().encode(text('kept')).buffer as ArrayBuffer;
+    actor.mailbox.onRelay([envelope('bbbbbbbb00000001', 'u@x.test'), envelope('bbbbbbbb00000002', 'v@x.test')], { bbbbbbbb: [sent] });
+    actor.mailbox.onRelay([envelope('cccccccc00000001', 'w@x.test')]);
+    const until = Date.now() + 20_000;
+    while (results.length < 3 && Date.now() < until) await sleep(20);
+    assert.deepEqual(results.map((r) => r.status), ['ok', 'ok', 'ok'], JSON.stringify(results));
+    assert.deepEqual(reads, ['cccccccc'], 'only the message sent without its body was read from the queue');
+    const got = sink.messages().map((m) => m.text);
+    assert.equal(got.filter((t) => t.includes('body of kept')).length, got.length - 1, got.join('\n---\n'));
+    assert.equal(got.filter((t) => t.includes('body of read')).length, 1);
+  } finally {
+    await actor.stop();
+    await sink.stop();
+    dir.remove();
   }
 });

@@ -5,10 +5,10 @@
 // and lka (relay tables). TLS material (`pki`, `ca`) is read once at start.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
+import { KeptBodies, type ActorContext, type ActorImpl } from '@tsmtpd/actor';
 import type { SmtpdConfig } from '@tsmtpd/config';
 import { parseReloadOrder } from '@tsmtpd/config/reload-order.js';
-import { EnvelopeSchema, toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type Envelope, type MtaMailbox, type ReloadReport } from '@tsmtpd/proto';
+import { fail, ok, toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type Envelope, type MtaMailbox, type ReloadReport, type Result } from '@tsmtpd/proto';
 import type { ClientFactory, ClientSession } from './client/types.js';
 import { CachingDns, type MtaDns } from './dns.js';
 import { Engine, type TlsMaterial } from './engine.js';
@@ -81,8 +81,16 @@ export const lazyClient: ClientFactory = (opts) => {
   };
 };
 
+/** A held chunk as an ArrayBuffer: its own when it spans one (only read, never moved), else a copy. */
+function ownBuffer(c: Uint8Array): ArrayBuffer {
+  const whole = c.byteOffset === 0 && c.byteLength === c.buffer.byteLength;
+  return (whole ? c.buffer : c.buffer.slice(c.byteOffset, c.byteOffset + c.byteLength)) as ArrayBuffer;
+}
+
 class Mta {
   private readonly reporter: ResultReporter;
+  /** Bodies the queue sent along, held until each of their envelopes has its result. */
+  private readonly bodies = new KeptBodies();
   readonly engine: Engine;
   private stopping = false;
   private refused = 0;
@@ -93,14 +101,14 @@ class Mta {
     const config = init.config;
     this.config = config;
     const settings = (init.settings ?? {}) as MtaSettings;
-    this.reporter = new ResultReporter((r) => this.sendResults(r), ctx.log);
+    this.reporter = new ResultReporter((r) => this.sendResults(r), ctx.log, (env) => void this.bodies.take(env.msgid, 1));
     const names = new Set([config.serverName.toLowerCase(), hostname().toLowerCase()]);
     this.engine = new Engine({
       config,
       dns: dns ?? new CachingDns(settings.dnsServers ? { servers: settings.dnsServers } : {}),
       client,
       lka: () => (ctx.hasPeer('lka') ? ctx.peer('lka') : null),
-      bodyRead: (msgid, from) => ctx.peer('queue').bodyRead(msgid, from),
+      bodyRead: (msgid, from) => this.bodyRead(msgid, from),
       reporter: this.reporter,
       holdRelease: (holdq, n) => {
         // Holds still in the batch go first: a release overtaking them would find nothing held.
@@ -130,29 +138,41 @@ class Mta {
     this.sendResults([{ evpid, status: 'permfail', errorline: toErrorLine(errorline) }]);
   }
 
-  /** MtaMailbox.onRelay: validate, then hand to the engine. */
-  relay(envelopes: Envelope[]): void {
+  /** A body the queue sent along, else the queue's (QueueMailbox.bodyRead). */
+  private async bodyRead(msgid: string, from: number): Promise<Result<{ chunks: ArrayBuffer[]; next: number | null }>> {
+    const kept = from === 0 ? this.bodies.peek(msgid) : null;
+    if (kept) return ok({ chunks: kept.map(ownBuffer), next: null });
+    if (!this.ctx.hasPeer('queue')) return fail('ERR_MTA_NO_QUEUE', 'temp', 'no queue to read the body from');
+    return this.ctx.peer('queue').bodyRead(msgid, from);
+  }
+
+  /** MtaMailbox.onRelay: check, then hand to the engine. */
+  relay(envelopes: Envelope[], bodies?: Record<string, ArrayBuffer[]>): void {
     if (this.stopping || !Array.isArray(envelopes)) return;
-    const ok: Envelope[] = [];
-    for (const raw of envelopes) {
-      const parsed = EnvelopeSchema.safeParse(raw);
-      const id = (raw as { id?: unknown } | null)?.id;
-      if (!parsed.success) {
-        if (typeof id === 'string' && /^[0-9a-f]{16}$/.test(id)) this.refuse(id, '5.3.0 internal error: invalid envelope');
-        else this.ctx.log.warn('invalid envelope without an id dropped');
+    const sent = bodies !== null && typeof bodies === 'object' ? bodies : {};
+    const accepted: Envelope[] = [];
+    // No schema parse per envelope (as in the mda): the queue parsed each one from its row on
+    // disk or from smtp's parse of the client's input; a thread of this process is no trust
+    // boundary. What the mta relies on below is checked.
+    for (const env of envelopes) {
+      if (typeof env?.id !== 'string' || !/^[0-9a-f]{16}$/.test(env.id)) {
+        this.ctx.log.warn('invalid envelope without an id dropped');
         continue;
       }
-      const env = parsed.data;
-      const action = this.config.actions[env.dispatcher];
+      const action = typeof env.dispatcher === 'string' ? this.config.actions[env.dispatcher] : undefined;
       if (env.type !== 'mta') this.refuse(env.id, `5.3.0 not a relay delivery (type ${env.type})`);
+      else if (typeof env.msgid !== 'string' || typeof env.dest !== 'string' || typeof env.sender !== 'string') this.refuse(env.id, '5.3.0 internal error: invalid envelope');
       else if (!action) {
         // A reload removed its action: a bounce that names it (never a silent wait).
         this.refuse(env.id, `5.3.0 action "${env.dispatcher}" no longer exists in the configuration (removed by a reload)`);
       } else if (action.method.kind !== 'relay') this.refuse(env.id, `5.3.0 action ${env.dispatcher} does not relay`);
       else if (!env.dest.includes('@')) this.refuse(env.id, '5.1.3 destination has no domain');
-      else ok.push(env);
+      else {
+        this.bodies.add(env.msgid, Object.hasOwn(sent, env.msgid) ? sent[env.msgid] : undefined);
+        accepted.push(env);
+      }
     }
-    if (ok.length > 0) this.engine.submit(ok);
+    if (accepted.length > 0) this.engine.submit(accepted);
   }
 
   stats(): ActorStats {
@@ -190,6 +210,7 @@ class Mta {
     this.stopping = true;
     this.engine.stop();
     this.reporter.flush();
+    this.bodies.clear();
   }
 }
 
@@ -197,7 +218,7 @@ export async function createMta(ctx: ActorContext<'mta'>, overrides: MtaOverride
   const mta = new Mta(ctx, overrides.client ?? lazyClient, overrides.dns);
   return {
     mailbox: {
-      onRelay: (envelopes) => mta.relay(envelopes),
+      onRelay: (envelopes, bodies) => mta.relay(envelopes, bodies),
       ctlShow: async (kind) => (kind === 'hosts' || kind === 'relays' || kind === 'routes' ? mta.engine.show(kind) : []),
       reload: async (order) => mta.reload(order),
     },

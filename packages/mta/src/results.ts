@@ -24,6 +24,8 @@ export class ResultReporter {
   constructor(
     send: (results: DeliveryResult[]) => void,
     private readonly log: Logger,
+    /** Called once per envelope reported (its attempt is over: the mta lets go of its body). */
+    private readonly done: (env: Envelope) => void = () => {},
   ) {
     this.batch = new TickBatch(send, MAX_BATCH);
   }
@@ -31,6 +33,7 @@ export class ResultReporter {
   report(env: Envelope, o: Outcome, where: Where = {}): void {
     const errorline = toErrorLine(o.errorline);
     this.counts[o.status]++;
+    this.done(env);
     this.log.info('delivery', {
       evpid: env.id,
       from: `<${env.sender}>`,
@@ -52,6 +55,7 @@ export class ResultReporter {
   /** Back-pressure: the scheduler parks the envelope in hold queue `holdq`. */
   hold(env: Envelope, holdq: string): void {
     this.counts.hold++;
+    this.done(env);
     this.push({ evpid: env.id, status: 'hold', errorline: 'relay has enough work', holdq });
   }
 

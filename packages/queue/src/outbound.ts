@@ -2,9 +2,9 @@
 // envelopes to the BounceBuilder), serve bodies, and settle outcomes in group-committed
 // transactions before telling the scheduler. Settling stores, in the same transaction, the
 // bounce envelope a failure, expiry, delay or requested success report needs (bounce/reports.ts).
-import { transfer, type Remote } from '@tsmtpd/actor';
+import { transfer } from '@tsmtpd/actor';
 import { fail, ok, toErrorLine } from '@tsmtpd/proto';
-import type { DeliveryResult, DispatchItem, Envelope, MdaMailbox, OutcomeReport, Result, ScheduleEntry } from '@tsmtpd/proto';
+import type { DeliveryResult, DispatchItem, Envelope, OutcomeReport, Result, ScheduleEntry } from '@tsmtpd/proto';
 import { ownArrayBuffer } from './backend.js';
 import { ioMessage, type QueueShared } from './context.js';
 import { scheduleEntry } from './intake.js';
@@ -144,22 +144,20 @@ export class Outbound {
     };
     // One-way: a peer that dies with these in hand takes the daemon down (fail fast), and the
     // next start dispatches them again from the store.
-    if (kind === 'mda') {
-      const mda = this.q.peers.mda();
-      if (!mda) return fallback('not connected');
-      this.deliverWithBodies(mda, envs);
-      return;
-    }
-    const mta = this.q.peers.mta();
-    if (!mta) return fallback('not connected');
-    mta.onRelay(envs);
+    const mda = kind === 'mda' ? this.q.peers.mda() : null;
+    const mta = kind === 'mta' ? this.q.peers.mta() : null;
+    if (!mda && !mta) return fallback('not connected');
+    const bodies = this.keptBodies(envs);
+    if (mda) mda.onDeliver(envs, bodies);
+    else mta?.onRelay(envs, bodies);
   }
 
   /**
-   * onDeliver with the bodies still in memory (committed, small: recent.ts) travelling along,
-   * moved rather than copied, so the mda skips a bodyRead round trip per message.
+   * The bodies still in memory (committed, small: recent.ts) of these envelopes' messages, to
+   * travel along, moved rather than copied, so the mda or mta skips a bodyRead round trip per
+   * message. Undefined when there are none.
    */
-  private deliverWithBodies(mda: Remote<MdaMailbox>, envs: Envelope[]): void {
+  private keptBodies(envs: Envelope[]): Record<string, ArrayBuffer[]> | undefined {
     const bodies: Record<string, ArrayBuffer[]> = Object.create(null) as Record<string, ArrayBuffer[]>;
     const moved: ArrayBuffer[] = [];
     for (const env of envs) {
@@ -170,8 +168,7 @@ export class Outbound {
       bodies[env.msgid] = chunks;
       moved.push(...chunks);
     }
-    if (moved.length === 0) return mda.onDeliver(envs);
-    return mda.onDeliver(envs, transfer(bodies, moved));
+    return moved.length === 0 ? undefined : transfer(bodies, moved);
   }
 
   /** Apply outcomes in one group-committed write, log them, then tell the scheduler. */

@@ -18,8 +18,11 @@ export interface MdaMailbox {
 export type MtaShowKind = 'hosts' | 'relays' | 'routes';
 
 export interface MtaMailbox {
-  /** Relay these envelopes; results come back to the queue. */
-  onRelay(envelopes: Envelope[]): void;
+  /**
+   * Relay these envelopes; results come back to the queue. `bodies`: as for MdaMailbox.onDeliver,
+   * the small committed bodies the queue still holds, by msgid (no bodyRead round trip for them).
+   */
+  onRelay(envelopes: Envelope[], bodies?: Record<string, ArrayBuffer[]>): void;
   /** Control: one display line per known host, relay or route (OpenSMTPD's shapes). */
   ctlShow(kind: MtaShowKind): Promise<string[]>;
   /** A reloaded configuration (ReloadOrder): relay actions and their TLS material. */

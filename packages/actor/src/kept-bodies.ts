@@ -1,7 +1,7 @@
-// Small bodies the queue sent along with their envelopes (MdaMailbox.onDeliver), held by msgid
-// until every envelope of the message has started, so the delivery reads them from here instead
-// of asking the queue (QueueMailbox.bodyRead). Bounded in bytes: beyond it a body is let go and
-// read from the queue as any other.
+// Small bodies the queue sent along with their envelopes (MdaMailbox.onDeliver, MtaMailbox.onRelay),
+// held by msgid until every envelope of the message is done with it, so the delivery reads them
+// from here instead of asking the queue (QueueMailbox.bodyRead). Bounded in bytes: beyond it a
+// body is let go and read from the queue as any other. Used by the mda and the mta.
 export const KEPT_BODIES_MAX_BYTES = 8 * 1024 * 1024;
 
 interface Kept {
@@ -47,6 +47,11 @@ export class KeptBodies {
       this.bytes -= k.bytes;
     }
     return k.chunks;
+  }
+
+  /** The body of `msgid` if held, without letting go of it (an attempt that may be retried). */
+  peek(msgid: string): Uint8Array[] | null {
+    return this.byMsgid.get(msgid)?.chunks ?? null;
   }
 
   clear(): void {
