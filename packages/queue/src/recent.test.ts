@@ -79,3 +79,19 @@ test('an update or a delete is what the next load sees', () =>
     b.batch(() => b.envelopeDelete(e1.id));
     assert.equal(b.bodyRead(msgid, 0, 100), null);
   }));
+
+test('a body of one 100 KiB chunk is kept; incoming bodies are bounded in bytes, not only in count', async () => {
+  const { RecentCommits, RECENT_BODY_MAX } = await import('./recent.js');
+  const r = new RecentCommits();
+  const env = (msgid: string) => makeEnvelope(msgid);
+  r.chunk('aaaaaaaa', 0, new Uint8Array(100 * 1024));
+  r.commit('aaaaaaaa', 1, [env('aaaaaaaa')], false);
+  assert.equal(r.body('aaaaaaaa')?.[0]?.byteLength, 100 * 1024);
+  // 40 open messages with a full first chunk each: 10 MiB asked for, 8 MiB held at most, so
+  // the last ones to arrive are not kept (before the bound they all were, until their commit).
+  const open = Array.from({ length: 40 }, (_, i) => `b${String(i).padStart(7, '0')}`);
+  for (const m of open) r.chunk(m, 0, new Uint8Array(RECENT_BODY_MAX));
+  for (const m of [...open.slice(0, 4), ...open.slice(-4)]) r.commit(m, 1, [env(m)], false);
+  assert.deepEqual(open.slice(0, 4).map((m) => r.body(m) !== undefined), [true, true, true, true]);
+  assert.deepEqual(open.slice(-4).map((m) => r.body(m) !== undefined), [false, false, false, false]);
+});

@@ -4,8 +4,11 @@
 // emptied by every write to the same rows, bounded in entries and bytes; a miss reads the disk.
 import type { Envelope } from '@tsmtpd/proto';
 
-/** Bodies larger than this are not kept (a multi-chunk message is read from disk). */
-export const RECENT_BODY_MAX = 64 * 1024;
+/**
+ * Bodies larger than this are not kept (read from disk). smtp's chunk size: a message of one
+ * chunk (100 KiB ones included) travels to its delivery agent without a read back.
+ */
+export const RECENT_BODY_MAX = 256 * 1024;
 const MAX_MESSAGES = 4096;
 const MAX_BYTES = 8 * 1024 * 1024;
 
@@ -24,25 +27,39 @@ export class RecentCommits {
   /** Commits of the open transaction: they become visible when it commits. */
   private pending: [string, Entry][] = [];
   private bytes = 0;
+  /** Bytes held for incoming messages: bounded as the committed ones are. */
+  private incomingBytes = 0;
 
   /** A chunk written for an incoming message (seq in order from 0). */
   chunk(msgid: string, seq: number, data: Uint8Array): void {
     let body = this.incoming.get(msgid);
     if (seq === 0) {
+      this.dropIncoming(msgid);
       body = { chunks: [], bytes: 0 };
-      if (this.incoming.size >= MAX_MESSAGES) this.incoming.delete(this.incoming.keys().next().value as string);
+      if (this.incoming.size >= MAX_MESSAGES) this.dropIncoming(this.incoming.keys().next().value as string);
     } else if (!body || body.chunks.length !== seq) body = null;
-    if (body && body.bytes + data.byteLength <= RECENT_BODY_MAX) {
+    const fits = body && body.bytes + data.byteLength <= RECENT_BODY_MAX && this.incomingBytes + data.byteLength <= MAX_BYTES;
+    if (body && fits) {
       body.chunks.push(data);
       body.bytes += data.byteLength;
+      this.incomingBytes += data.byteLength;
       this.incoming.set(msgid, body);
-    } else this.incoming.set(msgid, null);
+    } else {
+      this.dropIncoming(msgid);
+      this.incoming.set(msgid, null);
+    }
+  }
+
+  private dropIncoming(msgid: string): void {
+    const body = this.incoming.get(msgid);
+    if (body) this.incomingBytes -= body.bytes;
+    this.incoming.delete(msgid);
   }
 
   /** The message is committed in the open transaction (or now, outside one). */
   commit(msgid: string, nchunks: number, envelopes: Envelope[], inTransaction: boolean): void {
     const body = this.incoming.get(msgid);
-    this.incoming.delete(msgid);
+    this.dropIncoming(msgid);
     const chunks = body && body.chunks.length === nchunks ? body.chunks : null;
     const entry: Entry = { envelopes: new Map(envelopes.map((e) => [e.id, e])), chunks, bytes: chunks ? body!.bytes : 0 };
     if (inTransaction) this.pending.push([msgid, entry]);
@@ -56,7 +73,7 @@ export class RecentCommits {
 
   /** A savepoint rolled back: forget what was committed inside it. */
   rollbackTo(mark: number): void {
-    for (const [msgid] of this.pending.splice(mark)) this.incoming.delete(msgid);
+    for (const [msgid] of this.pending.splice(mark)) this.dropIncoming(msgid);
   }
 
   /** The open transaction committed: what it committed may be served. */
@@ -68,7 +85,7 @@ export class RecentCommits {
 
   /** The open transaction rolled back: forget its commits. */
   transactionRolledBack(): void {
-    for (const [msgid] of this.pending) this.incoming.delete(msgid);
+    for (const [msgid] of this.pending) this.dropIncoming(msgid);
     this.pending = [];
   }
 
@@ -92,7 +109,7 @@ export class RecentCommits {
 
   /** The message went (rollback, last envelope delivered), or its chunks changed. */
   forgetMessage(msgid: string): void {
-    this.incoming.delete(msgid);
+    this.dropIncoming(msgid);
     const e = this.committed.get(msgid);
     if (!e) return;
     this.bytes -= e.bytes;
