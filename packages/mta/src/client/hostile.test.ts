@@ -43,6 +43,8 @@ async function scripted(script: Script): Promise<Scripted> {
     answer(sock, script.greeting ?? '220 hostile.test ESMTP\r\n');
     let buf = '';
     let inData = false;
+    // As a conforming server: DATA opens only when a RCPT of this transaction was accepted.
+    let rcptOk = false;
     sock.on('data', (b: Buffer) => {
       buf += b.toString('latin1');
       for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
@@ -56,11 +58,13 @@ async function scripted(script: Script): Promise<Scripted> {
         lines.push(line);
         const verb = line === '.' ? '.' : (line.split(/[ :]/)[0] ?? '').toUpperCase();
         const a = verb === 'EHLO' || verb === 'LHLO' ? (script.ehlo ?? '250-hostile.test\r\n250 PIPELINING\r\n') : script.replies?.[verb];
+        if (verb === 'MAIL' || verb === 'RSET') rcptOk = false;
+        if (verb === 'RCPT') rcptOk ||= a === undefined || (typeof a === 'string' && a.startsWith('2'));
         if (a !== undefined) answer(sock, a);
-        else if (verb === 'DATA') sock.write('354 go ahead\r\n');
+        else if (verb === 'DATA') sock.write(rcptOk ? '354 go ahead\r\n' : '554 5.5.1 no valid recipients\r\n');
         else if (verb === 'QUIT') sock.end('221 2.0.0 bye\r\n');
         else sock.write('250 2.0.0 ok\r\n');
-        if (verb === 'DATA' && (a === undefined || (typeof a === 'string' && a.startsWith('354')))) inData = true;
+        if (verb === 'DATA' && ((a === undefined && rcptOk) || (typeof a === 'string' && a.startsWith('354')))) inData = true;
       }
     });
   });
@@ -110,7 +114,8 @@ test('hostile RCPT replies: protocol error, temporary, dropped, no data sent, on
     assert.match(o.reply, /^4\.5\.0 protocol error: /, `${name}: ${o.reply}`);
     assertOneLine(o.reply);
     assert.equal(c.usable, false, name);
-    assert.ok(!s.lines.includes('DATA'), name);
+    // DATA may end the pipelined group, but no message text follows it.
+    assert.ok(!s.lines.includes('Subject: x') && !s.sawDot(), name);
     c.close();
     s.close();
   }
@@ -226,4 +231,17 @@ test('CR or LF in an address never reaches the wire', async () => {
   assert.ok(!bad.ok && bad.status === 'permfail');
   c.close();
   assert.ok(!s.lines.some((l) => l.includes('evil')));
+});
+
+test('a pipelined DATA opened with every RCPT refused: no message text, the connection dropped', async () => {
+  const s = await scripted({ replies: { RCPT: '550 5.1.1 no such user\r\n', DATA: '354 go ahead anyway\r\n' } });
+  const c = createClientSession(fast(s.port));
+  assert.ok((await c.connect()).ok);
+  const r = await c.send(tx());
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.deepEqual(r.recipients[0], { status: 'permfail', reply: '550 5.1.1 no such user' });
+  assert.equal(c.usable, false, 'a server in its data phase with no recipient is not used again');
+  assert.ok(s.lines.includes('DATA') && !s.sawDot(), JSON.stringify(s.lines));
+  c.close();
+  s.close();
 });

@@ -51,7 +51,7 @@ test('one recipient of three refused: the other two get the message in one trans
   assert.equal(r.messages().length, 1);
 });
 
-test('pipelined: RCPTs wait behind MAIL; a failed transaction is followed by RSET in the same write as MAIL', async () => {
+test('pipelined: RCPTs and DATA wait behind MAIL; a failed transaction is followed by RSET in the same write as MAIL', async () => {
   const r = await receiver({ pipelining: true, mail_replies: { 'bad@x.test': '451 4.3.0 try again later' } });
   const c = createClientSession(options(r.port));
   assert.ok((await c.connect()).ok);
@@ -61,8 +61,8 @@ test('pipelined: RCPTs wait behind MAIL; a failed transaction is followed by RSE
   assert.ok(okTx.ok && okTx.recipients.every((o) => o.status === 'ok'), JSON.stringify(okTx));
   await c.quit();
   const cmds = r.commands().map((e) => `${e.verb}:${(e.buffered ?? 0) > 0 ? 'queued' : 'last'}`);
-  // When MAIL is read, the RCPTs are already waiting behind it (one write); RSET likewise.
-  assert.deepEqual(cmds.slice(1), ['MAIL:queued', 'RCPT:queued', 'RCPT:last', 'RSET:queued', 'MAIL:queued', 'RCPT:queued', 'RCPT:last', 'DATA:last', 'QUIT:last']);
+  // When MAIL is read, the RCPTs and DATA are already waiting behind it (one write); RSET likewise.
+  assert.deepEqual(cmds.slice(1), ['MAIL:queued', 'RCPT:queued', 'RCPT:queued', 'DATA:last', 'RSET:queued', 'MAIL:queued', 'RCPT:queued', 'RCPT:queued', 'DATA:last', 'QUIT:last']);
 });
 
 test('without PIPELINING each command waits for its reply', async () => {

@@ -1,7 +1,7 @@
 // One mail transaction on an open link (RFC 5321 3.3, RFC 2920, RFC 2033 4.2): RSET when the
-// previous one failed, MAIL and the RCPTs in one write when the server pipelines, DATA only when a
-// recipient was accepted, the body, and the end-of-data reply (one per accepted recipient for
-// LMTP). Every recipient gets its own outcome (REFERENCE 6.5). Used by session.ts.
+// previous one failed, MAIL, the RCPTs and DATA in one write when the server pipelines (else
+// DATA only once a recipient was accepted), the body, and the end-of-data reply (one per
+// accepted recipient for LMTP). Every recipient gets its own outcome (REFERENCE 6.5). Used by session.ts.
 import { DsnNotify } from '@tsmtpd/proto';
 import { writeBody } from './body.js';
 import { mailCommand, rcptCommand, unsafeAddress } from './ehlo.js';
@@ -36,6 +36,8 @@ class Run {
   readonly accepted: number[] = [];
   /** Accepted recipients whose LMTP end-of-data reply came: their outcome is final. */
   readonly done = new Set<number>();
+  /** The reply to a pipelined DATA, once read. */
+  dataReply: Reply | null = null;
 
   constructor(
     readonly link: Link,
@@ -59,14 +61,15 @@ class Run {
   }
 }
 
-/** MAIL and RCPTs (pipelined or in lockstep); null when the envelope went through, else the end. */
+/** MAIL, RCPTs and DATA pipelined, or MAIL and RCPTs in lockstep; null when the envelope went through, else the end. */
 async function envelope(run: Run, reset: boolean): Promise<TxRun | null> {
   const { link, tx } = run;
   const sendable = tx.recipients.map((_, i) => i).filter((i) => run.outcomes[i] === null);
   const rcpts = sendable.map((i) => rcptCommand(tx.recipients[i]!, link.ext));
   const mail = mailCommand(tx, link.ext);
   const pipe = link.ext.pipelining;
-  const head = (reset ? 'RSET\r\n' : '') + mail + (pipe ? rcpts.join('') : '');
+  // RFC 2920 3.1: DATA may end the group; its reply tells whether any RCPT got through.
+  const head = (reset ? 'RSET\r\n' : '') + mail + (pipe ? `${rcpts.join('')}DATA\r\n` : '');
   const w = await link.write(head);
   if (!w.ok) return { result: failAll('tempfail', wireLine(w.reason), true), needsReset: true };
   if (reset) {
@@ -98,7 +101,22 @@ async function envelope(run: Run, reset: boolean): Promise<TxRun | null> {
     run.outcomes[i] = o;
     if (o.status === 'ok') run.accepted.push(i);
   }
+  if (pipe) return pipelinedData(run, mailFailed);
   return mailFailed();
+}
+
+/** The reply to the pipelined DATA: kept for data() when a recipient got through, else the end. */
+async function pipelinedData(run: Run, mailFailed: () => TxRun | null): Promise<TxRun | null> {
+  const { link } = run;
+  const d = await link.read('DATA');
+  if (!d.ok) return mailFailed() ?? { result: lost(run, d.reason), needsReset: true };
+  if (mailFailed() !== null || run.accepted.length === 0) {
+    // A server that opens the data with no recipient would deliver whatever follows: never send it.
+    if (replyClass(d.value) === 'intermediate') link.wire.destroy('protocol error: DATA accepted without a recipient');
+    return mailFailed() ?? { result: run.result(), needsReset: true };
+  }
+  run.dataReply = d.value;
+  return null;
 }
 
 /** The connection broke mid-transaction: whoever is not settled yet is retried later. */
@@ -112,7 +130,7 @@ function lost(run: Run, reason: string): TxResult {
 /** DATA, the body and the end-of-data reply or replies. */
 async function data(run: Run): Promise<TxRun> {
   const { link, tx } = run;
-  const d = await link.command('DATA');
+  const d = run.dataReply !== null ? { ok: true as const, value: run.dataReply } : await link.command('DATA');
   if (!d.ok) return { result: lost(run, d.reason), needsReset: true };
   if (replyClass(d.value) !== 'intermediate') {
     if (replyClass(d.value) === 'ok') link.wire.destroy('protocol error: DATA answered without 354');
