@@ -10,4 +10,5 @@ export { LogWriter, stderrIsJournal, ORDER_WINDOW_MS } from './log-writer.js';
 export { errorInfo, installErrorTransfer } from './errors.js';
 export { TickBatch, InFlight } from './batch.js';
 export { KeptBodies, KEPT_BODIES_MAX_BYTES } from './kept-bodies.js';
+export { OutcomeReporter } from './outcomes.js';
 export { UNPRIVILEGED, type PrivilegedServices } from './privileged.js';

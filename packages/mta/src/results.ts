@@ -1,12 +1,8 @@
-// Reporting relay outcomes: one log line per envelope in OpenSMTPD's form (`delivery evpid=...
-// from=<...> to=<...> rcpt=<...> source=... relay="host [ip]" delay=Ns result=Ok stat=...`) and
-// the results batched into one QueueMailbox.onDeliveryResults call per tick.
-import { TickBatch, type Logger } from '@tsmtpd/actor';
-import { toErrorLine, type DeliveryResult, type DeliveryStatus, type Envelope } from '@tsmtpd/proto';
+// Reporting relay outcomes (OutcomeReporter: OpenSMTPD's log line, results batched per tick),
+// with the mta's fields: `rcpt=<...> source=... relay="host [ip]"`, and holds (back-pressure).
+import { OutcomeReporter, type Logger } from '@tsmtpd/actor';
+import type { DeliveryResult, DeliveryStatus, Envelope } from '@tsmtpd/proto';
 import type { Outcome } from './transfer.js';
-
-const RESULT_NAME: Record<DeliveryStatus, string> = { ok: 'Ok', tempfail: 'TempFail', permfail: 'PermFail', loop: 'PermFail', hold: 'Hold' };
-const MAX_BATCH = 256;
 
 export interface Where {
   /** Source address bound, when one was chosen. */
@@ -18,52 +14,35 @@ export interface Where {
 }
 
 export class ResultReporter {
-  private readonly batch: TickBatch<DeliveryResult>;
-  readonly counts: Record<DeliveryStatus, number> = { ok: 0, tempfail: 0, permfail: 0, loop: 0, hold: 0 };
+  private readonly out: OutcomeReporter;
 
   constructor(
     send: (results: DeliveryResult[]) => void,
-    private readonly log: Logger,
+    log: Logger,
     /** Called once per envelope reported (its attempt is over: the mta lets go of its body). */
-    private readonly done: (env: Envelope) => void = () => {},
+    done: (env: Envelope) => void = () => {},
   ) {
-    this.batch = new TickBatch(send, MAX_BATCH);
+    this.out = new OutcomeReporter(send, log, done);
+  }
+
+  get counts(): Readonly<Record<DeliveryStatus, number>> {
+    return this.out.counts;
   }
 
   report(env: Envelope, o: Outcome, where: Where = {}): void {
-    const errorline = toErrorLine(o.errorline);
-    this.counts[o.status]++;
-    this.done(env);
-    this.log.info('delivery', {
-      evpid: env.id,
-      from: `<${env.sender}>`,
-      to: `<${env.dest}>`,
-      rcpt: `<${env.rcpt}>`,
-      source: where.source ?? '-',
-      relay: where.relay ?? '-',
-      delay: `${Math.max(0, Math.floor(Date.now() / 1000) - env.ctime)}s`,
-      result: RESULT_NAME[o.status],
-      stat: errorline,
-    });
-    const r: DeliveryResult = { evpid: env.id, status: o.status, errorline };
-    if (o.remote) r.remote = true;
-    if (where.remoteMta && o.remote) r.remoteMta = where.remoteMta;
-    if (o.relayed) r.relayed = true;
-    this.push(r);
+    const extra: Partial<DeliveryResult> = {};
+    if (o.remote) extra.remote = true;
+    if (where.remoteMta && o.remote) extra.remoteMta = where.remoteMta;
+    if (o.relayed) extra.relayed = true;
+    this.out.report(env, o.status, o.errorline, { rcpt: `<${env.rcpt}>`, source: where.source ?? '-', relay: where.relay ?? '-' }, extra);
   }
 
   /** Back-pressure: the scheduler parks the envelope in hold queue `holdq`. */
   hold(env: Envelope, holdq: string): void {
-    this.counts.hold++;
-    this.done(env);
-    this.push({ evpid: env.id, status: 'hold', errorline: 'relay has enough work', holdq });
-  }
-
-  private push(r: DeliveryResult): void {
-    this.batch.push(r);
+    this.out.push(env, { evpid: env.id, status: 'hold', errorline: 'relay has enough work', holdq });
   }
 
   flush(): void {
-    this.batch.flush();
+    this.out.flush();
   }
 }
