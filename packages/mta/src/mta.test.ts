@@ -3,29 +3,31 @@
 // action), a smarthost table without the domain is a temporary failure, and stats are counted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestActor } from '@tsmtpd/actor';
+import { startTestActor, type Fakes } from '@tsmtpd/actor';
+import type { SmtpdConfig } from '@tsmtpd/config';
 import { DEFAULT_SETTINGS, ok, type DeliveryResult } from '@tsmtpd/proto';
 import { workerUrl } from './index.js';
 import { envelope, relayAction, relayConfig } from './test-fakes.js';
 import { sleep, startSink, tempDir } from './client/test-peers.js';
 
+/** The mta in a worker, its results collected; `bodyRead`: the fake queue's. */
+function startMta(config: SmtpdConfig, bodyRead: (msgid: string) => Promise<unknown>, fakes: Fakes = {}) {
+  const results: DeliveryResult[] = [];
+  const started = startTestActor({
+    role: 'mta',
+    entry: workerUrl,
+    init: { config, spool: '/nonexistent', settings: { ...DEFAULT_SETTINGS, dnsServers: ['127.0.0.1:9'] } },
+    fakes: { ...fakes, queue: { onDeliveryResults: (r: DeliveryResult[]) => void results.push(...r), bodyRead: bodyRead as never } },
+  });
+  return { results, started };
+}
+
 test('envelopes that cannot be relayed are answered at once', async () => {
   const config = relayConfig();
   config.actions['local'] = { file: 'test', line: 0, name: 'local', method: { kind: 'maildir', junk: false } };
   config.actions['smart'] = relayAction('smart', { domain: 'hosts' });
-  const results: DeliveryResult[] = [];
-  const actor = await startTestActor({
-    role: 'mta',
-    entry: workerUrl,
-    init: { config, spool: '/nonexistent', settings: { ...DEFAULT_SETTINGS, dnsServers: ['127.0.0.1:9'] } },
-    fakes: {
-      queue: {
-        onDeliveryResults: (r: DeliveryResult[]) => void results.push(...r),
-        bodyRead: async () => ok({ chunks: [], next: null }),
-      },
-      lka: { tableLookup: async () => ({ ok: true, value: null }) },
-    },
-  });
+  const { results, started } = startMta(config, async () => ok({ chunks: [], next: null }), { lka: { tableLookup: async () => ({ ok: true, value: null }) } });
+  const actor = await started;
   try {
     actor.mailbox.onRelay([
       { id: 'aaaaaaaa00000001' } as never,
@@ -58,23 +60,13 @@ test('a body sent along with its envelope is relayed without asking the queue; o
   const dir = tempDir('kept');
   const sink = await startSink(dir.path);
   const config = relayConfig({ host: { url: `smtp+notls://127.0.0.1:${sink.port}`, proto: 'smtp+notls', hostname: '127.0.0.1', port: sink.port } });
-  const results: DeliveryResult[] = [];
   const reads: string[] = [];
   const text = (tag: string): string => `Subject: ${tag}\r\n\r\nbody of ${tag}\r\n`;
-  const actor = await startTestActor({
-    role: 'mta',
-    entry: workerUrl,
-    init: { config, spool: '/nonexistent', settings: { ...DEFAULT_SETTINGS, dnsServers: ['127.0.0.1:9'] } },
-    fakes: {
-      queue: {
-        onDeliveryResults: (r: DeliveryResult[]) => void results.push(...r),
-        bodyRead: async (msgid: string) => {
-          reads.push(msgid);
-          return ok({ chunks: [new TextEncoder().encode(text('read')).buffer as ArrayBuffer], next: null });
-        },
-      },
-    },
+  const { results, started } = startMta(config, async (msgid) => {
+    reads.push(msgid);
+    return ok({ chunks: [new TextEncoder().encode(text('read')).buffer as ArrayBuffer], next: null });
   });
+  const actor = await started;
   try {
     const sent = new TextEncoder().encode(text('kept')).buffer as ArrayBuffer;
     actor.mailbox.onRelay([envelope('bbbbbbbb00000001', 'u@x.test'), envelope('bbbbbbbb00000002', 'v@x.test')], { bbbbbbbb: [sent] });
