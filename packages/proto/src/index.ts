@@ -12,3 +12,4 @@ export * from './control-wire.js';
 export { FilterFactsSchema, mdaFields } from './mailbox/lka.js';
 export * from './privsep.js';
 export { ReloadOrderSchema } from './mailbox/reload.js';
+export { MSGID_RESERVE_MAX, MSGID_RESERVE_TTL } from './mailbox/queue.js';

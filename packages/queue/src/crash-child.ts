@@ -4,7 +4,7 @@
 // ("open <msgid>"). The parent SIGKILLs it at a random moment. Bounded: it stops after 20 s.
 import { startTestActor, transfer } from '@tsmtpd/actor';
 import { workerUrl } from './index.js';
-import { bytes, makeEnvelope, queueInit } from './test-helpers.js';
+import { bytes, makeEnvelope, queueInit, reserveMsgid } from './test-helpers.js';
 
 const spool = process.argv[2];
 if (!spool) throw new Error('usage: crash-child SPOOL');
@@ -32,7 +32,7 @@ let seed = Math.floor(Math.random() * 1e6) * 100;
 const deadline = Date.now() + 20_000;
 
 async function one(): Promise<void> {
-  const created = await a.mailbox.messageCreate();
+  const created = await reserveMsgid(a.mailbox);
   if (!created.ok) throw new Error(created.message);
   const msgid = created.value;
   const env = makeEnvelope(msgid);

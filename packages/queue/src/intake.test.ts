@@ -33,9 +33,9 @@ function setup(backend = new RamQueueBackend()) {
 }
 
 function created(intake: Intake): string {
-  const r = intake.messageCreate();
-  assert.ok(r.ok);
-  return r.value;
+  const r = intake.msgidsReserve(1);
+  assert.ok(r.ok && r.value[0] !== undefined);
+  return r.value[0];
 }
 
 test('a failing chunk write fails temporarily, and the commit after it fails and rolls back', async () => {
@@ -85,6 +85,8 @@ test('the sweep drops open messages idle too long and keeps active ones', async 
   await intake.bodyAppend(idle, bytes(10).buffer as ArrayBuffer);
   clock.t += 3000;
   const busy = created(intake);
+  // Naming a reserved id opens it (an empty chunk stores nothing).
+  assert.ok((await intake.bodyAppend(busy, new ArrayBuffer(0))).ok);
   clock.t += 700;
   assert.equal(intake.sweep(3600), 1);
   assert.equal(intake.openCount, 1);
@@ -92,4 +94,27 @@ test('the sweep drops open messages idle too long and keeps active ones', async 
   await new Promise((r) => setImmediate(r));
   assert.equal(backend.messageExists(idle), false, 'its chunks are deleted');
   assert.ok(intake.envelopesAdd(busy, [makeEnvelope(busy)]).ok);
+});
+
+test('reserved msgids: distinct, opened by the first call naming them, freed by rollback, forgotten by the sweep', async () => {
+  const { intake, clock, backend } = setup();
+  const r = intake.msgidsReserve(64);
+  assert.ok(r.ok);
+  assert.equal(new Set(r.value).size, 64);
+  assert.ok(r.value.every((m) => /^[0-9a-f]{8}$/.test(m)));
+  assert.equal(intake.reservedCount, 64);
+  assert.equal(intake.openCount, 0, 'a reservation is not an open message');
+  const [used = '', dropped = '', stale = ''] = r.value;
+  assert.ok((await intake.bodyAppend(used, bytes(10).buffer as ArrayBuffer)).ok);
+  assert.equal(intake.openCount, 1);
+  assert.equal(intake.reservedCount, 63);
+  intake.messageRollback(dropped);
+  assert.equal(intake.reservedCount, 62);
+  assert.equal((await intake.bodyAppend(dropped, new ArrayBuffer(4))).ok, false, 'a freed id opens nothing');
+  clock.t += 3601;
+  intake.sweep(3600);
+  assert.equal(intake.reservedCount, 0, 'unused reservations are forgotten after the ttl');
+  assert.equal((await intake.bodyAppend(stale, new ArrayBuffer(4))).ok, false);
+  assert.equal(backend.messageExists(stale), false);
+  assert.equal(intake.msgidsReserve(10_000).ok && intake.reservedCount, 256, 'one reservation is bounded');
 });

@@ -1,8 +1,9 @@
-// Message intake (smtp's side of the queue): allocate msgids, keep the envelopes of open messages,
-// write body chunks as they arrive, commit (group commit, then answer) and roll back. The
-// scheduler hears of a message only once it is durable: its envelopes and its commit in one batch.
+// Message intake (smtp's side of the queue): reserve msgids for smtp's stock ahead of its MAIL
+// FROMs, open a message on the first call naming a reserved id, keep the envelopes of open
+// messages, write body chunks as they arrive, commit (group commit, then answer) and roll back.
+// The scheduler hears of a message only once it is durable: its envelopes and its commit in one batch.
 import type { Remote } from '@tsmtpd/actor';
-import { fail, newMsgid, ok, type Envelope, type MessageCommitted, type Result, type ScheduleEntry, type SchedulerMailbox } from '@tsmtpd/proto';
+import { MSGID_RESERVE_MAX, fail, newMsgid, ok, type Envelope, type MessageCommitted, type Result, type ScheduleEntry, type SchedulerMailbox } from '@tsmtpd/proto';
 import { TickBatcher } from './group-commit.js';
 import { ioMessage, type QueueShared } from './context.js';
 
@@ -56,6 +57,8 @@ export function commitBatcher(scheduler: () => Remote<SchedulerMailbox>): TickBa
 
 export class Intake {
   private readonly open = new Map<string, OpenMessage>();
+  /** Msgids handed to smtp and not yet named by any call, with the time of reservation (s). */
+  private readonly reserved = new Map<string, number>();
 
   constructor(private readonly q: QueueShared) {}
 
@@ -63,18 +66,36 @@ export class Intake {
     return this.open.size;
   }
 
-  messageCreate(): Result<string> {
+  get reservedCount(): number {
+    return this.reserved.size;
+  }
+
+  /** Up to `n` fresh msgids for smtp's stock; each is unique against open, reserved and stored ones. */
+  msgidsReserve(n: number): Result<string[]> {
+    const want = Number.isInteger(n) ? Math.min(Math.max(n, 1), MSGID_RESERVE_MAX) : 1;
+    const out: string[] = [];
+    const now = this.q.now();
+    while (out.length < want) {
+      const r = this.freshMsgid();
+      if (!r.ok) {
+        if (out.length > 0) break;
+        return r;
+      }
+      this.reserved.set(r.value, now);
+      out.push(r.value);
+    }
+    return ok(out);
+  }
+
+  private freshMsgid(): Result<string> {
     for (let i = 0; i < MSGID_ATTEMPTS; i++) {
       const msgid = newMsgid();
-      if (this.open.has(msgid)) continue;
+      if (this.open.has(msgid) || this.reserved.has(msgid)) continue;
       try {
         if (this.q.backend.messageExists(msgid)) continue;
       } catch (e) {
         return fail('ERR_QUEUE_IO', 'temp', ioMessage(e));
       }
-      this.open.set(msgid, {
-        msgid, ctime: this.q.now(), envelopes: [], evpids: new Set(), nchunks: 0, size: 0, committing: false, touched: this.q.now(), failed: null,
-      });
       return ok(msgid);
     }
     return fail('ERR_QUEUE_MSGID', 'temp', 'no free message id');
@@ -170,11 +191,19 @@ export class Intake {
 
   /**
    * Drop open messages untouched for `maxIdle` seconds: their session is gone without a
-   * rollback (a crashed smtp worker), and they would hold memory and chunk rows.
+   * rollback (a crashed smtp worker), and they would hold memory and chunk rows. Reservations
+   * older than that are forgotten too (that worker's stock of msgids).
    */
   sweep(maxIdle: number): number {
     const limit = this.q.now() - maxIdle;
     let n = 0;
+    let stale = 0;
+    for (const [msgid, at] of this.reserved) {
+      if (at > limit) continue;
+      this.reserved.delete(msgid);
+      stale++;
+    }
+    if (stale > 0) this.q.log.info('reserved msgids forgotten unused', { count: stale });
     for (const m of [...this.open.values()]) {
       if (m.committing || m.touched > limit) continue;
       this.q.log.warn('open message abandoned', { msgid: m.msgid, idle: `${this.q.now() - m.touched}s` });
@@ -185,6 +214,7 @@ export class Intake {
   }
 
   messageRollback(msgid: string): void {
+    if (this.reserved.delete(msgid)) return;
     const m = this.open.get(msgid);
     if (!m || m.committing) return;
     this.drop(m);
@@ -207,8 +237,14 @@ export class Intake {
     }
   }
 
+  /** The open message `msgid`, opened now if this is the first call naming a reserved id. */
   private openMessage(msgid: string): Result<OpenMessage> {
-    const m = this.open.get(msgid);
+    let m = this.open.get(msgid);
+    if (!m && this.reserved.delete(msgid)) {
+      const now = this.q.now();
+      m = { msgid, ctime: now, envelopes: [], evpids: new Set(), nchunks: 0, size: 0, committing: false, touched: now, failed: null };
+      this.open.set(msgid, m);
+    }
     if (!m) return fail('ERR_QUEUE_UNKNOWN_MSGID', 'internal', `no open message ${msgid}`);
     if (m.committing) return fail('ERR_QUEUE_STATE', 'internal', `message ${msgid} is committing`);
     m.touched = this.q.now();

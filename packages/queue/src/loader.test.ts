@@ -8,7 +8,7 @@ import { startTestActor, transfer, type TestActor } from '@tsmtpd/actor';
 import { newMsgid, type OutcomeReport, type ScheduleEntry } from '@tsmtpd/proto';
 import { workerUrl } from './index.js';
 import { SqliteQueueBackend } from './sqlite-backend.js';
-import { bytes, makeEnvelope, queueInit, tempSpool } from './test-helpers.js';
+import { bytes, makeEnvelope, queueInit, reserveMsgid, tempSpool } from './test-helpers.js';
 
 type Event = { kind: 'load'; entries: ScheduleEntry[] } | { kind: 'insert'; entries: ScheduleEntry[] } | { kind: 'outcome'; reports: OutcomeReport[] };
 
@@ -67,7 +67,7 @@ test('start-up load runs in the background: mail accepted meanwhile, each envelo
     // start() has answered: the load is under way, not over (30,000 envelopes take a while).
     assert.ok(loadedNow() < stored.length, `loaded ${loadedNow()} before start() answered`);
     // A new message during the load.
-    const msgid = await a.mailbox.messageCreate();
+    const msgid = await reserveMsgid(a.mailbox);
     assert.ok(msgid.ok);
     const fresh = makeEnvelope(msgid.value);
     void a.mailbox.onEnvelopesAdd(msgid.value, [fresh]);

@@ -7,7 +7,7 @@ import { startTestActor, transfer, type TestActor } from '@tsmtpd/actor';
 import { type Envelope, type OutcomeReport, type ScheduleEntry } from '@tsmtpd/proto';
 import { workerUrl } from './index.js';
 import { queueDbPath } from './schema.js';
-import { bytes, concat, makeEnvelope, queueInit, tempSpool } from './test-helpers.js';
+import { bytes, concat, makeEnvelope, queueInit, reserveMsgid, tempSpool } from './test-helpers.js';
 
 interface Rec {
   inserts: ScheduleEntry[][];
@@ -57,7 +57,7 @@ function unwrap<T>(r: { ok: true; value: T } | { ok: false; code: string; messag
 
 /** Create, add envelopes, send the body in chunks, commit; returns msgid and envelopes. */
 async function enqueue(a: TestActor<'queue'>, body: Uint8Array[], n = 1, over: Partial<Envelope> = {}) {
-  const msgid = unwrap(await a.mailbox.messageCreate());
+  const msgid = unwrap(await reserveMsgid(a.mailbox));
   const envs = Array.from({ length: n }, () => makeEnvelope(msgid, over));
   void a.mailbox.onEnvelopesAdd(msgid, envs);
   for (const part of body) {
@@ -123,7 +123,7 @@ test('commit: durable before the scheduler hears of it, answered without waiting
 
 test('rollback: rows gone, the scheduler never heard of it, the msgid is dead', () =>
   withQueue(async (a, rec, spool) => {
-    const msgid = unwrap(await a.mailbox.messageCreate());
+    const msgid = unwrap(await reserveMsgid(a.mailbox));
     void a.mailbox.onEnvelopesAdd(msgid, [makeEnvelope(msgid)]);
     const buf = bytes(1000).buffer as ArrayBuffer;
     unwrap(await a.mailbox.bodyAppend(msgid, transfer(buf, [buf])));
@@ -145,7 +145,7 @@ test('rollback: rows gone, the scheduler never heard of it, the msgid is dead', 
 test('envelopes that do not belong to the message, or repeat one, are refused and fail the commit', () =>
   withQueue(async (a, rec) => {
     for (const kind of ['other message', 'duplicate']) {
-      const msgid = unwrap(await a.mailbox.messageCreate());
+      const msgid = unwrap(await reserveMsgid(a.mailbox));
       const good = makeEnvelope(msgid);
       void a.mailbox.onEnvelopesAdd(msgid, [good]);
       void a.mailbox.onEnvelopesAdd(msgid, [kind === 'duplicate' ? { ...good } : makeEnvelope('0badc0de')]);
@@ -154,7 +154,7 @@ test('envelopes that do not belong to the message, or repeat one, are refused an
     }
     assert.deepEqual([rec.inserts, rec.commits], [[], []]);
     // The same calls with good envelopes only commit.
-    const msgid = unwrap(await a.mailbox.messageCreate());
+    const msgid = unwrap(await reserveMsgid(a.mailbox));
     void a.mailbox.onEnvelopesAdd(msgid, [makeEnvelope(msgid)]);
     unwrap(await a.mailbox.messageCommit(msgid));
   }));
@@ -162,7 +162,7 @@ test('envelopes that do not belong to the message, or repeat one, are refused an
 test('concurrent commits in one tick share transactions', (t) =>
   withQueue(async (a) => {
     const N = 20;
-    const opened = await Promise.all(Array.from({ length: N }, () => a.mailbox.messageCreate()));
+    const opened = await Promise.all(Array.from({ length: N }, () => reserveMsgid(a.mailbox)));
     const ids = opened.map(unwrap);
     for (const m of ids) void a.mailbox.onEnvelopesAdd(m, [makeEnvelope(m)]);
     await Promise.all(ids.map((m) => {
@@ -205,7 +205,7 @@ test('the tail sent with the commit is stored in the same transaction, after the
   withQueue(async (a) => {
     const head = bytes(300, 3);
     const tail = bytes(700, 4);
-    const msgid = unwrap(await a.mailbox.messageCreate());
+    const msgid = unwrap(await reserveMsgid(a.mailbox));
     void a.mailbox.onEnvelopesAdd(msgid, [makeEnvelope(msgid)]);
     const hb = head.slice().buffer;
     unwrap(await a.mailbox.bodyAppend(msgid, transfer(hb, [hb])));
@@ -219,7 +219,7 @@ test('the tail sent with the commit is stored in the same transaction, after the
     assert.ok(Buffer.from(concat(page.chunks.map((c) => new Uint8Array(c)))).equals(Buffer.concat([head, tail])));
     t.diagnostic(`chunks=${page.chunks.length}`);
     // A message whose whole body is the tail.
-    const m2 = unwrap(await a.mailbox.messageCreate());
+    const m2 = unwrap(await reserveMsgid(a.mailbox));
     void a.mailbox.onEnvelopesAdd(m2, [makeEnvelope(m2)]);
     const only = bytes(50, 5);
     const ob = only.slice().buffer;
@@ -331,7 +331,7 @@ test('restart: committed envelopes reach onEnvelopesLoad, uncommitted ones are p
     const a1 = await startQueue(t.spool, rec1);
     const kept = await enqueue(a1, [bytes(50)], 3);
     const kept2 = await enqueue(a1, [bytes(50)], 1, { type: 'mta' });
-    const open = unwrap(await a1.mailbox.messageCreate());
+    const open = unwrap(await reserveMsgid(a1.mailbox));
     void a1.mailbox.onEnvelopesAdd(open, [makeEnvelope(open)]);
     const buf = bytes(64).buffer as ArrayBuffer;
     unwrap(await a1.mailbox.bodyAppend(open, transfer(buf, [buf])));

@@ -1,8 +1,9 @@
-// The queue actor: serves QueueMailbox to smtp (intake), scheduler (dispatch, expiry) and
-// mda/mta (bodies, outcomes). The single SQLite writer. Talks to: scheduler (durable messages'
-// envelopes and commits, loads, outcomes), mda (onDeliver), mta (onRelay).
+// The queue actor: serves QueueMailbox to smtp (intake: msgid reservations, bodies, commits),
+// scheduler (dispatch, expiry) and mda/mta (bodies, outcomes). The single SQLite writer.
+// Talks to: scheduler (durable messages' envelopes and commits, loads, outcomes), mda
+// (onDeliver), mta (onRelay).
 import type { ActorContext, ActorImpl } from '@tsmtpd/actor';
-import type { ActorInit, ActorStats, QueueMailbox } from '@tsmtpd/proto';
+import { MSGID_RESERVE_TTL, type ActorInit, type ActorStats, type QueueMailbox } from '@tsmtpd/proto';
 import type { SmtpdConfig } from '@tsmtpd/config';
 import { parseReloadOrder } from '@tsmtpd/config/reload-order.js';
 import type { QueueBackend } from './backend.js';
@@ -17,8 +18,11 @@ import { PgQueueBackend } from './pg-backend.js';
 import { LeaseKeeper } from './lease.js';
 import { controlMethods } from './ctl.js';
 
-/** Open messages idle this long (seconds) are dropped; sessions time out long before. */
-const OPEN_IDLE_MAX = 3600;
+/**
+ * Open messages idle this long (seconds) are dropped, and unused reservations forgotten; sessions
+ * time out long before, and smtp uses a reserved id within half of it.
+ */
+const OPEN_IDLE_MAX = MSGID_RESERVE_TTL;
 const SWEEP_EVERY_MS = 60_000;
 
 /** Optional fields of the queue's init beyond ActorInit (benchmarks and tests). */
@@ -99,7 +103,7 @@ export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl
 
   const mailbox: QueueMailbox = {
     ...controlMethods(q, outbound),
-    messageCreate: async () => intake.messageCreate(),
+    msgidsReserve: async (n) => intake.msgidsReserve(n),
     onEnvelopesAdd: (msgid, envelopes) => {
       const r = intake.envelopesAdd(msgid, envelopes);
       if (!r.ok) ctx.log.warn('envelopes refused', { msgid, error: r.message });
@@ -154,6 +158,7 @@ function queueStats(q: QueueShared, intake: Intake): ActorStats {
     'queue.message': c.messages,
     'queue.envelope': c.envelopes,
     'queue.message.incoming': intake.openCount,
+    'queue.msgid.reserved': intake.reservedCount,
     'queue.message.committed': c.committed,
     'queue.message.rollback': c.rolledBack,
     'queue.body.chunks': c.chunks,

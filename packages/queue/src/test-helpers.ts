@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultConfig, type SmtpdConfig } from '@tsmtpd/config';
-import { DEFAULT_SETTINGS, newEvpid, type ActorInit, type Envelope } from '@tsmtpd/proto';
+import { DEFAULT_SETTINGS, fail, newEvpid, ok, type ActorInit, type Envelope, type Result } from '@tsmtpd/proto';
 
 export function makeEnvelope(msgid: string, over: Partial<Envelope> = {}): Envelope {
   return {
@@ -60,4 +60,12 @@ export function concat(parts: Uint8Array[]): Uint8Array {
 /** The queue actor's init for tests: default configuration on `spool`. */
 export function queueInit(spool: string): ActorInit<SmtpdConfig> {
   return { config: defaultConfig(), spool, settings: DEFAULT_SETTINGS };
+}
+
+/** One msgid reserved by the queue, as smtp's stock gets them (the first call naming it opens it). */
+export async function reserveMsgid(q: { msgidsReserve(n: number): Promise<Result<string[]>> }): Promise<Result<string>> {
+  const r = await q.msgidsReserve(1);
+  if (!r.ok) return r;
+  const msgid = r.value[0];
+  return msgid === undefined ? fail('ERR_TEST', 'internal', 'no msgid reserved') : ok(msgid);
 }

@@ -169,6 +169,8 @@ async function commit(s: Session, tx: Transaction, msgid: string, tail: ArrayBuf
     const r = await env.queue().messageCommit(msgid, tail ? transfer(tail, [tail]) : null);
     if (!r.ok) {
       env.log.warn('commit failed', { session: s.info.id, msgid, code: r.code, error: r.message });
+      // The queue does not know the id: it restarted, and the rest of the stock is as stale.
+      if (r.code === 'ERR_QUEUE_UNKNOWN_MSGID') env.msgids.clear();
       s.rollback(tx);
       return storageFailureReply(env.space, r.code, r.message);
     }

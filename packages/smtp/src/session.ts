@@ -1,6 +1,6 @@
 // The state of one SMTP session and of its open transaction (MAIL … DATA), and what every
-// part of the session layer shares: config, log, peers. A transaction's message id is
-// owned by the queue until commit; `rollback` hands it back exactly once.
+// part of the session layer shares: config, log, peers. A transaction's message id, reserved
+// by the queue, is the transaction's until commit; `rollback` hands it back exactly once.
 import type { Listener, SmtpdConfig } from '@tsmtpd/config';
 import type { LkaMailbox, QueueMailbox, SessionInfo, Settings } from '@tsmtpd/proto';
 import type { Logger, Remote } from '@tsmtpd/actor';
@@ -10,6 +10,7 @@ import type { LocalUser } from './local-user.js';
 import type { FilterEngine } from './filters/engine.js';
 import type { FilterSession } from './filters/session.js';
 import type { TlsInfo } from './tls.js';
+import type { MsgidPool } from './msgid-pool.js';
 
 /** Everything the session layer needs from the actor. */
 export interface SmtpEnv {
@@ -18,6 +19,8 @@ export interface SmtpEnv {
   log: Logger;
   lka(): Remote<LkaMailbox>;
   queue(): Remote<QueueMailbox>;
+  /** Msgids the queue reserved for this worker: MAIL FROM takes one without a round trip. */
+  msgids: MsgidPool;
   /** Free space of the spool's file system (a full disk is refused at MAIL). */
   space: SpoolSpace;
   /** New sessions are refused with 421 while paused. */
@@ -52,7 +55,7 @@ export interface AcceptedRcpt {
 }
 
 export interface Transaction {
-  /** Null until the queue answered messageCreate. */
+  /** Null until MAIL FROM took a reserved msgid from the stock. */
   msgid: string | null;
   /** Reverse path, '' for <>. */
   sender: string;

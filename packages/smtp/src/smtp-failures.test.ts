@@ -19,34 +19,48 @@ async function timed<T>(p: Promise<T>): Promise<{ value: T; ms: number }> {
   return { value, ms: performance.now() - t0 };
 }
 
-test('queue.messageCreate never answers: 451 4.3.0 at MAIL after the deadline, session usable', async () => {
-  t.queue.hang.add('messageCreate');
+test('queue.msgidsReserve never answers on an empty stock: 451 4.3.0 at MAIL after the deadline, session usable', async () => {
+  // A worker of its own: the shared one's stock is already full.
+  const s = await startSmtp({ deadlineMs: 300 });
+  s.queue.hang.add('msgidsReserve');
   try {
-    const c = await WireClient.open(t.port);
+    const c = await WireClient.open(s.port);
     await c.reply();
     await c.cmd('EHLO client.example');
     const r = await timed(c.cmd('MAIL FROM:<a@example.org>'));
     assert.equal(r.value, '451 4.3.0 Temporary failure');
     assert.ok(r.ms >= 250 && r.ms < 2000, `${r.ms} ms`);
     assert.equal(await c.cmd('NOOP'), '250 2.0.0 Ok');
-    t.queue.hang.delete('messageCreate');
+    s.queue.hang.delete('msgidsReserve');
     assert.equal(await c.cmd('MAIL FROM:<a@example.org>'), '250 2.1.0 Ok');
     c.close();
   } finally {
-    t.queue.hang.delete('messageCreate');
+    await s.stop();
   }
 });
 
-test('queue.messageCreate answers a failure: 451 4.3.0', async () => {
-  t.queue.fail.add('messageCreate');
+test('queue.msgidsReserve answers a failure on an empty stock: 451 4.3.0; later MAILs take from the stock', async () => {
+  const s = await startSmtp({ deadlineMs: 300 });
+  s.queue.fail.add('msgidsReserve');
   try {
-    const c = await WireClient.open(t.port);
+    const c = await WireClient.open(s.port);
     await c.reply();
     await c.cmd('EHLO client.example');
     assert.equal(await c.cmd('MAIL FROM:<a@example.org>'), '451 4.3.0 Temporary failure');
+    s.queue.fail.delete('msgidsReserve');
+    assert.equal(await c.cmd('MAIL FROM:<a@example.org>'), '250 2.1.0 Ok');
+    const reserved = s.queue.reserved.length;
+    assert.ok(reserved >= 32, `one refill reserved ${reserved}`);
+    // The stock holds: further transactions need no reservation until it runs below half.
+    s.queue.hang.add('msgidsReserve');
+    for (let i = 0; i < 20; i++) {
+      assert.equal(await c.cmd('RSET'), '250 2.0.0 Reset state');
+      assert.equal(await c.cmd('MAIL FROM:<a@example.org>'), '250 2.1.0 Ok');
+    }
+    assert.equal(s.queue.reserved.length, reserved);
     c.close();
   } finally {
-    t.queue.fail.delete('messageCreate');
+    await s.stop();
   }
 });
 
@@ -64,7 +78,7 @@ test('queue refuses the envelopes (one-way): 451 4.3.0 after DATA, rollback, ses
   await c.reply();
   await c.cmd('EHLO client.example');
   await c.cmd('MAIL FROM:<a@example.org>');
-  const msgid = t.queue.created.at(-1) ?? '';
+  const rolled = t.queue.rolledBack.length;
   t.queue.fail.add('onEnvelopesAdd');
   try {
     assert.equal(await c.cmd('RCPT TO:<alice@example.org>'), '250 2.1.5 Destination address valid: Recipient ok');
@@ -74,8 +88,8 @@ test('queue refuses the envelopes (one-way): 451 4.3.0 after DATA, rollback, ses
   } finally {
     t.queue.fail.delete('onEnvelopesAdd');
   }
-  assert.ok(await eventually(() => t.queue.rolledBack.includes(msgid)));
-  assert.ok(!t.queue.committed.includes(msgid));
+  assert.ok(await eventually(() => t.queue.rolledBack.length > rolled));
+  assert.ok(!t.queue.committed.includes(t.queue.rolledBack.at(-1) ?? ''));
   assert.equal(await c.cmd('MAIL FROM:<a@example.org>'), '250 2.1.0 Ok');
   c.close();
 });
@@ -84,7 +98,7 @@ for (const method of ['bodyAppend', 'messageCommit'] as const) {
   for (const how of ['hang', 'fail'] as const) {
     test(`queue.${method} ${how === 'hang' ? 'never answers' : 'fails'}: 451 4.3.0 after DATA, rollback, session usable`, async () => {
       const c = await openTransaction(t.port);
-      const msgid = t.queue.created.at(-1) ?? '';
+      const rolled = t.queue.rolledBack.length;
       t.queue[how].add(method);
       try {
         assert.equal(await c.cmd('DATA'), '354 Enter mail, end with "." on a line by itself');
@@ -92,7 +106,8 @@ for (const method of ['bodyAppend', 'messageCommit'] as const) {
         const r = await timed(c.reply(5000));
         assert.equal(r.value.raw[0], '451 4.3.0 Temporary failure');
         assert.ok(r.ms < 3000, `${r.ms} ms`);
-        assert.ok(await eventually(() => t.queue.rolledBack.includes(msgid)));
+        assert.ok(await eventually(() => t.queue.rolledBack.length > rolled));
+        assert.ok(!t.queue.committed.includes(t.queue.rolledBack.at(-1) ?? ''));
       } finally {
         t.queue[how].delete(method);
       }
@@ -157,12 +172,12 @@ test('reverse DNS never delays the greeting, even with a resolver that does not 
 test('stop() with a session mid-transaction: 421 to the client and rollback', async () => {
   const s = await startSmtp();
   const c = await openTransaction(s.port);
-  const msgid = s.queue.created.at(-1) ?? '';
   const stopping = s.actor.handle.ctl.stop();
   const r = await c.reply(5000);
   assert.equal(r.raw[0], '421 4.3.2 Service shutting down');
   await stopping;
-  assert.ok(await eventually(() => s.queue.rolledBack.includes(msgid)));
+  assert.ok(await eventually(() => s.queue.rolledBack.length === 1));
+  assert.ok(s.queue.reserved.includes(s.queue.rolledBack[0] ?? ''), 'the transaction\'s reserved id is given back');
   c.close();
   await s.stop().catch(() => undefined);
 });

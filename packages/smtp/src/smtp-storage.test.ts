@@ -78,7 +78,7 @@ const cases = [
 for (const c of cases) {
   test(`a message the queue cannot store (${c.name}): ${c.want}, rolled back, the session goes on`, async () => {
     const w = await openTransaction(t.port);
-    const msgid = q.created.at(-1) ?? '';
+    const rolled = q.rolledBack.length;
     c.set();
     try {
       assert.equal(await sendBody(w, c.lines), c.want);
@@ -86,8 +86,8 @@ for (const c of cases) {
       commitFailure = null;
       appendFailure = null;
     }
-    assert.ok(await eventually(() => q.rolledBack.includes(msgid)));
-    assert.ok(!q.committed.includes(msgid));
+    assert.ok(await eventually(() => q.rolledBack.length > rolled));
+    assert.ok(!q.committed.includes(q.rolledBack.at(-1) ?? ''));
     assert.equal(await w.cmd('MAIL FROM:<a@example.org>'), '250 2.1.0 Ok');
     assert.equal(await w.cmd('RCPT TO:<alice@example.org>'), '250 2.1.5 Destination address valid: Recipient ok');
     assert.match(await sendBody(w, 2), /^250 2\.0\.0 [0-9a-f]{8} Message accepted for delivery$/);
@@ -120,7 +120,7 @@ test('a spool on a full file system: MAIL gets 452 4.3.1 (also a SIZE= above the
     rmSync(join(mnt, 'filler'));
     await new Promise((r) => setTimeout(r, 600));
     assert.equal(await c.cmd('MAIL FROM:<a@example.org>'), '250 2.1.0 Ok');
-    assert.ok(!small.queue.created.some((id) => small.queue.committed.includes(id)));
+    assert.equal(small.queue.committed.length, 0);
     c.close();
   } finally {
     await small.stop().catch(() => undefined);

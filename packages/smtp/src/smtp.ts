@@ -1,5 +1,6 @@
 // The smtp actor: listeners and SMTP sessions (smtp-server underneath). Talks to lka (one
-// rcptResolve per RCPT) and queue (message intake); served to the parent and control
+// rcptResolve per RCPT) and queue (message intake: a stock of reserved msgids, msgid-pool.ts);
+// served to the parent and control
 // (pause, resume, listening, reload: reload.ts).
 import type { SmtpdConfig } from '@tsmtpd/config';
 import type { ActorInit, SmtpMailbox } from '@tsmtpd/proto';
@@ -10,6 +11,7 @@ import { Listeners } from './listeners.js';
 import type { SmtpEnv } from './session.js';
 import { TlsMaterialSchema } from './tls.js';
 import { SpoolSpace } from './storage.js';
+import { MsgidPool } from './msgid-pool.js';
 import { FilterEngine } from './filters/engine.js';
 
 import { FILTER_TIMEOUT_MS } from './filter-timeout.js';
@@ -28,6 +30,7 @@ export async function createSmtp(ctx: ActorContext<'smtp'>): Promise<ActorImpl<S
     log: ctx.log,
     lka: () => ctx.peer('lka'),
     queue: () => ctx.peer('queue'),
+    msgids: new MsgidPool(() => ctx.peer('queue')),
     space: new SpoolSpace(init.spool),
     paused: () => paused,
     sessions: new Map(),

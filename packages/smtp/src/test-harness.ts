@@ -12,6 +12,9 @@ import { workerUrl } from './index.js';
 
 export interface FakeQueue {
   fake: Partial<QueueMailbox>;
+  /** Every msgid handed to smtp's stock (msgidsReserve), in order. */
+  reserved: string[];
+  /** Msgids in the order a call first named them: the transactions that reached the queue. */
   created: string[];
   envelopes: Map<string, Envelope[]>;
   bodies: Map<string, Buffer[]>;
@@ -29,7 +32,7 @@ export interface FakeQueue {
 export function fakeQueue(): FakeQueue {
   let n = 0;
   const q: FakeQueue = {
-    created: [], envelopes: new Map(), bodies: new Map(), committed: [], rolledBack: [],
+    reserved: [], created: [], envelopes: new Map(), bodies: new Map(), committed: [], rolledBack: [],
     body: (msgid) => Buffer.concat(q.bodies.get(msgid) ?? []),
     fake: {}, hang: new Set(), fail: new Set(),
   };
@@ -37,20 +40,25 @@ export function fakeQueue(): FakeQueue {
   const failure = fail('ERR_TEST', 'temp', 'injected failure');
   const hang = { includes: (m: keyof QueueMailbox) => q.hang.has(m) };
   const refused = new Set<string>();
+  const named = (msgid: string): void => {
+    if (!q.created.includes(msgid)) q.created.push(msgid);
+  };
   q.fake = {
-    async messageCreate() {
-      if (hang.includes('messageCreate')) return never;
-      if (q.fail.has('messageCreate')) return failure;
-      const msgid = (0x10000000 + ++n).toString(16);
-      q.created.push(msgid);
-      return ok(msgid);
+    async msgidsReserve(count) {
+      if (hang.includes('msgidsReserve')) return never;
+      if (q.fail.has('msgidsReserve')) return failure;
+      const ids = Array.from({ length: count }, () => (0x10000000 + ++n).toString(16));
+      q.reserved.push(...ids);
+      return ok(ids);
     },
     onEnvelopesAdd(msgid, envs) {
+      named(msgid);
       // Refused envelopes fail the message, as the queue does: its commit fails.
       if (q.fail.has('onEnvelopesAdd')) refused.add(msgid);
       else q.envelopes.set(msgid, [...(q.envelopes.get(msgid) ?? []), ...envs]);
     },
     async bodyAppend(msgid, chunk) {
+      named(msgid);
       if (hang.includes('bodyAppend')) return never;
       if (q.fail.has('bodyAppend')) return failure;
       const list = q.bodies.get(msgid) ?? [];
@@ -59,6 +67,7 @@ export function fakeQueue(): FakeQueue {
       return ok(undefined);
     },
     async messageCommit(msgid, tail) {
+      named(msgid);
       if (hang.includes('messageCommit')) return never;
       if (q.fail.has('messageCommit') || refused.has(msgid)) return failure;
       if (tail && tail.byteLength > 0) {
@@ -70,6 +79,7 @@ export function fakeQueue(): FakeQueue {
       return ok({ msgid, size: q.body(msgid).length });
     },
     onMessageRollback(msgid) {
+      named(msgid);
       q.rolledBack.push(msgid);
     },
   };

@@ -1,4 +1,4 @@
-// MAIL FROM and RCPT TO: open a message in the queue, resolve each recipient with lka,
+// MAIL FROM and RCPT TO: take a msgid the queue reserved, resolve each recipient with lka,
 // and hand the resulting envelopes to the queue, one-way (DESIGN 1, steps 1-2). Every failure of
 // a peer (a Result failure, a timeout, a dead worker) becomes a 4xx, never a hang.
 import { EnvelopeSchema, Replies, mdaFields, newEvpid, type Envelope, type Reply, type ResolvedRecipient } from '@tsmtpd/proto';
@@ -37,20 +37,15 @@ export async function mailFrom(s: Session, addr: SMTPServerAddress): Promise<Ver
     s.rollback(tx);
     return room;
   }
-  try {
-    const r = await env.queue().messageCreate();
-    if (!r.ok) {
-      env.log.warn('message create failed', { session: s.info.id, error: r.message });
-      s.rollback(tx);
-      return Replies.tempFailure;
-    }
-    tx.msgid = r.value;
-  } catch (e) {
-    env.log.warn('message create failed', { session: s.info.id, error: errorInfo(e).message });
+  // From the stock the queue reserved (msgid-pool.ts): a round trip only when it ran dry.
+  const r = await env.msgids.take();
+  if (!r.ok) {
+    env.log.warn('message create failed', { session: s.info.id, code: r.code, error: r.message });
     s.rollback(tx);
     return Replies.tempFailure;
   }
-  // The client left, or reset, while the queue answered: give the message back.
+  tx.msgid = r.value;
+  // The client left, or reset, while the stock was refilled: give the msgid back.
   if (s.closed || s.tx !== tx) {
     s.rollback(tx);
     return Replies.tempFailure;

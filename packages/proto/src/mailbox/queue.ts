@@ -1,5 +1,7 @@
 // queue: the single SQLite writer. Served to smtp (message intake), scheduler (dispatch),
-// mda/mta (bodies and results) and control.
+// mda/mta (bodies and results) and control. smtp holds a stock of msgids the queue reserved
+// for it (msgidsReserve), so MAIL FROM costs no round trip; the queue opens a message on the
+// first call naming one of them.
 import type { Envelope, DeliveryResult, EnvelopeType } from '../envelope.js';
 import type { Result } from '../result.js';
 import type { ReloadReport } from './reload.js';
@@ -22,9 +24,21 @@ export interface DispatchItem {
   type: EnvelopeType;
 }
 
+/** Most msgids one msgidsReserve hands out. */
+export const MSGID_RESERVE_MAX = 256;
+/**
+ * Seconds a reserved, unused msgid stays reserved; then the queue's idle sweep forgets it (an
+ * smtp worker that died leaves its stock behind). smtp uses a reserved id within half of it.
+ */
+export const MSGID_RESERVE_TTL = 3600;
+
 export interface QueueMailbox {
-  /** Allocate a new message (MAIL FROM). */
-  messageCreate(): Promise<Result<string>>;
+  /**
+   * Reserve up to `n` fresh msgids (unique against open messages, other reservations and the
+   * store) for later MAIL FROMs. The first bodyAppend, messageCommit or onMessageRollback naming
+   * one opens, or frees, it; an id never named is forgotten after MSGID_RESERVE_TTL.
+   */
+  msgidsReserve(n: number): Promise<Result<string[]>>;
   /**
    * Add the envelopes of accepted recipients to an open message (RCPT). One-way: envelopes the
    * queue refuses (invalid, not of this message) make the message fail, and its commit with it.
