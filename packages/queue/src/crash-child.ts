@@ -1,5 +1,6 @@
 // Child process of crash.test.ts: runs the real queue actor on the spool given as argv[2] and
-// commits messages from several concurrent loops, printing one line per commit the queue has
+// commits messages (a reserved msgid, body chunks, then the commit carrying the envelope) from
+// several concurrent loops, printing one line per commit the queue has
 // acknowledged ("commit <msgid> <evpid> <size> <seed>") and per message left open on purpose
 // ("open <msgid>"). The parent SIGKILLs it at a random moment. Bounded: it stops after 20 s.
 import { startTestActor, transfer } from '@tsmtpd/actor';
@@ -36,7 +37,6 @@ async function one(): Promise<void> {
   if (!created.ok) throw new Error(created.message);
   const msgid = created.value;
   const env = makeEnvelope(msgid);
-  void a.mailbox.onEnvelopesAdd(msgid, [env]);
   const mySeed = ++seed;
   const size = 100 + (mySeed % 7) * 9000;
   const body = bytes(size, mySeed);
@@ -48,7 +48,7 @@ async function one(): Promise<void> {
     say(`open ${msgid}`);
     return;
   }
-  const r = await a.mailbox.messageCommit(msgid);
+  const r = await a.mailbox.messageCommit(msgid, [env]);
   if (r.ok) say(`commit ${msgid} ${env.id} ${size} ${mySeed}`);
 }
 

@@ -42,13 +42,12 @@ test('a failing chunk write fails temporarily, and the commit after it fails and
   const backend = new RamQueueBackend();
   const { intake, calls } = setup(backend);
   const msgid = created(intake);
-  assert.ok(intake.envelopesAdd(msgid, [makeEnvelope(msgid)]).ok);
   backend.chunkAppend = () => {
     throw new Error('disk full');
   };
   const r = await intake.bodyAppend(msgid, bytes(10).buffer as ArrayBuffer);
   assert.deepEqual(r.ok ? null : [r.code, r.kind], ['ERR_QUEUE_IO', 'temp']);
-  const c = await intake.messageCommit(msgid);
+  const c = await intake.messageCommit(msgid, [makeEnvelope(msgid)]);
   assert.deepEqual(c.ok ? null : [c.code, c.kind], ['ERR_QUEUE_IO', 'temp']);
   assert.equal(intake.openCount, 0);
   assert.equal(intake.openCount, 0);
@@ -60,12 +59,11 @@ test('a failing commit transaction answers a temporary failure, never success', 
   const backend = new RamQueueBackend();
   const { intake, calls } = setup(backend);
   const msgid = created(intake);
-  intake.envelopesAdd(msgid, [makeEnvelope(msgid)]);
   await intake.bodyAppend(msgid, bytes(10).buffer as ArrayBuffer);
   backend.batch = () => {
     throw new Error('SQLITE_IOERR');
   };
-  const c = await intake.messageCommit(msgid);
+  const c = await intake.messageCommit(msgid, [makeEnvelope(msgid)]);
   assert.equal(c.ok, false);
   assert.ok(!calls.some((x) => x.startsWith('commit')), 'the scheduler never heard of a commit');
 });
@@ -73,15 +71,14 @@ test('a failing commit transaction answers a temporary failure, never success', 
 test('a commit without envelopes, or of an unknown message, is refused', async () => {
   const { intake } = setup();
   const msgid = created(intake);
-  assert.equal((await intake.messageCommit(msgid)).ok, false);
-  assert.equal((await intake.messageCommit('deadbeef')).ok, false);
+  assert.equal((await intake.messageCommit(msgid, [])).ok, false);
+  assert.equal((await intake.messageCommit('deadbeef', [makeEnvelope('deadbeef')])).ok, false);
   assert.equal((await intake.bodyAppend('deadbeef', new ArrayBuffer(4))).ok, false);
 });
 
 test('the sweep drops open messages idle too long and keeps active ones', async () => {
   const { intake, calls, clock, backend } = setup();
   const idle = created(intake);
-  intake.envelopesAdd(idle, [makeEnvelope(idle)]);
   await intake.bodyAppend(idle, bytes(10).buffer as ArrayBuffer);
   clock.t += 3000;
   const busy = created(intake);
@@ -93,8 +90,24 @@ test('the sweep drops open messages idle too long and keeps active ones', async 
   assert.deepEqual(calls, [], 'the scheduler never heard of the idle message');
   await new Promise((r) => setImmediate(r));
   assert.equal(backend.messageExists(idle), false, 'its chunks are deleted');
-  assert.ok(intake.envelopesAdd(busy, [makeEnvelope(busy)]).ok);
+  assert.ok((await intake.messageCommit(busy, [makeEnvelope(busy)])).ok);
 });
+
+for (const kind of ['another message', 'a duplicate'] as const) {
+  test(`envelopes with the commit: ${kind} among them fails the commit (temp) and drops the message`, async () => {
+    const { intake, calls, backend } = setup();
+    const msgid = created(intake);
+    await intake.bodyAppend(msgid, bytes(10).buffer as ArrayBuffer);
+    const good = makeEnvelope(msgid);
+    const bad = kind === 'a duplicate' ? { ...good } : makeEnvelope('0badc0de');
+    const c = await intake.messageCommit(msgid, [good, bad]);
+    assert.deepEqual(c.ok ? null : [c.code, c.kind], ['ERR_QUEUE_BAD_ENVELOPE', 'temp']);
+    assert.equal(intake.openCount, 0);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(calls, [], 'the scheduler never heard of it');
+    assert.equal(backend.messageExists(msgid), false, 'its chunks are deleted');
+  });
+}
 
 test('reserved msgids: distinct, opened by the first call naming them, freed by rollback, forgotten by the sweep', async () => {
   const { intake, clock, backend } = setup();

@@ -1,7 +1,8 @@
 // Message intake (smtp's side of the queue): reserve msgids for smtp's stock ahead of its MAIL
-// FROMs, open a message on the first call naming a reserved id, keep the envelopes of open
-// messages, write body chunks as they arrive, commit (group commit, then answer) and roll back.
-// The scheduler hears of a message only once it is durable: its envelopes and its commit in one batch.
+// FROMs, open a message on the first call naming a reserved id, write body chunks as they
+// arrive, commit the envelopes smtp sends with the commit (group commit, then answer) and roll
+// back. A small message costs smtp one round trip (messageCommit). The scheduler hears of a
+// message only once it is durable: its envelopes and its commit in one notification.
 import type { Remote } from '@tsmtpd/actor';
 import { MSGID_RESERVE_MAX, fail, newMsgid, ok, type Envelope, type MessageCommitted, type Result, type ScheduleEntry, type SchedulerMailbox } from '@tsmtpd/proto';
 import { TickBatcher } from './group-commit.js';
@@ -10,14 +11,12 @@ import { ioMessage, type QueueShared } from './context.js';
 interface OpenMessage {
   msgid: string;
   ctime: number;
-  envelopes: Envelope[];
-  evpids: Set<string>;
   nchunks: number;
   size: number;
   committing: boolean;
   /** Last call for this message, epoch seconds (the idle sweep drops abandoned ones). */
   touched: number;
-  /** Set when a chunk write failed or envelopes were refused: the message cannot commit. */
+  /** Set when a chunk write failed: the message cannot commit. */
   failed: string | null;
   failedCode?: 'ERR_QUEUE_FULL' | 'ERR_QUEUE_IO';
 }
@@ -31,6 +30,24 @@ const MSGID_ATTEMPTS = 100;
 function writeFailure(e: unknown): { code: 'ERR_QUEUE_FULL' | 'ERR_QUEUE_IO'; message: string } {
   const code = (e as { code?: unknown } | null)?.code;
   return { code: code === 'SQLITE_FULL' || code === 'ENOSPC' ? 'ERR_QUEUE_FULL' : 'ERR_QUEUE_IO', message: ioMessage(e) };
+}
+
+/**
+ * Why these envelopes cannot be the message's (one of another message, or a duplicate), else
+ * null. No schema parse: smtp built each envelope from its own parse of the client's input
+ * (transaction.ts runs EnvelopeSchema on it), and a thread of this process is no trust
+ * boundary. Only what ties the envelope to this message is checked.
+ */
+function foreignEnvelope(msgid: string, envelopes: Envelope[]): string | null {
+  const seen = new Set<string>();
+  for (const e of envelopes) {
+    const id: unknown = e?.id;
+    if (typeof id !== 'string' || e.msgid !== msgid || !id.startsWith(msgid) || seen.has(id)) {
+      return `envelope ${String(id)} does not belong to ${msgid} or is a duplicate`;
+    }
+    seen.add(id);
+  }
+  return null;
 }
 
 export function scheduleEntry(e: Envelope): ScheduleEntry {
@@ -101,34 +118,6 @@ export class Intake {
     return fail('ERR_QUEUE_MSGID', 'temp', 'no free message id');
   }
 
-  /**
-   * Add envelopes to an open message. The call is one-way for smtp: a refusal also marks the
-   * message failed, so that its commit fails (and the client hears 451) instead of losing a rcpt.
-   */
-  envelopesAdd(msgid: string, envelopes: Envelope[]): Result<void> {
-    const m = this.openMessage(msgid);
-    if (!m.ok) return m;
-    const refuse = (message: string): Result<void> => {
-      m.value.failed ??= message;
-      return fail('ERR_QUEUE_BAD_ENVELOPE', 'internal', message);
-    };
-    const valid: Envelope[] = [];
-    // No schema parse here: smtp built each envelope from its own parse of the client's input
-    // (transaction.ts runs EnvelopeSchema on it), and a thread of this process is no trust
-    // boundary. Only what ties the envelope to this message is checked.
-    for (const e of envelopes) {
-      if (typeof e?.id !== 'string' || e.msgid !== msgid || !e.id.startsWith(msgid) || m.value.evpids.has(e.id)) {
-        return refuse(`envelope ${e.id} does not belong to ${msgid} or is a duplicate`);
-      }
-      valid.push(e);
-    }
-    for (const e of valid) {
-      m.value.envelopes.push(e);
-      m.value.evpids.add(e.id);
-    }
-    return ok(undefined);
-  }
-
   async bodyAppend(msgid: string, chunk: ArrayBuffer): Promise<Result<void>> {
     const found = this.openMessage(msgid);
     if (!found.ok) return found;
@@ -151,19 +140,21 @@ export class Intake {
     }
   }
 
-  async messageCommit(msgid: string, tail?: ArrayBuffer | null): Promise<Result<MessageCommitted>> {
+  async messageCommit(msgid: string, envelopes: Envelope[], tail?: ArrayBuffer | null): Promise<Result<MessageCommitted>> {
     const found = this.openMessage(msgid);
     if (!found.ok) return found;
     const m = found.value;
     if (m.failed !== null) return this.abandon(m, m.failed, m.failedCode);
-    if (m.envelopes.length === 0) return fail('ERR_QUEUE_NO_ENVELOPE', 'internal', `message ${msgid} has no envelope`);
+    if (!Array.isArray(envelopes) || envelopes.length === 0) return fail('ERR_QUEUE_NO_ENVELOPE', 'internal', `message ${msgid} has no envelope`);
+    const refused = foreignEnvelope(msgid, envelopes);
+    if (refused !== null) return this.abandon(m, refused, 'ERR_QUEUE_BAD_ENVELOPE');
     m.committing = true;
     const last = tail && tail.byteLength > 0 ? new Uint8Array(tail) : null;
     const seq = m.nchunks;
     try {
       await this.q.gc.submit(() => {
         if (last) this.q.backend.chunkAppend(msgid, seq, m.ctime, last);
-        this.q.backend.messageCommit(msgid, m.ctime, m.size + (last?.byteLength ?? 0), seq + (last ? 1 : 0), m.envelopes);
+        this.q.backend.messageCommit(msgid, m.ctime, m.size + (last?.byteLength ?? 0), seq + (last ? 1 : 0), envelopes);
       });
       if (last) {
         m.nchunks++;
@@ -178,12 +169,12 @@ export class Intake {
     const c = this.q.counters;
     c.committed++;
     c.messages++;
-    c.envelopes += m.envelopes.length;
-    this.q.log.info('message committed', { msgid, size: m.size, nrcpt: m.envelopes.length });
+    c.envelopes += envelopes.length;
+    this.q.log.info('message committed', { msgid, size: m.size, nrcpt: envelopes.length });
     // Durable now: answer at once, without waiting for the scheduler's answer (one cross-thread
     // round trip less before the 250). Should the scheduler not take it, it gets it at the next
     // start; failing the commit now would duplicate the message.
-    this.q.commits.add({ msgid, entries: m.envelopes.map(scheduleEntry) }).catch((e: unknown) => {
+    this.q.commits.add({ msgid, entries: envelopes.map(scheduleEntry) }).catch((e: unknown) => {
       this.q.log.warn('scheduler did not take the commit', { msgid, error: ioMessage(e) });
     });
     return ok({ msgid, size: m.size });
@@ -221,7 +212,7 @@ export class Intake {
   }
 
   /** A commit that cannot happen: drop the message everywhere and fail temporarily. */
-  private abandon(m: OpenMessage, reason: string, code: 'ERR_QUEUE_FULL' | 'ERR_QUEUE_IO' = 'ERR_QUEUE_IO'): Result<never> {
+  private abandon(m: OpenMessage, reason: string, code: 'ERR_QUEUE_FULL' | 'ERR_QUEUE_IO' | 'ERR_QUEUE_BAD_ENVELOPE' = 'ERR_QUEUE_IO'): Result<never> {
     this.q.log.warn('message commit failed', { msgid: m.msgid, code, error: reason });
     this.drop(m);
     return fail(code, 'temp', reason);
@@ -242,7 +233,7 @@ export class Intake {
     let m = this.open.get(msgid);
     if (!m && this.reserved.delete(msgid)) {
       const now = this.q.now();
-      m = { msgid, ctime: now, envelopes: [], evpids: new Set(), nchunks: 0, size: 0, committing: false, touched: now, failed: null };
+      m = { msgid, ctime: now, nchunks: 0, size: 0, committing: false, touched: now, failed: null };
       this.open.set(msgid, m);
     }
     if (!m) return fail('ERR_QUEUE_UNKNOWN_MSGID', 'internal', `no open message ${msgid}`);

@@ -70,9 +70,8 @@ test('start-up load runs in the background: mail accepted meanwhile, each envelo
     const msgid = await reserveMsgid(a.mailbox);
     assert.ok(msgid.ok);
     const fresh = makeEnvelope(msgid.value);
-    void a.mailbox.onEnvelopesAdd(msgid.value, [fresh]);
     const buf = bytes(100).buffer as ArrayBuffer;
-    const committed = await a.mailbox.messageCommit(msgid.value, transfer(buf, [buf]));
+    const committed = await a.mailbox.messageCommit(msgid.value, [fresh], transfer(buf, [buf]));
     assert.ok(committed.ok);
     const acceptedDuringLoad = loadedNow() < stored.length;
     // A delivery result for an envelope that was loaded already: its outcome follows its load.

@@ -55,16 +55,15 @@ function unwrap<T>(r: { ok: true; value: T } | { ok: false; code: string; messag
   return r.value;
 }
 
-/** Create, add envelopes, send the body in chunks, commit; returns msgid and envelopes. */
+/** Reserve a msgid, send the body in chunks, commit with the envelopes; returns msgid and envelopes. */
 async function enqueue(a: TestActor<'queue'>, body: Uint8Array[], n = 1, over: Partial<Envelope> = {}) {
   const msgid = unwrap(await reserveMsgid(a.mailbox));
   const envs = Array.from({ length: n }, () => makeEnvelope(msgid, over));
-  void a.mailbox.onEnvelopesAdd(msgid, envs);
   for (const part of body) {
     const buf = part.slice().buffer;
     unwrap(await a.mailbox.bodyAppend(msgid, transfer(buf, [buf])));
   }
-  const committed = unwrap(await a.mailbox.messageCommit(msgid));
+  const committed = unwrap(await a.mailbox.messageCommit(msgid, envs));
   return { msgid, envs, committed };
 }
 
@@ -124,7 +123,6 @@ test('commit: durable before the scheduler hears of it, answered without waiting
 test('rollback: rows gone, the scheduler never heard of it, the msgid is dead', () =>
   withQueue(async (a, rec, spool) => {
     const msgid = unwrap(await reserveMsgid(a.mailbox));
-    void a.mailbox.onEnvelopesAdd(msgid, [makeEnvelope(msgid)]);
     const buf = bytes(1000).buffer as ArrayBuffer;
     unwrap(await a.mailbox.bodyAppend(msgid, transfer(buf, [buf])));
     const db = readDb(spool);
@@ -135,28 +133,25 @@ test('rollback: rows gone, the scheduler never heard of it, the msgid is dead', 
     await until(() => db.prepare('SELECT count(*) FROM chunk WHERE msgid = ?').pluck().get(msgid) === 0);
     assert.equal(db.prepare('SELECT count(*) FROM message WHERE msgid = ?').pluck().get(msgid), 0);
     db.close();
-    const r = await a.mailbox.messageCommit(msgid);
+    const r = await a.mailbox.messageCommit(msgid, [makeEnvelope(msgid)]);
     assert.equal(r.ok, false);
     assert.deepEqual([rec.inserts, rec.commits, rec.rollbacks], [[], [], []]);
   }));
 
 // Their content is smtp's to validate (transaction.ts parses each envelope it builds); the queue
 // checks only that they belong to the message, once each.
-test('envelopes that do not belong to the message, or repeat one, are refused and fail the commit', () =>
+test('envelopes that do not belong to the message, or repeat one, fail the commit', () =>
   withQueue(async (a, rec) => {
     for (const kind of ['other message', 'duplicate']) {
       const msgid = unwrap(await reserveMsgid(a.mailbox));
       const good = makeEnvelope(msgid);
-      void a.mailbox.onEnvelopesAdd(msgid, [good]);
-      void a.mailbox.onEnvelopesAdd(msgid, [kind === 'duplicate' ? { ...good } : makeEnvelope('0badc0de')]);
-      const r = await a.mailbox.messageCommit(msgid);
+      const r = await a.mailbox.messageCommit(msgid, [good, kind === 'duplicate' ? { ...good } : makeEnvelope('0badc0de')]);
       assert.deepEqual(r.ok ? null : r.kind, 'temp');
     }
     assert.deepEqual([rec.inserts, rec.commits], [[], []]);
     // The same calls with good envelopes only commit.
     const msgid = unwrap(await reserveMsgid(a.mailbox));
-    void a.mailbox.onEnvelopesAdd(msgid, [makeEnvelope(msgid)]);
-    unwrap(await a.mailbox.messageCommit(msgid));
+    unwrap(await a.mailbox.messageCommit(msgid, [makeEnvelope(msgid)]));
   }));
 
 test('concurrent commits in one tick share transactions', (t) =>
@@ -164,13 +159,12 @@ test('concurrent commits in one tick share transactions', (t) =>
     const N = 20;
     const opened = await Promise.all(Array.from({ length: N }, () => reserveMsgid(a.mailbox)));
     const ids = opened.map(unwrap);
-    for (const m of ids) void a.mailbox.onEnvelopesAdd(m, [makeEnvelope(m)]);
     await Promise.all(ids.map((m) => {
       const buf = bytes(200).buffer as ArrayBuffer;
       return a.mailbox.bodyAppend(m, transfer(buf, [buf]));
     }));
     const before = await a.handle.ctl.stats();
-    const results = await Promise.all(ids.map((m) => a.mailbox.messageCommit(m)));
+    const results = await Promise.all(ids.map((m) => a.mailbox.messageCommit(m, [makeEnvelope(m)])));
     assert.ok(results.every((r) => r.ok));
     const after = await a.handle.ctl.stats();
     const txns = (after['queue.commit.txn'] ?? 0) - (before['queue.commit.txn'] ?? 0);
@@ -206,12 +200,11 @@ test('the tail sent with the commit is stored in the same transaction, after the
     const head = bytes(300, 3);
     const tail = bytes(700, 4);
     const msgid = unwrap(await reserveMsgid(a.mailbox));
-    void a.mailbox.onEnvelopesAdd(msgid, [makeEnvelope(msgid)]);
     const hb = head.slice().buffer;
     unwrap(await a.mailbox.bodyAppend(msgid, transfer(hb, [hb])));
     const before = await a.handle.ctl.stats();
     const tb = tail.slice().buffer;
-    const committed = unwrap(await a.mailbox.messageCommit(msgid, transfer(tb, [tb])));
+    const committed = unwrap(await a.mailbox.messageCommit(msgid, [makeEnvelope(msgid)], transfer(tb, [tb])));
     const after = await a.handle.ctl.stats();
     assert.equal(committed.size, 1000);
     assert.equal((after['queue.commit.txn'] ?? 0) - (before['queue.commit.txn'] ?? 0), 1, 'tail and commit: one transaction');
@@ -220,10 +213,9 @@ test('the tail sent with the commit is stored in the same transaction, after the
     t.diagnostic(`chunks=${page.chunks.length}`);
     // A message whose whole body is the tail.
     const m2 = unwrap(await reserveMsgid(a.mailbox));
-    void a.mailbox.onEnvelopesAdd(m2, [makeEnvelope(m2)]);
     const only = bytes(50, 5);
     const ob = only.slice().buffer;
-    assert.equal(unwrap(await a.mailbox.messageCommit(m2, transfer(ob, [ob]))).size, 50);
+    assert.equal(unwrap(await a.mailbox.messageCommit(m2, [makeEnvelope(m2)], transfer(ob, [ob]))).size, 50);
     const p2 = unwrap(await a.mailbox.bodyRead(m2, 0));
     assert.ok(Buffer.from(concat(p2.chunks.map((c) => new Uint8Array(c)))).equals(Buffer.from(only)));
   }));
@@ -332,7 +324,6 @@ test('restart: committed envelopes reach onEnvelopesLoad, uncommitted ones are p
     const kept = await enqueue(a1, [bytes(50)], 3);
     const kept2 = await enqueue(a1, [bytes(50)], 1, { type: 'mta' });
     const open = unwrap(await reserveMsgid(a1.mailbox));
-    void a1.mailbox.onEnvelopesAdd(open, [makeEnvelope(open)]);
     const buf = bytes(64).buffer as ArrayBuffer;
     unwrap(await a1.mailbox.bodyAppend(open, transfer(buf, [buf])));
     await a1.stop();

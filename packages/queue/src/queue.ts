@@ -104,12 +104,8 @@ export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl
   const mailbox: QueueMailbox = {
     ...controlMethods(q, outbound),
     msgidsReserve: async (n) => intake.msgidsReserve(n),
-    onEnvelopesAdd: (msgid, envelopes) => {
-      const r = intake.envelopesAdd(msgid, envelopes);
-      if (!r.ok) ctx.log.warn('envelopes refused', { msgid, error: r.message });
-    },
     bodyAppend: (msgid, chunk) => intake.bodyAppend(msgid, chunk),
-    messageCommit: (msgid, tail) => intake.messageCommit(msgid, tail),
+    messageCommit: (msgid, envelopes, tail) => intake.messageCommit(msgid, envelopes, tail),
     onMessageRollback: (msgid) => intake.messageRollback(msgid),
     onEnvelopesDispatch: (items) => outbound.dispatch(items),
     onEnvelopesExpire: (evpids) => void outbound.expire(evpids),

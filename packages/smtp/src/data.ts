@@ -1,6 +1,7 @@
 // DATA: stream the message from smtp-server's data stream through the LF normaliser and
 // the header filter into queue.bodyAppend (chunks ≤ 256 KiB, transferred), our Received
-// header first; then queue.messageCommit and only then 250 (DESIGN 1, step 3). A message
+// header first; then queue.messageCommit with the transaction's envelopes and the body's
+// last bytes (a small message's only queue call), and only then 250 (DESIGN 1, step 3). A message
 // over the size limit, a loop or a broken queue is drained to its end, refused and rolled
 // back (452 4.3.1 when the spool's disk is full, else 451 4.3.0), and the session stays usable.
 import { Replies, type Reply } from '@tsmtpd/proto';
@@ -166,7 +167,7 @@ async function commit(s: Session, tx: Transaction, msgid: string, tail: ArrayBuf
   // commit sets going (the queue's line, the delivery's) comes after it in the log (log-writer.ts).
   const asked = hrNow();
   try {
-    const r = await env.queue().messageCommit(msgid, tail ? transfer(tail, [tail]) : null);
+    const r = await env.queue().messageCommit(msgid, tx.envelopes, tail ? transfer(tail, [tail]) : null);
     if (!r.ok) {
       env.log.warn('commit failed', { session: s.info.id, msgid, code: r.code, error: r.message });
       // The queue does not know the id: it restarted, and the rest of the stock is as stale.
@@ -176,7 +177,7 @@ async function commit(s: Session, tx: Transaction, msgid: string, tail: ArrayBuf
     }
     s.committed(tx);
     const esmtp = s.esmtp ? 'ESMTP' : 'SMTP';
-    env.log.info('message', { session: s.info.id, msgid, size: r.value.size, nrcpt: tx.envelopes, proto: esmtp }, asked);
+    env.log.info('message', { session: s.info.id, msgid, size: r.value.size, nrcpt: tx.envelopes.length, proto: esmtp }, asked);
     for (const a of tx.rcpts.values()) {
       for (const evpid of a.evpids) env.log.info('envelope', { session: s.info.id, evpid, from: `<${tx.sender}>`, to: `<${a.rcpt}>` }, asked);
     }
@@ -195,7 +196,7 @@ async function commit(s: Session, tx: Transaction, msgid: string, tail: ArrayBuf
 /** The onData handler: the reply for the message (null when the client is gone). */
 export async function dataReceive(s: Session, stream: SMTPServerDataStream): Promise<Reply | null> {
   const tx = s.tx;
-  if (!tx || tx.msgid === null || tx.envelopes === 0) {
+  if (!tx || tx.msgid === null || tx.envelopes.length === 0) {
     stream.resume();
     await new Promise((r) => stream.once('end', r).once('close', r));
     return Replies.noRecipients;

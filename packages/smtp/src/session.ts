@@ -2,7 +2,7 @@
 // part of the session layer shares: config, log, peers. A transaction's message id, reserved
 // by the queue, is the transaction's until commit; `rollback` hands it back exactly once.
 import type { Listener, SmtpdConfig } from '@tsmtpd/config';
-import type { LkaMailbox, QueueMailbox, SessionInfo, Settings } from '@tsmtpd/proto';
+import type { Envelope, LkaMailbox, QueueMailbox, SessionInfo, Settings } from '@tsmtpd/proto';
 import type { Logger, Remote } from '@tsmtpd/actor';
 import type { AuthThrottle } from './auth.js';
 import type { SpoolSpace } from './storage.js';
@@ -64,7 +64,8 @@ export interface Transaction {
   dsnEnvid?: string;
   /** Accepted recipients by lower-cased address. */
   rcpts: Map<string, AcceptedRcpt>;
-  envelopes: number;
+  /** Their envelopes, sent to the queue with the commit (no queue call per RCPT). */
+  envelopes: Envelope[];
   /** Committed or rolled back: nothing more to undo. */
   finished: boolean;
 }
@@ -133,7 +134,7 @@ export class Session {
   /** Start a transaction (MAIL); the msgid is filled in once the queue answers. */
   begin(sender: string, smtputf8: boolean): Transaction {
     this.rollback();
-    this.tx = { msgid: null, sender, smtputf8, rcpts: new Map(), envelopes: 0, finished: false };
+    this.tx = { msgid: null, sender, smtputf8, rcpts: new Map(), envelopes: [], finished: false };
     return this.tx;
   }
 

@@ -73,20 +73,20 @@ test('lka never answers: 451 4.3.0 at RCPT, the transaction goes on', async () =
   c.close();
 });
 
-test('queue refuses the envelopes (one-way): 451 4.3.0 after DATA, rollback, session usable', async () => {
+test('queue refuses the envelopes at commit: 451 4.3.0 after DATA, rollback, session usable', async () => {
   const c = await WireClient.open(t.port);
   await c.reply();
   await c.cmd('EHLO client.example');
   await c.cmd('MAIL FROM:<a@example.org>');
   const rolled = t.queue.rolledBack.length;
-  t.queue.fail.add('onEnvelopesAdd');
+  t.queue.refuseEnvelopes = true;
   try {
     assert.equal(await c.cmd('RCPT TO:<alice@example.org>'), '250 2.1.5 Destination address valid: Recipient ok');
     assert.equal(await c.cmd('DATA'), '354 Enter mail, end with "." on a line by itself');
     c.write('Subject: x\r\n\r\nbody\r\n.\r\n');
     assert.equal((await c.reply(5000)).raw[0], '451 4.3.0 Temporary failure');
   } finally {
-    t.queue.fail.delete('onEnvelopesAdd');
+    t.queue.refuseEnvelopes = false;
   }
   assert.ok(await eventually(() => t.queue.rolledBack.length > rolled));
   assert.ok(!t.queue.committed.includes(t.queue.rolledBack.at(-1) ?? ''));

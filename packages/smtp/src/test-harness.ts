@@ -26,6 +26,8 @@ export interface FakeQueue {
   hang: Set<keyof QueueMailbox>;
   /** Methods that answer with a Result failure. */
   fail: Set<keyof QueueMailbox>;
+  /** Refuse the envelopes of the next commits, as the queue does those of another message. */
+  refuseEnvelopes: boolean;
 }
 
 /** A queue that stores everything in memory. */
@@ -34,12 +36,11 @@ export function fakeQueue(): FakeQueue {
   const q: FakeQueue = {
     reserved: [], created: [], envelopes: new Map(), bodies: new Map(), committed: [], rolledBack: [],
     body: (msgid) => Buffer.concat(q.bodies.get(msgid) ?? []),
-    fake: {}, hang: new Set(), fail: new Set(),
+    fake: {}, hang: new Set(), fail: new Set(), refuseEnvelopes: false,
   };
   const never = new Promise<never>(() => undefined);
   const failure = fail('ERR_TEST', 'temp', 'injected failure');
   const hang = { includes: (m: keyof QueueMailbox) => q.hang.has(m) };
-  const refused = new Set<string>();
   const named = (msgid: string): void => {
     if (!q.created.includes(msgid)) q.created.push(msgid);
   };
@@ -51,12 +52,6 @@ export function fakeQueue(): FakeQueue {
       q.reserved.push(...ids);
       return ok(ids);
     },
-    onEnvelopesAdd(msgid, envs) {
-      named(msgid);
-      // Refused envelopes fail the message, as the queue does: its commit fails.
-      if (q.fail.has('onEnvelopesAdd')) refused.add(msgid);
-      else q.envelopes.set(msgid, [...(q.envelopes.get(msgid) ?? []), ...envs]);
-    },
     async bodyAppend(msgid, chunk) {
       named(msgid);
       if (hang.includes('bodyAppend')) return never;
@@ -66,10 +61,13 @@ export function fakeQueue(): FakeQueue {
       q.bodies.set(msgid, list);
       return ok(undefined);
     },
-    async messageCommit(msgid, tail) {
+    async messageCommit(msgid, envs, tail) {
       named(msgid);
       if (hang.includes('messageCommit')) return never;
-      if (q.fail.has('messageCommit') || refused.has(msgid)) return failure;
+      if (q.fail.has('messageCommit')) return failure;
+      // As the queue: envelopes that are not all the message's fail the commit.
+      if (q.refuseEnvelopes || envs.length === 0 || envs.some((e) => e.msgid !== msgid)) return fail('ERR_QUEUE_BAD_ENVELOPE', 'internal', 'envelopes refused');
+      q.envelopes.set(msgid, envs);
       if (tail && tail.byteLength > 0) {
         const list = q.bodies.get(msgid) ?? [];
         list.push(Buffer.from(tail));

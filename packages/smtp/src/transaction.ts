@@ -1,5 +1,6 @@
 // MAIL FROM and RCPT TO: take a msgid the queue reserved, resolve each recipient with lka,
-// and hand the resulting envelopes to the queue, one-way (DESIGN 1, steps 1-2). Every failure of
+// and keep the resulting envelopes in the transaction: they go to the queue with the commit
+// (data.ts), so neither command costs a queue call (DESIGN 1, steps 1-2). Every failure of
 // a peer (a Result failure, a timeout, a dead worker) becomes a 4xx, never a hang.
 import { EnvelopeSchema, Replies, mdaFields, newEvpid, type Envelope, type Reply, type ResolvedRecipient } from '@tsmtpd/proto';
 import { errorInfo } from '@tsmtpd/actor';
@@ -133,17 +134,10 @@ function addEnvelopes(s: Session, tx: Transaction, msgid: string, p: RcptParams,
     }
     envelopes.push(parsed.data);
   }
-  // One-way: no round trip per RCPT. Envelopes the queue refuses fail the message, so the
-  // commit fails (451 after DATA) and nothing is acknowledged that is not stored.
-  try {
-    void env.queue().onEnvelopesAdd(msgid, envelopes);
-  } catch (e) {
-    env.log.warn('envelopes add failed', { session: s.info.id, msgid, error: errorInfo(e).message });
-    s.rollback(tx);
-    return Replies.queueFailure;
-  }
+  // Kept for the commit: envelopes the queue refuses there fail the commit (451 after DATA),
+  // so nothing is acknowledged that is not stored.
   tx.rcpts.set(p.rcpt.toLowerCase(), { rcpt: p.rcpt, evpids: envelopes.map((e) => e.id) });
-  tx.envelopes += envelopes.length;
+  tx.envelopes.push(...envelopes);
   count(env, 'smtp.rcpt');
   return null;
 }

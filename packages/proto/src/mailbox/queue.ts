@@ -40,22 +40,19 @@ export interface QueueMailbox {
    */
   msgidsReserve(n: number): Promise<Result<string[]>>;
   /**
-   * Add the envelopes of accepted recipients to an open message (RCPT). One-way: envelopes the
-   * queue refuses (invalid, not of this message) make the message fail, and its commit with it.
-   */
-  onEnvelopesAdd(msgid: string, envelopes: Envelope[]): void;
-  /**
    * Append a chunk of the body (DATA). Chunks are written as they arrive so a large
    * message never sits whole in memory; they become visible only with the commit.
    */
   bodyAppend(msgid: string, chunk: ArrayBuffer): Promise<Result<void>>;
   /**
    * Make body and envelopes durable in one commit (fsync), hand the envelopes to the
-   * scheduler, and only then answer: the caller may acknowledge with 250. `tail`, the last
+   * scheduler, and only then answer: the caller may acknowledge with 250. `envelopes` are the
+   * transaction's accepted recipients, all of them: one that does not belong to the message
+   * (or a duplicate) fails the commit, never silently drops a recipient. `tail`, the last
    * bytes of the body (transferred), is stored in that same transaction: a small message
    * costs one call and one transaction.
    */
-  messageCommit(msgid: string, tail?: ArrayBuffer | null): Promise<Result<MessageCommitted>>;
+  messageCommit(msgid: string, envelopes: Envelope[], tail?: ArrayBuffer | null): Promise<Result<MessageCommitted>>;
   /** Drop an open message (RSET, disconnect, error). */
   onMessageRollback(msgid: string): void;
 
