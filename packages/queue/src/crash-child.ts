@@ -17,8 +17,7 @@ const a = await startTestActor({
   deadlineMs: 10_000,
   fakes: {
     scheduler: {
-      onEnvelopesInsert: () => {},
-      messagesCommit: async () => {},
+      onMessagesCommit: () => {},
       onMessageRollback: () => {},
       onEnvelopesLoad: () => {},
       onOutcomes: () => {},

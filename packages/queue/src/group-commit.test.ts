@@ -90,16 +90,24 @@ test('maxOps splits a large group; a window collects across turns; flush commits
   assert.equal(await p3, 3);
 });
 
-test('TickBatcher hands the items of one turn to one sink call', async () => {
+test('TickBatcher hands the items of one turn to one sink call; a failing sink is reported', async () => {
   const calls: string[][] = [];
-  const tb = new TickBatcher<string>(async (items) => void calls.push(items));
-  await Promise.all(['a', 'b', 'c'].map((x) => tb.add(x)));
-  await tb.add('d');
+  const turn = () => new Promise((r) => setImmediate(r));
+  const tb = new TickBatcher<string>((items) => void calls.push(items));
+  for (const x of ['a', 'b', 'c']) tb.add(x);
+  assert.deepEqual(calls, [], 'not before the turn ends');
+  await turn();
+  tb.add('d');
+  await turn();
   assert.deepEqual(calls, [['a', 'b', 'c'], ['d']]);
+  const lost: string[][] = [];
   const failing = new TickBatcher<string>(() => {
     throw new Error('sink down');
-  });
-  await assert.rejects(failing.add('x'), /sink down/);
+  }, (e, items) => void lost.push([String((e as Error).message), ...items]));
+  failing.add('x');
+  failing.add('y');
+  await turn();
+  assert.deepEqual(lost, [['sink down', 'x', 'y']]);
 });
 
 test('a write after which the database rolled the transaction back fails the whole batch; later writes do not run', async () => {

@@ -119,38 +119,30 @@ export class GroupCommit {
 }
 
 /**
- * Collects items added within one event-loop turn and hands them to `sink` in one call; every
- * adder's promise settles with that call (the batched scheduler.messagesCommit).
+ * Collects items added within one event-loop turn and hands them to `sink` in one call (the
+ * one scheduler.onMessagesCommit notification of a turn's durable messages). Nobody waits for
+ * it: a sink that throws is reported to `failed` with the items it lost.
  */
 export class TickBatcher<T> {
   private items: T[] = [];
-  private current: { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } | null = null;
 
-  constructor(private readonly sink: (items: T[]) => Promise<void>) {}
+  constructor(
+    private readonly sink: (items: T[]) => void,
+    private readonly failed: (e: unknown, items: T[]) => void = () => undefined,
+  ) {}
 
-  add(item: T): Promise<void> {
+  add(item: T): void {
     this.items.push(item);
-    if (!this.current) {
-      let resolve!: () => void;
-      let reject!: (e: unknown) => void;
-      const promise = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      this.current = { promise, resolve, reject };
-      setImmediate(() => this.fire());
-    }
-    return this.current.promise;
+    if (this.items.length === 1) setImmediate(() => this.fire());
   }
 
   private fire(): void {
-    const cur = this.current;
     const items = this.items;
-    this.current = null;
     this.items = [];
-    if (!cur) return;
-    Promise.resolve()
-      .then(() => this.sink(items))
-      .then(cur.resolve, cur.reject);
+    try {
+      this.sink(items);
+    } catch (e) {
+      this.failed(e, items);
+    }
   }
 }

@@ -14,8 +14,7 @@ function setup(backend = new RamQueueBackend()) {
   const calls: string[] = [];
   const clock = { t: 1_700_000_000 };
   const scheduler = {
-    onEnvelopesInsert: async () => void calls.push('insert'),
-    messagesCommit: async (m: string[]) => void calls.push(`commit ${m.join(',')}`),
+    onMessagesCommit: (_e: unknown[], m: string[]) => void calls.push(`commit ${m.join(',')}`),
     onMessageRollback: async (m: string) => void calls.push(`rollback ${m}`),
   } as unknown as Remote<SchedulerMailbox>;
   const q: QueueShared = {

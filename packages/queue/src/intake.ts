@@ -3,7 +3,7 @@
 // arrive, commit the envelopes smtp sends with the commit (group commit, then answer) and roll
 // back. A small message costs smtp one round trip (messageCommit). The scheduler hears of a
 // message only once it is durable: its envelopes and its commit in one notification.
-import type { Remote } from '@tsmtpd/actor';
+import type { Logger, Remote } from '@tsmtpd/actor';
 import { MSGID_RESERVE_MAX, fail, newMsgid, ok, type Envelope, type MessageCommitted, type Result, type ScheduleEntry, type SchedulerMailbox } from '@tsmtpd/proto';
 import { TickBatcher } from './group-commit.js';
 import { ioMessage, type QueueShared } from './context.js';
@@ -61,15 +61,15 @@ export interface CommitNotice {
 }
 
 /**
- * The commits of one event-loop turn as one message to the scheduler: the envelopes
- * (onEnvelopesInsert) and the commit of their messages (messagesCommit), sent in the same tick.
+ * The commits of one event-loop turn as one notification to the scheduler: the envelopes and
+ * the commit of their messages (onMessagesCommit). Should the scheduler not take it (dead), it
+ * gets them at the next start; failing the commits now would duplicate the messages.
  */
-export function commitBatcher(scheduler: () => Remote<SchedulerMailbox>): TickBatcher<CommitNotice> {
-  return new TickBatcher<CommitNotice>((items) => {
-    const s = scheduler();
-    void s.onEnvelopesInsert(items.flatMap((i) => i.entries));
-    return s.messagesCommit(items.map((i) => i.msgid));
-  });
+export function commitBatcher(scheduler: () => Remote<SchedulerMailbox>, log?: Logger): TickBatcher<CommitNotice> {
+  return new TickBatcher<CommitNotice>(
+    (items) => scheduler().onMessagesCommit(items.flatMap((i) => i.entries), items.map((i) => i.msgid)),
+    (e, items) => log?.warn('scheduler did not take the commits', { msgids: items.map((i) => i.msgid).join(','), error: ioMessage(e) }),
+  );
 }
 
 export class Intake {
@@ -171,12 +171,8 @@ export class Intake {
     c.messages++;
     c.envelopes += envelopes.length;
     this.q.log.info('message committed', { msgid, size: m.size, nrcpt: envelopes.length });
-    // Durable now: answer at once, without waiting for the scheduler's answer (one cross-thread
-    // round trip less before the 250). Should the scheduler not take it, it gets it at the next
-    // start; failing the commit now would duplicate the message.
-    this.q.commits.add({ msgid, entries: envelopes.map(scheduleEntry) }).catch((e: unknown) => {
-      this.q.log.warn('scheduler did not take the commit', { msgid, error: ioMessage(e) });
-    });
+    // Durable now: answer at once; the scheduler hears of it by a notification (commitBatcher).
+    this.q.commits.add({ msgid, entries: envelopes.map(scheduleEntry) });
     return ok({ msgid, size: m.size });
   }
 

@@ -38,8 +38,7 @@ async function startQueue(spool: string, events: Event[]): Promise<TestActor<'qu
     deadlineMs: 10_000,
     fakes: {
       scheduler: {
-        onEnvelopesInsert: (entries) => void events.push({ kind: 'insert', entries }),
-        messagesCommit: async () => {},
+        onMessagesCommit: (entries) => void events.push({ kind: 'insert', entries }),
         onMessageRollback: () => {},
         onEnvelopesLoad: (entries) => void events.push({ kind: 'load', entries }),
         onOutcomes: (reports) => void events.push({ kind: 'outcome', reports }),

@@ -19,7 +19,7 @@ interface Rec {
   /** The bodies sent along with each onDeliver. */
   bodies: (Record<string, ArrayBuffer[]> | undefined)[];
   relayed: Envelope[][];
-  /** Called inside scheduler.messagesCommit, before it answers (the queue does not wait for it). */
+  /** Called inside scheduler.onMessagesCommit, before it returns (the queue does not wait for it). */
   onCommit?: (msgids: string[]) => void | Promise<void>;
 }
 
@@ -35,8 +35,8 @@ async function startQueue(spool: string, rec: Rec, opts: { mta?: boolean } = {})
     deadlineMs: 10_000,
     fakes: {
       scheduler: {
-        onEnvelopesInsert: (e) => void rec.inserts.push(e),
-        messagesCommit: async (msgids) => {
+        onMessagesCommit: async (e, msgids) => {
+          rec.inserts.push(e);
           await rec.onCommit?.(msgids);
           rec.commits.push(msgids);
         },

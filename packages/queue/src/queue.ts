@@ -66,7 +66,7 @@ export async function createQueue(ctx: ActorContext<'queue'>): Promise<ActorImpl
   const q: QueueShared = {
     backend,
     gc: new GroupCommit(backend, { windowMs: init.groupCommitWindowMs ?? 0 }),
-    commits: commitBatcher(() => ctx.peer('scheduler')),
+    commits: commitBatcher(() => ctx.peer('scheduler'), ctx.log),
     peers: {
       scheduler: () => ctx.peer('scheduler'),
       mda: () => (ctx.hasPeer('mda') ? ctx.peer('mda') : null),

@@ -49,7 +49,7 @@ test('nothing before commit; the first dispatch follows the commit at once', asy
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(rec.dispatched.length, 0);
     const t0 = Date.now();
-    await a.mailbox.messagesCommit([m]);
+    a.mailbox.onMessagesCommit([], [m]);
     await until(() => rec.dispatched.length > 0);
     assert.ok(Date.now() - t0 < 500, 'first attempt is immediate');
     const items = rec.dispatched.flatMap((d) => d.items);
@@ -69,7 +69,8 @@ test('rollback drops the changeset', async () => {
     await a.drain();
     a.mailbox.onMessageRollback(m);
     await a.drain();
-    await a.mailbox.messagesCommit([m]);
+    a.mailbox.onMessagesCommit([], [m]);
+    await a.drain();
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(rec.dispatched.length, 0);
     const stats = await a.handle.ctl.stats();
@@ -87,9 +88,8 @@ test('a tempfail comes back on the ctime + 10 k^2 grid; idle with nothing queued
     // Created 8 s ago: after a tempfail with retry 1 the next slot is ctime + 10, 2-3 s away
     // (room for a loaded machine: an outcome handled after ctime + 10 would land on + 40).
     const e = entry(m, 1, { ctime: nowSec() - 8 });
-    a.mailbox.onEnvelopesInsert([e]);
-    await a.drain();
-    await a.mailbox.messagesCommit([m]);
+    // As the queue sends a durable message: its envelopes and its commit in one notification.
+    a.mailbox.onMessagesCommit([e], [m]);
     await until(() => rec.dispatched.length === 1);
     a.mailbox.onOutcomes([{ evpid: e.evpid, outcome: 'tempfail', retry: 1, lastTry: nowSec() }]);
     await a.drain();

@@ -29,7 +29,8 @@ export async function createScheduler(ctx: ActorContext<'scheduler'>): Promise<A
     onEnvelopesInsert(entries: ScheduleEntry[]) {
       backend.insert(entries);
     },
-    async messagesCommit(msgids: string[]) {
+    onMessagesCommit(entries: ScheduleEntry[], msgids: string[]) {
+      backend.insert(entries);
       for (const msgid of msgids) backend.commit(msgid);
       runner.wake();
     },

@@ -1,7 +1,8 @@
 // scheduler: every envelope's schedule, in memory. Served to queue and control.
 // Envelopes of a message in transit sit in a per-message changeset until the message
-// commits (merged into the run queue) or rolls back (dropped). The queue sends a durable
-// message's envelopes and its commit in the same tick (one postMessage).
+// commits (merged into the run queue) or rolls back (dropped). The queue sends the durable
+// messages of one tick, envelopes and commits, in one notification (onMessagesCommit): it
+// answers smtp's 250 without the scheduler, so an answer from it would be pure cost.
 import type { EnvelopeType, ScheduleEntry } from '../envelope.js';
 
 export type Outcome = 'ok' | 'permfail' | 'loop' | 'tempfail' | 'removed' | 'expired' | 'hold';
@@ -33,8 +34,11 @@ export type ScheduleOp = 'schedule' | 'suspend' | 'resume';
 export interface SchedulerMailbox {
   /** Add envelopes to their message's changeset (not yet schedulable). */
   onEnvelopesInsert(entries: ScheduleEntry[]): void;
-  /** Merge the changesets of these messages into the run queue. */
-  messagesCommit(msgids: string[]): Promise<void>;
+  /**
+   * Durable messages: add `entries` to their messages' changesets, then merge the changesets of
+   * `msgids` into the run queue, as one step (nothing is schedulable in between).
+   */
+  onMessagesCommit(entries: ScheduleEntry[], msgids: string[]): void;
   /** Drop a message's changeset. */
   onMessageRollback(msgid: string): void;
   /** At start: envelopes already committed in the queue, schedulable at once. */

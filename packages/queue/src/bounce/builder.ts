@@ -92,9 +92,7 @@ export class BounceBuilder {
         msgid: built.msgid, for: first.msgid, to: `<${first.sender}>`, kind: first.report.kind,
         nrcpt: envs.length, size: built.size,
       });
-      this.q.commits.add({ msgid: built.msgid, entries: built.envelopes.map(scheduleEntry) }).catch((e: unknown) => {
-        this.q.log.warn('scheduler did not take the bounce', { msgid: built.msgid, error: ioMessage(e) });
-      });
+      this.q.commits.add({ msgid: built.msgid, entries: built.envelopes.map(scheduleEntry) });
       const reports: OutcomeReport[] = ids.map((evpid) => ({ evpid, outcome: 'ok' }));
       void this.q.peers.scheduler().onOutcomes(reports);
     } catch (e) {
