@@ -67,7 +67,8 @@ test('show queue lists a held message field by field; sh q and mailq agree', { t
   const t0 = Math.floor(Date.now() / 1000);
   await send('one');
   await send('two');
-  const q = await queueUntil((x) => x.length === 2 && x.every((e) => e.retry === 1), 'two envelopes tried once');
+  // The queue stores the attempt before the scheduler hears of it: wait for both.
+  const q = await queueUntil((x) => x.length === 2 && x.every((e) => e.retry === 1 && e.runstate === 'pending'), 'two envelopes tried once');
   for (const e of q) {
     assert.match(e.evpid, /^[0-9a-f]{16}$/);
     assert.equal(e.family, 'inet4');
