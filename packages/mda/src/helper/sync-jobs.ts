@@ -1,11 +1,11 @@
 // The file deliveries as the helper process runs them: synchronous system calls (the helper
-// serves one uid and does nothing else; async calls cost a libuv pool hop each), except the
-// fsyncs: those run in the pool, so that concurrent deliveries' fsyncs overlap (the filesystem
-// journal then commits them together; serial fsyncs tripled the wall time per delivery).
+// serves one uid and does nothing else; an async call costs a libuv pool hop: futexes, an
+// eventfd wake-up, an epoll turn), but for the fsyncs, which go through the caller's Fsync: on
+// this thread for a lone delivery, in the pool when several end together (their fsyncs overlap).
 // maildir: open tmp/<name> O_EXCL, write, fsync, close, rename/link into new/, then the caller
-// fsyncs new/ (shared by the deliveries finishing together: DirSyncs).
+// fsyncs new/ once for the deliveries that ended together (syncDirs).
 // mbox: the append as the recipient (flock, From line, >From quoting, fsync, truncate back).
-import { closeSync, constants, fsync, fstatSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsync, fsyncSync, fstatSync, ftruncateSync, linkSync, lstatSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -15,12 +15,33 @@ import { FLOCK_BINARY, type MboxJob } from '../methods/mbox.js';
 import { FromQuoter } from '../methods/mbox-format.js';
 import { delivered, fsFailure, tempfail, type MethodOutcome } from '../sink.js';
 
+/** fsync(2) of an open fd, answered through `done` (at once, or from libuv's pool). */
+export type Fsync = (fd: number, done: (err: Error | null) => void) => void;
+
+/** fsync on this thread: no pool hop, `done` called before it returns. */
+export const fsyncHere: Fsync = (fd, done) => {
+  try {
+    fsyncSync(fd);
+  } catch (e) {
+    return done(e as Error);
+  }
+  done(null);
+};
+
+/** fsync in libuv's pool: concurrent ones overlap (the device merges their cache flushes). */
+export const fsyncPool: Fsync = (fd, done) => fsync(fd, done);
+
 /** A delivery in progress in the helper. `write` remembers a failure; `commit` answers it. */
 export interface SyncSink {
   write(chunk: Uint8Array): void;
   /** Make it durable and publish it; `syncDir`: a directory the caller must fsync before `ok` counts. */
-  commit(done: (o: MethodOutcome, syncDir?: string) => void): void;
+  commit(sync: Fsync, done: (c: Committed) => void): void;
   abort(): void;
+}
+
+export interface Committed {
+  outcome: MethodOutcome;
+  syncDir?: string;
 }
 
 export type SyncOpen = { ok: true; sink: SyncSink } | { ok: false; outcome: MethodOutcome };
@@ -156,12 +177,12 @@ export function openMaildirSync(job: MaildirJob): SyncOpen {
           failure = fsFailure('maildir write', e);
         }
       },
-      commit(done) {
+      commit(sync, done) {
         if (failure) {
           discard();
-          return done(failure);
+          return done({ outcome: failure });
         }
-        fsync(tmp.fd, (err) => {
+        sync(tmp.fd, (err) => {
           try {
             if (err) throw err;
             open = false;
@@ -169,9 +190,9 @@ export function openMaildirSync(job: MaildirJob): SyncOpen {
             publish(folder, tmp.name, job.envelope !== undefined);
           } catch (e) {
             discard();
-            return done(fsFailure('maildir commit', e));
+            return done({ outcome: fsFailure('maildir commit', e) });
           }
-          done(delivered(), join(folder, 'new'));
+          done({ outcome: delivered(), syncDir: join(folder, 'new') });
         });
       },
       abort() {
@@ -182,43 +203,31 @@ export function openMaildirSync(job: MaildirJob): SyncOpen {
   };
 }
 
-type DirWaiter = (err: Error | null) => void;
-
 /**
- * Directory fsyncs shared by the deliveries that published into one directory meanwhile (group
- * commit for a maildir): a caller waits for an fsync that starts after its call, so its entry
- * is covered; concurrent deliveries to one mailbox cost one directory fsync.
+ * fsync each of these directories once (group commit for a maildir: the deliveries that ended
+ * in one read from the socket share one fsync of new/); `done` gets the failures by directory.
  */
-export class DirSyncs {
-  private readonly dirs = new Map<string, { waiters: DirWaiter[]; next: DirWaiter[] | null }>();
-  /** Directory fsyncs started (tests check that they are shared). */
-  count = 0;
-
-  sync(dir: string, cb: DirWaiter): void {
-    const st = this.dirs.get(dir);
-    if (st) (st.next ??= []).push(cb);
-    else this.start(dir, { waiters: [cb], next: null });
-  }
-
-  private start(dir: string, st: { waiters: DirWaiter[]; next: DirWaiter[] | null }): void {
-    this.dirs.set(dir, st);
-    this.count++;
-    const finish = (err: Error | null): void => {
-      for (const w of st.waiters) w(err);
-      if (st.next) this.start(dir, { waiters: st.next, next: null });
-      else this.dirs.delete(dir);
-    };
+export function syncDirs(dirs: Iterable<string>, sync: Fsync, done: (failed: Map<string, Error>) => void): void {
+  const failed = new Map<string, Error>();
+  const unique = [...new Set(dirs)];
+  let left = unique.length + 1; // + 1: done is called once all were started
+  const settle = (): void => void (--left === 0 && done(failed));
+  for (const dir of unique) {
     let fd: number;
     try {
       fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
     } catch (e) {
-      return finish(e as Error);
+      failed.set(dir, e as Error);
+      settle();
+      continue;
     }
-    fsync(fd, (err) => {
+    sync(fd, (err) => {
       closeSync(fd);
-      finish(err);
+      if (err) failed.set(dir, err);
+      settle();
     });
   }
+  settle();
 }
 
 function checkMailbox(fd: number, job: MboxJob): MethodOutcome | null {
@@ -280,25 +289,25 @@ export function openMboxSync(job: MboxJob): SyncOpen {
           failure = fsFailure(`mailbox ${job.path} write`, e);
         }
       },
-      commit(done) {
+      commit(sync, done) {
         if (failure) {
           rollback();
-          return done(failure);
+          return done({ outcome: failure });
         }
         try {
           writeAllSync(fd, quoter.end());
         } catch (e) {
           rollback();
-          return done(fsFailure(`mailbox ${job.path} commit`, e));
+          return done({ outcome: fsFailure(`mailbox ${job.path} commit`, e) });
         }
-        fsync(fd, (err) => {
+        sync(fd, (err) => {
           if (err) {
             rollback();
-            return done(fsFailure(`mailbox ${job.path} commit`, err));
+            return done({ outcome: fsFailure(`mailbox ${job.path} commit`, err) });
           }
           open = false;
           closeSync(fd);
-          done(delivered());
+          done({ outcome: delivered() });
         });
       },
       abort() {
