@@ -156,6 +156,9 @@ function setDurable(db: Database.Database): void {
   const sync = db.pragma('synchronous', { simple: true });
   if (sync !== 2) throw new ActorError('ERR_QUEUE_SYNC', 'internal', `pragma synchronous is ${String(sync)}, not 2 (FULL)`);
   db.pragma('journal_size_limit = 67108864');
+  // Statement journals (and sorts) in memory: on disk SQLite made, and unlinked at once, a file
+  // in /var/tmp about every hundred messages, each an inode allocation on the spool's disk.
+  db.pragma('temp_store = MEMORY');
 }
 
 /** Bring a new or version-1 database to the current schema, marked as ours, in one transaction. */
