@@ -2,6 +2,7 @@ export { runActor, type ActorContext, type ActorImpl, type WorkerBoot, type Work
 export { spawnActor, connectPair, ActorHandle, type SpawnOptions, type ActorExit } from './spawn.js';
 export { Supervisor, type ActorSpec, type Topology, type SupervisorOptions } from './supervisor.js';
 export { startTestActor, type TestActor, type TestActorOptions, type Fakes } from './testkit.js';
+export { ownArrayBuffer } from './notify.js';
 export { linkRemote, transfer, DEFAULT_DEADLINE_MS, type Remote, type RemoteOptions, type RemoteLink } from './remote.js';
 export { PortMux, type RawPort, type MuxStats } from './mux.js';
 export { createLogger, formatLogLine, formatLogJson, hrNow, setLogLevel, logLevel, type Logger, type LogLevel, type LogFormat, type LogRecord } from './log.js';

@@ -41,6 +41,14 @@ export function transfer<T>(value: T, buffers: ArrayBuffer[]): T {
   return Comlink.transfer(value, buffers);
 }
 
+/** A standalone ArrayBuffer holding exactly these bytes (safe to transfer: never a shared pool). */
+export function ownArrayBuffer(b: Uint8Array): ArrayBuffer {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer) return b.buffer;
+  const copy = new Uint8Array(b.byteLength);
+  copy.set(b);
+  return copy.buffer;
+}
+
 export function transfersOf(args: unknown[]): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
   for (const a of args) if (typeof a === 'object' && a !== null) out.push(...(marks.get(a) ?? []));

@@ -102,10 +102,7 @@ export function linkRemote<M>(ep: Endpoint, opts: RemoteOptions): RemoteLink<M> 
   function drain(ms?: number): Promise<void> {
     const n = ++drainSeq;
     return guarded<void>('drain', ms ?? opts.deadlineMs ?? DEFAULT_DEADLINE_MS, (settle) => {
-      drains.set(n, () => {
-        drains.delete(n);
-        settle();
-      });
+      drains.set(n, settle);
       ep.postMessage({ dq: n });
     }).finally(() => drains.delete(n));
   }

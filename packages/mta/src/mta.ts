@@ -5,7 +5,7 @@
 // and lka (relay tables). TLS material (`pki`, `ca`) is read once at start.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { KeptBodies, type ActorContext, type ActorImpl } from '@tsmtpd/actor';
+import { KeptBodies, ownArrayBuffer, type ActorContext, type ActorImpl } from '@tsmtpd/actor';
 import type { SmtpdConfig } from '@tsmtpd/config';
 import { parseReloadOrder } from '@tsmtpd/config/reload-order.js';
 import { fail, ok, toErrorLine, type ActorInit, type ActorStats, type DeliveryResult, type Envelope, type MtaMailbox, type ReloadReport, type Result } from '@tsmtpd/proto';
@@ -81,12 +81,6 @@ export const lazyClient: ClientFactory = (opts) => {
   };
 };
 
-/** A held chunk as an ArrayBuffer: its own when it spans one (only read, never moved), else a copy. */
-function ownBuffer(c: Uint8Array): ArrayBuffer {
-  const whole = c.byteOffset === 0 && c.byteLength === c.buffer.byteLength;
-  return (whole ? c.buffer : c.buffer.slice(c.byteOffset, c.byteOffset + c.byteLength)) as ArrayBuffer;
-}
-
 class Mta {
   private readonly reporter: ResultReporter;
   /** Bodies the queue sent along, held until each of their envelopes has its result. */
@@ -141,7 +135,8 @@ class Mta {
   /** A body the queue sent along, else the queue's (QueueMailbox.bodyRead). */
   private async bodyRead(msgid: string, from: number): Promise<Result<{ chunks: ArrayBuffer[]; next: number | null }>> {
     const kept = from === 0 ? this.bodies.peek(msgid) : null;
-    if (kept) return ok({ chunks: kept.map(ownBuffer), next: null });
+    // Only read, never moved: the held chunks stay whole for a retry.
+    if (kept) return ok({ chunks: kept.map(ownArrayBuffer), next: null });
     if (!this.ctx.hasPeer('queue')) return fail('ERR_MTA_NO_QUEUE', 'temp', 'no queue to read the body from');
     return this.ctx.peer('queue').bodyRead(msgid, from);
   }

@@ -88,10 +88,3 @@ export function parseStoredEnvelope(evpid: string, json: string): Envelope {
   return r.data;
 }
 
-/** A standalone ArrayBuffer holding exactly these bytes (safe to transfer: never a shared pool). */
-export function ownArrayBuffer(b: Uint8Array): ArrayBuffer {
-  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer) return b.buffer;
-  const copy = new Uint8Array(b.byteLength);
-  copy.set(b);
-  return copy.buffer;
-}

@@ -2,10 +2,9 @@
 // envelopes to the BounceBuilder), serve bodies, and settle outcomes in group-committed
 // transactions before telling the scheduler. Settling stores, in the same transaction, the
 // bounce envelope a failure, expiry, delay or requested success report needs (bounce/reports.ts).
-import { transfer } from '@tsmtpd/actor';
+import { ownArrayBuffer, transfer } from '@tsmtpd/actor';
 import { fail, ok, toErrorLine } from '@tsmtpd/proto';
 import type { DeliveryResult, DispatchItem, Envelope, OutcomeReport, Result, ScheduleEntry } from '@tsmtpd/proto';
-import { ownArrayBuffer } from './backend.js';
 import { ioMessage, type QueueShared } from './context.js';
 import { scheduleEntry } from './intake.js';
 import { BounceBuilder } from './bounce/builder.js';
