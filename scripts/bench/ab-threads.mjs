@@ -8,7 +8,7 @@
 // for minutes after (find_inode_bit / recently_deleted), 0.4-1.4 ms of helper sys time per
 // delivery depending on what was deleted just before.
 //   node scripts/bench/ab-threads.mjs ROUNDS COUNT SESSIONS per|reused SPEC...
-//   SPEC = TREE[|ENV=VALUE...][|ARG=--daemon-arg...]; AB_WARM=N warm-up messages (default 5000: the JIT settles after ~5,000)
+//   SPEC = TREE[|ENV=VALUE...][|ARG=--daemon-arg...]; AB_WARM=N warm-up messages (default 5000: the JIT settles after ~5,000); AB_SIZE=bytes (default 1024)
 import path from 'node:path';
 import { readdirSync, readFileSync } from 'node:fs';
 import { settle, smtpSource, countMaildir } from '../../packages/bench/dist/index.js';
@@ -26,6 +26,7 @@ const count = Number(countArg ?? 2000);
 const sessions = Number(sessArg ?? 10);
 const reuse = modeArg === 'reused';
 const warm = Number(process.env.AB_WARM ?? 5000);
+const size = Number(process.env.AB_SIZE ?? 1024);
 const bin = path.resolve('.peers/postfix/bin/smtp-source');
 const ROLES = ['smtp', 'lka', 'queue', 'scheduler', 'mta', 'mda', 'control'];
 const TICK_MS = 10; // CLK_TCK 100
@@ -104,12 +105,12 @@ async function one(spec, cleanup) {
   const md = userMaildir(dir, user);
   const rcpt = `${user}@localhost`;
   try {
-    await smtpSource({ port: d.port, sessions, size: 1024, count: warm, reuse, rcpt, timeoutMs: 60000 });
+    await smtpSource({ port: d.port, sessions, size, count: warm, reuse, rcpt, timeoutMs: 60000 });
     await waitDelivered(md, warm, Date.now(), 30000);
     await settle(d.pid);
     const before = snapshot(d.pid);
     const t = Date.now();
-    const src = await smtpSource({ port: d.port, sessions, size: 1024, count, reuse, rcpt, timeoutMs: 120000 });
+    const src = await smtpSource({ port: d.port, sessions, size, count, reuse, rcpt, timeoutMs: 120000 });
     const del = await waitDelivered(md, warm + count, t, 60000);
     await settle(d.pid);
     const per = new Map();

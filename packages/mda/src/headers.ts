@@ -82,9 +82,11 @@ export class HeaderScanner {
   }
 
   result(): HeaderInfo {
-    const all = Buffer.concat(this.parts, this.size);
-    const limit = this.end >= 0 ? this.end : Math.min(all.length, HEADER_SCAN_LIMIT);
-    return parseHeaderBlock(all.subarray(0, limit).toString('utf8'), this.end >= 0);
+    // Only the header block is copied: a one-chunk message would otherwise be copied whole.
+    const limit = this.end >= 0 ? this.end : Math.min(this.size, HEADER_SCAN_LIMIT);
+    const first = this.parts[0];
+    const head = first && first.length >= limit ? first.subarray(0, limit) : Buffer.concat(this.parts, this.size).subarray(0, limit);
+    return parseHeaderBlock(head.toString('utf8'), this.end >= 0);
   }
 }
 

@@ -66,7 +66,10 @@ export interface QueueBackend {
   chunkCopy(from: string, to: string, seqOffset: number): { count: number; bytes: number } | null;
   /** Chunks of a committed message from index `from`, up to about `maxBytes`; null if no such message. */
   bodyRead(msgid: string, from: number, maxBytes: number): ChunkPage | null;
-  /** A copy of a committed body still held in memory (small ones, just committed); else null. */
+  /**
+   * A committed body still held in memory (small ones, just committed), the caller's to move
+   * to another thread (never shared with the backend's own reads); else null.
+   */
   bodyKept?(msgid: string): Uint8Array[] | null;
   /** Committed envelopes with evpid > `after`, in evpid order, at most `limit` rows. */
   envelopesScan(after: string, limit: number): EnvelopeScan;

@@ -163,7 +163,7 @@ export class Outbound {
       if (env.msgid in bodies) continue;
       const kept = this.q.backend.bodyKept?.(env.msgid);
       if (!kept) continue;
-      const chunks = kept.map(ownArrayBuffer); // fresh copies: theirs to move
+      const chunks = kept.map(ownArrayBuffer); // theirs to move: copied only where a buffer is shared
       bodies[env.msgid] = chunks;
       moved.push(...chunks);
     }

@@ -95,3 +95,22 @@ test('a body of one 100 KiB chunk is kept; incoming bodies are bounded in bytes,
   assert.deepEqual(open.slice(0, 4).map((m) => r.body(m) !== undefined), [true, true, true, true]);
   assert.deepEqual(open.slice(-4).map((m) => r.body(m) !== undefined), [false, false, false, false]);
 });
+
+test('bodyKept: copies while an envelope is still to be handed out, then the chunks themselves; disk after', () =>
+  withBackend((b) => {
+    const msgid = newMsgid();
+    const envs = [makeEnvelope(msgid), makeEnvelope(msgid)];
+    const chunk = bytes(1000, 7);
+    b.batch(() => b.chunkAppend(msgid, 0, 1, chunk), false);
+    b.batch(() => b.messageCommit(msgid, 1, 1000, 1, envs));
+    assert.deepEqual(b.envelopeLoad(envs[0]!.id), envs[0]);
+    const early = b.bodyKept(msgid);
+    assert.deepEqual(early, [chunk]);
+    assert.notEqual(early![0], chunk); // the second envelope's delivery may still want it
+    assert.deepEqual(b.envelopeLoad(envs[1]!.id), envs[1]);
+    const last = b.bodyKept(msgid);
+    assert.equal(last?.[0], chunk); // not copied: nobody else will ask
+    assert.equal(b.bodyKept(msgid), null);
+    last![0]![0] = (last![0]![0]! + 1) & 0xff; // what the receiver does with it is not seen here
+    assert.deepEqual(b.bodyRead(msgid, 0, 1 << 20)?.chunks.map((c) => Buffer.from(c)), [Buffer.from(bytes(1000, 7))]);
+  }));

@@ -102,6 +102,22 @@ export class RecentCommits {
     return this.committed.get(msgid)?.chunks ?? undefined;
   }
 
+  /**
+   * The committed body's chunks for a delivery agent to own. Once every envelope of the message
+   * has been handed out no later dispatch is expected to find the body here, so the chunks
+   * themselves leave (a later read goes to disk); before that, copies.
+   */
+  takeBody(msgid: string): Uint8Array[] | undefined {
+    const e = this.committed.get(msgid);
+    if (!e?.chunks) return undefined;
+    if (e.envelopes.size > 0) return e.chunks.map((c) => c.slice());
+    const chunks = e.chunks;
+    e.chunks = null;
+    this.bytes -= e.bytes;
+    e.bytes = 0;
+    return chunks;
+  }
+
   /** The envelope's row changed or went: its kept copy is stale. */
   forgetEnvelope(evpid: string): void {
     this.committed.get(evpid.slice(0, 8))?.envelopes.delete(evpid);

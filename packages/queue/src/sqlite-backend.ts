@@ -205,7 +205,7 @@ export class SqliteQueueBackend implements QueueBackend {
   }
 
   bodyKept(msgid: string): Uint8Array[] | null {
-    return this.recent.body(msgid)?.map((c) => c.slice()) ?? null;
+    return this.recent.takeBody(msgid) ?? null;
   }
 
   bodyRead(msgid: string, from: number, maxBytes: number): ChunkPage | null {

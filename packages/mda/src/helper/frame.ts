@@ -61,8 +61,8 @@ export class FrameReader {
       off += 4 + len;
     }
     if (off < buf.length) {
-      // Keep a copy only of the incomplete tail (the frames above keep views of `buf`).
-      const rest = Buffer.from(buf.subarray(off));
+      // A view, not a copy: the next push concatenates it anyway, and nothing writes to `buf`.
+      const rest = buf.subarray(off);
       this.pending.push(rest);
       this.pendingBytes = rest.length;
     }
