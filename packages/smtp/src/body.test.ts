@@ -25,6 +25,21 @@ test('LfNormalizer: CRLF becomes LF wherever the chunks are cut; bare CR and LF 
   }
 });
 
+test('LfNormalizer: any byte (8-bit, NUL) passes unchanged but for CRLF, over random cuts', () => {
+  let x = 12345;
+  const rnd = (n: number): number => {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    return x % n;
+  };
+  for (let round = 0; round < 200; round++) {
+    const bytes = Buffer.from(Array.from({ length: 1 + rnd(300) }, () => [0x0d, 0x0a, 0x00, 0xff, 0x80, 0x41][rnd(6)]!));
+    const want: number[] = [];
+    for (let i = 0; i < bytes.length; i++) if (!(bytes[i] === 0x0d && bytes[i + 1] === 0x0a)) want.push(bytes[i]!);
+    const cuts = [rnd(bytes.length + 1), rnd(bytes.length + 1), rnd(bytes.length + 1)].sort((a, b) => a - b);
+    assert.deepEqual([...Buffer.from(normalizeSplit(bytes.toString('latin1'), cuts), 'latin1')], want, `round ${round}`);
+  }
+});
+
 function run(opts: Partial<HeaderFilterOptions>, ...chunks: string[]): { out: string; f: HeaderFilter } {
   const f = new HeaderFilter({ maxHeaderBytes: 1000, maxReceived: 3, ...opts });
   const parts: Buffer[] = [];
