@@ -14,25 +14,28 @@ const EMPTY = Buffer.alloc(0);
 export class LfNormalizer {
   private heldCr = false;
 
-  /**
-   * One latin1 string per chunk and V8's replaceAll: about 3x faster than cutting the chunk at
-   * each CR (a Buffer object per line, then a concat), which cost 0.2 ms per 100 KiB message.
-   */
   push(chunk: Buffer): Buffer {
     if (chunk.length === 0) return EMPTY;
-    let prefix = '';
+    const parts: Buffer[] = [];
+    let start = 0;
     if (this.heldCr) {
       this.heldCr = false;
-      if (chunk[0] !== LF) prefix = '\r';
+      if (chunk[0] !== LF) parts.push(Buffer.from([CR]));
     }
-    let end = chunk.length;
-    if (chunk[end - 1] === CR) {
-      this.heldCr = true;
-      end--;
+    for (let i = chunk.indexOf(CR); i !== -1; i = chunk.indexOf(CR, i + 1)) {
+      if (i === chunk.length - 1) {
+        parts.push(chunk.subarray(start, i));
+        start = chunk.length;
+        this.heldCr = true;
+        break;
+      }
+      if (chunk[i + 1] === LF) {
+        parts.push(chunk.subarray(start, i));
+        start = i + 1;
+      }
     }
-    const firstCr = chunk.indexOf(CR);
-    if (prefix === '' && (firstCr === -1 || firstCr >= end)) return end === chunk.length ? chunk : chunk.subarray(0, end);
-    return Buffer.from((prefix + chunk.toString('latin1', 0, end)).replaceAll('\r\n', '\n'), 'latin1');
+    if (start < chunk.length) parts.push(chunk.subarray(start));
+    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
   }
 
   /** The CR held back at the end, if the data ended on one. */
