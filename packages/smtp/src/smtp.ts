@@ -13,6 +13,7 @@ import { TlsMaterialSchema } from './tls.js';
 import { SpoolSpace } from './storage.js';
 import { MsgidPool } from './msgid-pool.js';
 import { FilterEngine } from './filters/engine.js';
+import { installDataScan } from './data-scan.js';
 
 import { FILTER_TIMEOUT_MS } from './filter-timeout.js';
 export { FILTER_TIMEOUT_MS };
@@ -45,6 +46,7 @@ export async function createSmtp(ctx: ActorContext<'smtp'>): Promise<ActorImpl<S
   }
   // The listeners' keys come from the parent (never read here); checked as any cross-thread data.
   const tls = init.tls === undefined ? undefined : TlsMaterialSchema.parse(init.tls);
+  if (!installDataScan()) ctx.log.warn('smtp-server is not the version the fast data scan was checked against; using its own');
   const listeners = new Listeners(env, init.spool, tls);
 
   const mailbox: SmtpMailbox = {
