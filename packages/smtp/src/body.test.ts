@@ -40,6 +40,18 @@ test('LfNormalizer: any byte (8-bit, NUL) passes unchanged but for CRLF, over ra
   }
 });
 
+test('LfNormalizer: a chunk is normalised in place (no copy per line), held CR and all', () => {
+  const n = new LfNormalizer();
+  const a = Buffer.from('one\r\ntwo\r\nthree\r', 'latin1');
+  const outA = n.push(a);
+  assert.equal(outA.toString('latin1'), 'one\ntwo\nthree');
+  assert.equal(outA.buffer, a.buffer, 'the output is a view of the input chunk');
+  assert.equal(outA.byteOffset, a.byteOffset);
+  const b = Buffer.from('x\r\n', 'latin1');
+  assert.equal(n.push(b).toString('latin1'), '\rx\n', 'the held CR was content');
+  assert.equal(n.end().length, 0);
+});
+
 function run(opts: Partial<HeaderFilterOptions>, ...chunks: string[]): { out: string; f: HeaderFilter } {
   const f = new HeaderFilter({ maxHeaderBytes: 1000, maxReceived: 3, ...opts });
   const parts: Buffer[] = [];

@@ -9,40 +9,53 @@ import { masqueradeFrom } from './masquerade.js';
 const CR = 0x0d;
 const LF = 0x0a;
 const EMPTY = Buffer.alloc(0);
+const CR_BYTE = Buffer.from([CR]);
 
-/** Streaming CRLF → LF. A bare CR or a bare LF is content and stays as it is. */
+/**
+ * Streaming CRLF → LF. A bare CR or a bare LF is content and stays as it is. The chunk is
+ * rewritten in place (each line moved left over the CRs before it) and a view of it returned:
+ * the data stream hands every chunk to us alone, and a view per line plus a concatenation cost
+ * a thousand small objects per 64 KiB.
+ */
 export class LfNormalizer {
   private heldCr = false;
 
   push(chunk: Buffer): Buffer {
     if (chunk.length === 0) return EMPTY;
-    const parts: Buffer[] = [];
-    let start = 0;
+    let lead = false;
     if (this.heldCr) {
       this.heldCr = false;
-      if (chunk[0] !== LF) parts.push(Buffer.from([CR]));
+      lead = chunk[0] !== LF;
     }
+    let out = 0;
+    let start = 0;
+    const keep = (end: number): void => {
+      if (out !== start) chunk.copyWithin(out, start, end);
+      out += end - start;
+    };
     for (let i = chunk.indexOf(CR); i !== -1; i = chunk.indexOf(CR, i + 1)) {
       if (i === chunk.length - 1) {
-        parts.push(chunk.subarray(start, i));
+        keep(i);
         start = chunk.length;
         this.heldCr = true;
         break;
       }
       if (chunk[i + 1] === LF) {
-        parts.push(chunk.subarray(start, i));
+        keep(i);
         start = i + 1;
       }
     }
-    if (start < chunk.length) parts.push(chunk.subarray(start));
-    return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+    if (start < chunk.length) keep(chunk.length);
+    const body = chunk.subarray(0, out);
+    // A CR that ended the last chunk and is not followed by LF is content after all.
+    return lead ? Buffer.concat([CR_BYTE, body]) : body;
   }
 
   /** The CR held back at the end, if the data ended on one. */
   end(): Buffer {
     if (!this.heldCr) return EMPTY;
     this.heldCr = false;
-    return Buffer.from([CR]);
+    return Buffer.from(CR_BYTE);
   }
 }
 
