@@ -2,6 +2,7 @@
 // built-in client, maybe paced), then the wait until every message has arrived (maildir files or
 // the sink's counter; none for accept-only), the server tree's CPU and the machine's CPU over that
 // window (until the tree is quiet again), the tree's peak RSS, and the end-of-DATA latencies.
+import { spawnSync } from 'node:child_process';
 import { runClient } from '../load/client.js';
 import { smtpSource } from '../load/smtp-source.js';
 import type { ClientKind, Load } from '../load/types.js';
@@ -38,7 +39,11 @@ export interface MeasureOptions {
 }
 
 export async function measureOne(server: Server, count: number, o: MeasureOptions): Promise<RunResult> {
-  await settle(server.pid); // the previous run's tail is not this one's
+  // The previous run's tail is not this one's: neither its CPU nor the dirty pages it left for
+  // the kernel to write back (OpenSMTPD does not fsync its queue files; without this they are
+  // written out during the next server's round, in the middle of its fsyncs).
+  spawnSync('sync');
+  await settle(server.pid);
   // The maildir is not emptied between runs (arrivals are counted from `base`): on this machine's
   // journal-less ext4 files created just after many were deleted cost up to ~1 ms of kernel time
   // each, which would land on whichever server runs next (scripts/bench/ab-threads.mjs).
